@@ -1,0 +1,140 @@
+"""A training run, epoch by epoch: the loop every model shares (best-weights tracking,
+early stopping, TensorBoard, outputs). Subclasses supply one epoch and an evaluation."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+
+from sermodels.config import RunConfig
+from sermodels.data import Corpus, Split
+from sermodels.training import SourcePatience, TensorBoardLog, seed_everything
+
+EpochHook = Callable[[dict], bool]  # gets an epoch's metrics; True asks the run to stop
+
+
+class TrainingRun(ABC):
+    """Train epoch by epoch, keep the best weights by validation score, stop early.
+
+    Args:
+        config: the whole run config.
+        corpus: a validated split.
+        out: output folder (TensorBoard in ``out/tb``, images, models, ``metrics.json``);
+            ``None`` writes nothing.
+    """
+
+    def __init__(self, config: RunConfig, corpus: Corpus, out: Path | None = None) -> None:
+        seed_everything(config.train.seed)
+        self.config, self.corpus, self.out = config, corpus, out
+        self.task = corpus.tasks[0]
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.best_score, self.best_epoch, self.best_weights = -math.inf, 0, None
+        self.stopper = SourcePatience(config.train.patience)
+        self.log = TensorBoardLog(out / "tb" if out else None)
+        self.stop_reason = "budget"
+
+    # ---- what a model supplies ----------------------------------------------------------
+    @abstractmethod
+    def train_one_epoch(self) -> dict:
+        """Train one epoch; return its training signals."""
+
+    @abstractmethod
+    def evaluate(self, split: Split, prefix: str) -> dict:
+        """Metrics of ``split``; must hold ``{prefix}_score`` (None when not defined)."""
+
+    @abstractmethod
+    def get_weights(self) -> list: ...
+
+    @abstractmethod
+    def set_weights(self, weights: list) -> None: ...
+
+    @abstractmethod
+    def save_models(self, directory: Path) -> list[str]: ...
+
+    def save_images(self, epoch: int) -> None:
+        """Write generated samples (models that generate override this)."""
+
+    # ---- the loop -----------------------------------------------------------------------
+    def step_epoch(self) -> dict:
+        """Train and validate one epoch; returns its metrics (also kept in ``history``)."""
+        started = time.perf_counter()
+        self.epoch += 1
+        metrics = {"epoch": self.epoch, **self.train_one_epoch()}
+        metrics.update(self.evaluate(self.corpus.valid, "val"))
+        metrics["epoch_seconds"] = time.perf_counter() - started
+        score = metrics.get("val_score")
+        if score is not None and math.isfinite(score) and score > self.best_score:
+            self.best_score, self.best_epoch, self.best_weights = score, self.epoch, self.get_weights()
+        self.history.append(metrics)
+        self.log.scalars(self.epoch, metrics)
+        interval = self.config.train.save_img_interval
+        if self.out and interval and self.epoch % interval == 0:
+            self.save_images(self.epoch)
+        return metrics
+
+    def should_stop(self, metrics: dict) -> bool:
+        if metrics.get("nonfinite"):
+            self.stop_reason = "nonfinite"
+        elif metrics.get("val_score") is not None and self.stopper.update(metrics["val_score"]):
+            self.stop_reason = "patience"
+        else:
+            return False
+        return True
+
+    def fit(self, on_epoch: EpochHook | None = None) -> dict:
+        """Run up to ``train.epochs`` epochs, then :meth:`finish`."""
+        while self.epoch < self.config.train.epochs:
+            metrics = self.step_epoch()
+            if on_epoch and on_epoch(metrics):
+                self.stop_reason = "hook"
+                break
+            if self.should_stop(metrics):
+                break
+        return self.finish()
+
+    def finish(self) -> dict:
+        """Restore the best weights, evaluate on test, save models and ``metrics.json``."""
+        if self.best_weights is not None:
+            self.set_weights(self.best_weights)
+        test = self.evaluate(self.corpus.test, "test")
+        last = self.history[-1] if self.history else {}
+        best = self.history[self.best_epoch - 1] if self.best_epoch else last
+        result = {
+            "model": self.config.model,
+            "task": self.task.name,
+            "epochs": self.epoch,
+            "best_epoch": self.best_epoch,
+            "stop_reason": self.stop_reason,
+            "val_uar": best.get("val_uar"),
+            "val_score": best.get("val_score"),
+            **{k: v for k, v in test.items()},
+        }
+        result["test_uar"] = test.get("test_uar")
+        self.log.scalars(self.epoch, {k: v for k, v in result.items() if k.startswith("test_")})
+        self.log.close()
+        if self.out:
+            if self.config.train.save_models:
+                result["models"] = self.save_models(self.out / "models")
+            write_json(self.out / "history.json", self.history)
+            write_json(self.out / "metrics.json", result)
+        return result
+
+
+def write_json(path: Path, value) -> None:
+    """Write JSON atomically: readers never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".part")
+    tmp.write_text(json.dumps(value, indent=2, default=_plain))
+    os.replace(tmp, path)
+
+
+def _plain(value):
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
