@@ -120,7 +120,8 @@ class TrainingRun(ABC):
         self.log.close()
         if self.out:
             if self.config.train.save_models:
-                result["models"] = self.save_models(self.out / "models")
+                paths = self.save_models(self.out / "models")
+                result["models"] = [str(Path(p).relative_to(self.out)) for p in paths]
             write_json(self.out / "history.json", self.history)
             write_json(self.out / "metrics.json", result)
         return result

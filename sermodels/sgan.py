@@ -121,8 +121,15 @@ class SGAN:
     def _d_losses(self, real, fake, targets, mask):
         """D losses on real and fake halves, plus outputs the health signals need."""
         w_valid, w_class = self.config.task_weights
-        v_real, c_real = self._discriminate(self._noisy(real))
-        v_fake, c_fake = self._discriminate(self._noisy(fake))
+        # One D pass over real and fake rows together: batch-norm then normalises real rows
+        # with the same real+fake statistics its moving averages hold at inference. Separate
+        # passes (the source) normalise real rows differently in training and evaluation,
+        # which cost the class head most of its validation UAR on the demo corpus.
+        n_real = tf.shape(real[0])[0]
+        images = [tf.concat([r, f], 0) for r, f in zip(real, fake, strict=True)]
+        validity, classes = self._discriminate(self._noisy(images))
+        v_real, v_fake = validity[:n_real], validity[n_real:]
+        c_real, c_fake = (None, None) if classes is None else (classes[:n_real], classes[n_real:])
         real_target = 1.0 - self.config.label_smoothing  # one-sided smoothing (Salimans 2016)
         loss_real = w_valid * self._validity_loss(real_target, v_real)
         loss_fake = w_valid * self._validity_loss(0.0, v_fake)
@@ -180,7 +187,10 @@ class SGAN:
             ce = keras.losses.categorical_crossentropy(targets, c_real)
             d_loss = tf.reduce_sum(ce * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
         d_grads = tape.gradient(d_loss, d_vars)
-        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        # the validity head gets no gradient without fakes: leave it out of the update
+        pairs = [(g, v) for g, v in zip(d_grads, d_vars, strict=True) if g is not None]
+        self.d_optimizer.apply_gradients(pairs)
+        d_grads = [g for g, _ in pairs]
         zero = tf.zeros(())
         self._accumulate(d_loss, d_loss, zero, zero, v_real, 1 - v_real, c_real, targets, mask,
                          d_grads, [])  # fmt: skip

@@ -1,0 +1,74 @@
+"""Train one configuration end to end: validate data and config, build, fit, write outputs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sermodels.config import RunConfig
+from sermodels.data import Corpus, load_corpus
+from sermodels.demo import write_demo_corpus
+from sermodels.errors import ConfigError
+from sermodels.runs import EpochHook, TrainingRun
+
+DEMO_PATH = Path(__file__).resolve().parent.parent / "demo_data" / "demo.h5"
+
+
+def demo_corpus_path() -> Path:
+    """The built-in demo corpus, written on first use."""
+    if not DEMO_PATH.exists():
+        write_demo_corpus(DEMO_PATH)
+    return DEMO_PATH
+
+
+def load_run_corpus(config: RunConfig, data: str | Path | None = None) -> Corpus:
+    """The corpus a config asks for (``data`` overrides ``data.path``; demo when neither)."""
+    path = data or config.data.path or demo_corpus_path()
+    layout = "image" if config.model == "sgan" else "sequence"
+    return load_corpus(config.data, str(path), layout)
+
+
+def make_run(config: RunConfig, corpus: Corpus, out: Path | None) -> TrainingRun:
+    from sermodels.ser_run import SERRun
+    from sermodels.sgan_run import SGANRun
+
+    return (SGANRun if config.model == "sgan" else SERRun)(config, corpus, out)
+
+
+def train(
+    config: RunConfig,
+    data: str | Path | None = None,
+    out: str | Path | None = None,
+    on_epoch: EpochHook | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """Train ``config`` and return its metrics (also in ``out/metrics.json``).
+
+    Output is built in ``out.partial`` and renamed to ``out`` only when complete, so a
+    failed run leaves no half-written folder.
+    """
+    corpus = load_run_corpus(config, data)
+    if out is None:
+        return make_run(config, corpus, None).fit(on_epoch)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise ConfigError(str(out), "output folder exists and is not empty (pass --force)")
+    partial = out.with_name(out.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        partial.mkdir(parents=True)
+        result = make_run(config, corpus, partial).fit(on_epoch)
+        (partial / "config.yaml").write_text(_yaml(config))
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    partial.rename(out)
+    return result
+
+
+def _yaml(config: RunConfig) -> str:
+    import yaml
+
+    return yaml.safe_dump(config.to_dict(), sort_keys=False)
+

@@ -1,0 +1,127 @@
+"""The h5 contract on real files: splits, layouts, and every kind of bad data."""
+
+import h5py
+import numpy as np
+import pytest
+
+from sermodels.data import DataConfig, load_corpus
+from sermodels.errors import ConfigError, DataError
+
+
+def write(path, n=12, a_shape=(2, 1, 3, 8), labels=None, folds=((0, 6), (6, 9), (9, 12)), **extra):
+    with h5py.File(path, "w") as h5:
+        rng = np.random.default_rng(0)
+        h5["a_feat"] = extra.pop("a_feat", rng.normal(size=(n, *a_shape)).astype("f4"))
+        if labels is None:
+            labels = np.stack([np.arange(n) % 3, np.arange(n) % 2], 1).astype("f4")
+        h5["label"] = labels
+        if folds is not None:
+            h5["start_indice"] = [s for s, _ in folds]
+            h5["end_indice"] = [e for _, e in folds]
+        for key, value in extra.items():
+            h5[key] = value
+    return str(path)
+
+
+def config(**kw):
+    base = dict(features=["a_feat"], tasks="emotion:3:0", test_idx="1", valid_idx="2")
+    return DataConfig(**{**base, **kw})
+
+
+def test_fold_split_and_image_layout(tmp_path):
+    corpus = load_corpus(config(normalize="none"), write(tmp_path / "d.h5"))
+    assert (len(corpus.train), len(corpus.valid), len(corpus.test)) == (6, 3, 3)
+    assert corpus.input_shapes() == {"a_feat": (6, 8, 1)}  # 2 long x 3 short frames, 8 dims
+    with h5py.File(tmp_path / "d.h5") as h5:
+        expected = h5["a_feat"][6:9].reshape(3, 6, 8)
+    np.testing.assert_allclose(corpus.test.features["a_feat"][..., 0], expected)
+
+
+def test_sequence_layout_2d_and_3d(tmp_path):
+    two_d = load_corpus(config(), write(tmp_path / "a.h5"), layout="sequence")
+    assert two_d.input_shapes() == {"a_feat": (2, 3, 8)}
+    three_d = load_corpus(config(), write(tmp_path / "b.h5", a_shape=(1, 5, 3, 8)), "sequence")
+    assert three_d.input_shapes() == {"a_feat": (5, 3, 8)}
+
+
+def test_validation_is_test_when_no_valid_fold(tmp_path):
+    corpus = load_corpus(config(valid_idx=None), write(tmp_path / "d.h5"))
+    assert len(corpus.train) == 9 and len(corpus.valid) == len(corpus.test) == 3
+
+
+def test_train_idx_ranges_and_unlabelled_folds(tmp_path):
+    corpus = load_corpus(config(train_idx="0:0", unlabelled_idx="2", valid_idx=None),
+                         write(tmp_path / "d.h5"))  # fmt: skip
+    assert len(corpus.train) == 9 and corpus.train.labelled.sum() == 6
+
+
+def test_crop_to_r_nrow_r_ncol(tmp_path):
+    corpus = load_corpus(config(r_nrow=4, r_ncol=5), write(tmp_path / "d.h5"))
+    assert corpus.input_shapes() == {"a_feat": (4, 5, 1)}
+    with pytest.raises(DataError, match="exceeds"):
+        load_corpus(config(r_nrow=7), write(tmp_path / "e.h5"))
+
+
+def test_minmax_normalisation_uses_training_rows(tmp_path):
+    corpus = load_corpus(config(), write(tmp_path / "d.h5"))
+    train = corpus.train.features["a_feat"]
+    assert train.min() == pytest.approx(-1) and train.max() == pytest.approx(1)
+
+
+def test_speaker_and_ratio_splits_without_folds(tmp_path):
+    labels = np.stack([np.arange(12) % 3, np.arange(12) // 4], 1).astype("f4")
+    path = write(tmp_path / "s.h5", labels=labels, folds=None)
+    by_speaker = load_corpus(config(speaker_column=1, test_idx="0", valid_idx="1"), path)
+    assert (len(by_speaker.train), len(by_speaker.test)) == (4, 4)
+    assert set(by_speaker.test.labels[:, 1]) == {0}
+    ratio = load_corpus(config(test_idx=None, valid_idx=None, r_test=0.25, r_valid=0.25), path)
+    assert (len(ratio.train), len(ratio.valid), len(ratio.test)) == (6, 3, 3)
+
+
+def test_reads_only_selected_rows(tmp_path):
+    """Rows outside the chosen folds may even be unreadable garbage: they are never read."""
+    features = np.random.default_rng(0).normal(size=(12, 2, 1, 3, 8)).astype("f4")
+    features[9:] = np.nan  # fold 2 holds NaNs; a corpus without fold 2 must still load
+    path = write(tmp_path / "d.h5", a_feat=features)
+    corpus = load_corpus(config(test_idx="1", valid_idx=None, train_idx="0"), path)
+    assert len(corpus.train) == 6
+
+
+BAD_DATA = {
+    "missing key": (dict(), dict(features=["v_feat"]), "v_feat: key not found"),
+    "wrong rank": (dict(a_feat=np.zeros((12, 6, 8), "f4")), {}, "expected 5 dims"),
+    "rows disagree": (dict(a_feat=np.zeros((11, 2, 1, 3, 8), "f4"), n=11,
+                           labels=np.zeros((12, 2), "f4"), folds=((0, 6), (6, 9), (9, 11))),
+                      {}, "has 11 rows but label has 12"),
+    "nan features": (dict(a_feat=np.full((12, 2, 1, 3, 8), np.nan, "f4")), {}, "non-finite"),
+    "label column": (dict(), dict(tasks="emotion:3:7"), "column 7 but label has 2 columns"),
+    "class id too big": (dict(), dict(tasks="emotion:2:0"), "expected class ids 0..1"),
+    "empty fold": (dict(folds=((0, 6), (6, 6), (6, 12))), {}, "fold 1, which is empty"),
+    "fold out of range": (dict(), dict(test_idx="7"), "the file has 3 folds"),
+    "fold range": (dict(folds=((0, 6), (6, 20))), {}, "not within"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", BAD_DATA)
+def test_bad_data_gets_one_line_error_naming_file_and_key(tmp_path, case):
+    file_kw, config_kw, message = BAD_DATA[case]
+    path = write(tmp_path / "bad.h5", **file_kw)
+    with pytest.raises(DataError, match=message) as info:
+        load_corpus(config(**config_kw), path)
+    assert str(info.value).startswith(path) and "\n" not in str(info.value)
+
+
+def test_truncated_and_non_h5_files(tmp_path):
+    good = write(tmp_path / "good.h5")
+    truncated = tmp_path / "truncated.h5"
+    truncated.write_bytes(open(good, "rb").read()[:2000])
+    text = tmp_path / "notes.h5"
+    text.write_text("not an h5 file")
+    for path in (truncated, text, tmp_path / "missing.h5"):
+        with pytest.raises(DataError, match=str(path)):
+            load_corpus(config(), str(path))
+
+
+def test_bad_task_spec_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="data.tasks"):
+        load_corpus(config(tasks="emotion:three:0"), write(tmp_path / "d.h5"))

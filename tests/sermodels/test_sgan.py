@@ -1,0 +1,113 @@
+"""Real SGAN training at tiny sizes: the fused step, health signals, modes and loading."""
+
+import numpy as np
+import pytest
+
+from sermodels.config import config_from_dict
+from sermodels.errors import ConfigError
+from sermodels.run import load_run_corpus, make_run, train
+from sermodels.sgan import HEALTH_SIGNALS
+
+TINY_SGAN = dict(latent_dim=8, depth_G=3, n_kernels_G=[4, 4, 1], depth_D=1, n_kernels_D=[4],
+                 pool_n_row_D=[2], pool_n_col_D=[2], n_node=8)  # fmt: skip
+AV = dict(features=["a_feat", "v_feat"], tasks="category:4:2", test_idx="0", valid_idx="1",
+          r_nrow=[32, 48], r_ncol=[16, 48])  # fmt: skip
+
+
+def run_config(sgan=None, data=None, epochs=2):
+    return config_from_dict({
+        "model": "sgan", "data": {**AV, **(data or {})}, "sgan": {**TINY_SGAN, **(sgan or {})},
+        "train": {"epochs": epochs, "batch_size": 16, "patience": 0, "save_img_interval": 1},
+    })  # fmt: skip
+
+
+def test_av_sgan_trains_and_reports_health_signals(tiny_corpus, tmp_path):
+    config = run_config(data={"unlabelled_idx": "10:11"})
+    history = []
+    result = train(config, tiny_corpus, tmp_path / "run", on_epoch=lambda m: history.append(m))
+    assert len(history) == 2 and result["epochs"] == 2
+    for signal in (*HEALTH_SIGNALS, "diversity", "nonfinite", "val_uar"):
+        assert np.isfinite(history[-1][signal]), signal
+    assert history[-1]["steps"] == (6 * 10) // 8  # 8 train + 2 unlabelled folds of 6 rows
+    assert 0 <= result["test_uar"] <= 1 and history[-1]["d_grad_norm"] > 0
+    out = tmp_path / "run"
+    assert sorted(p.name for p in (out / "models").iterdir()) == [
+        "a_feat.generator.keras", "discriminator.keras", "v_feat.generator.keras"]  # fmt: skip
+    assert (out / "images" / "a_feat_epoch002.png").stat().st_size > 0
+    assert list((out / "tb").iterdir()) and (out / "metrics.json").exists()
+
+
+def test_fused_step_changes_both_players(tiny_corpus):
+    config = run_config(epochs=1)
+    run = make_run(config, load_run_corpus(config, tiny_corpus), None)
+    d_before = [w.copy() for w in run.gan.discriminator.get_weights()]
+    g_before = [w.copy() for w in run.gan.generators[0].get_weights()]
+    run.step_epoch()
+    assert any(not np.allclose(a, b) for a, b in zip(d_before, run.gan.discriminator.get_weights()))
+    assert any(not np.allclose(a, b) for a, b in zip(g_before, run.gan.generators[0].get_weights()))
+
+
+@pytest.mark.parametrize(
+    "sgan", [{"unsupervised": True}, {"generator": False}, {"validity_loss": "bce",
+             "label_smoothing": 0.1, "instance_noise": 0.1, "d_steps": 2}],
+)  # fmt: skip
+def test_modes_train(tiny_corpus, sgan):
+    config = run_config(sgan=sgan, data={"features": ["a_feat"], "r_nrow": 32, "r_ncol": 16})
+    result = train(config, tiny_corpus)
+    assert result["epochs"] == 2
+    if sgan.get("unsupervised"):
+        assert result["test_uar"] is None and 0 <= result["test_validity"] <= 1
+    else:
+        assert 0 <= result["test_uar"] <= 1
+
+
+def test_health_signals_flag_nonfinite_and_stop(tiny_corpus):
+    config = run_config(sgan={"d_lr": 1e30, "g_lr": 1e30}, epochs=5)
+    result = train(config, tiny_corpus)
+    assert result["stop_reason"] == "nonfinite" and result["epochs"] < 5
+
+
+def test_generator_shape_must_divide(tiny_corpus):
+    config = run_config(data={"r_nrow": [31, 48]})
+    with pytest.raises(ConfigError, match="not divisible"):
+        make_run(config, load_run_corpus(config, tiny_corpus), None)
+
+
+def test_source_string_syntax_per_modality(tiny_corpus):
+    config = run_config(sgan={"depth_D": "1;2", "n_kernels_D": "4;4,6", "pool_n_row_D": "2;1,2",
+                              "pool_n_col_D": "2;1,2"})  # fmt: skip
+    run = make_run(config, load_run_corpus(config, tiny_corpus), None)
+    names = [layer.name for layer in run.gan.discriminator.layers]
+    assert "v_feat_d_conv2" in names and "a_feat_d_conv2" not in names
+
+
+def test_single_modality_models_load_into_av_branches_and_freeze(tiny_corpus, tmp_path):
+    """Tutorial (5-5): audio-only and video-only models fill the two branches of an AV model."""
+    audio = train(run_config(data={"features": ["a_feat"], "r_nrow": 32, "r_ncol": 16}),
+                  tiny_corpus, tmp_path / "a")  # fmt: skip
+    video = train(run_config(data={"features": ["v_feat"], "r_nrow": 48, "r_ncol": 48}),
+                  tiny_corpus, tmp_path / "v")  # fmt: skip
+    assert audio["models"][0] == "models/discriminator.keras" and video["epochs"] == 2
+    sgan = {
+        "load_D": f"{tmp_path}/a/models/discriminator.keras;{tmp_path}/v/models/discriminator.keras",
+        "unloaded_D": "d_dense*;d_dense*",
+        "load_G": f"{tmp_path}/a/models/a_feat.generator.keras;"
+                  f"{tmp_path}/v/models/v_feat.generator.keras",
+        "frozen_D": "a_feat_d_conv*",
+    }  # fmt: skip
+    config = run_config(sgan=sgan, epochs=1)
+    run = make_run(config, load_run_corpus(config, tiny_corpus), None)
+    assert "a_feat_d_conv0" in run.gan.loaded and "v_feat_d_conv0" in run.gan.loaded
+    assert "d_dense0" not in run.gan.loaded and "a_feat_g_dense" in run.gan.loaded
+    import keras
+
+    source = keras.saving.load_model(tmp_path / "a/models/discriminator.keras")
+    frozen = run.gan.discriminator.get_layer("a_feat_d_conv0")
+    np.testing.assert_allclose(frozen.get_weights()[0], source.get_layer("a_feat_d_conv0")
+                               .get_weights()[0])  # fmt: skip
+    before = frozen.get_weights()[0].copy()
+    run.step_epoch()
+    np.testing.assert_allclose(frozen.get_weights()[0], before)  # frozen: not updated
+    with pytest.raises(ConfigError, match="list it in unloaded"):
+        bad = run_config(sgan={**sgan, "unloaded_D": None}, epochs=1)
+        make_run(bad, load_run_corpus(bad, tiny_corpus), None)
