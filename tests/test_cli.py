@@ -1,0 +1,74 @@
+"""The CLI as a user runs it: exit codes, one-line errors, nothing half-written."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+TINY = """model: ser
+data: {features: [a_feat], tasks: "category:4:2", test_idx: "0", valid_idx: "1"}
+ser: {frame: [dnn], utterance: [dnn], n_node: 8}
+train: {epochs: 1, batch_size: 16}
+"""
+
+
+def launch(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def error_line(result):
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
+    return lines[0]
+
+
+def test_demo_data_then_train_writes_metrics(tmp_path):
+    data = tmp_path / "demo.h5"
+    made = launch("demo-data", data, "--speakers", 4, "--per-speaker", 6)
+    assert made.returncode == 0 and data.exists()
+    config = tmp_path / "tiny.yaml"
+    config.write_text(TINY)
+    result = launch("train", config, "--data", data, "--out", tmp_path / "out")
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert {"val_uar", "test_uar", "epochs"} <= set(metrics) and metrics["epochs"] == 1
+    assert json.loads(result.stdout.splitlines()[-2])["test_uar"] == metrics["test_uar"]
+    again = launch("train", config, "--data", data, "--out", tmp_path / "out")
+    assert "exists" in error_line(again)
+
+
+@pytest.mark.parametrize(
+    "config_text,args,message",
+    [
+        (TINY, ["--data", "missing.h5"], "missing.h5: file not found"),
+        ("model: [unclosed", [], "not valid YAML"),
+        (TINY.replace("category:4:2", "category:four:2"), [], "data.tasks"),
+        (TINY.replace('test_idx: "0"', 'test_idx: "0:x"'), [], "data.test_idx"),
+        (TINY.replace('test_idx: "0"', 'test_idx: "40"'), [], "names fold 40"),
+        (TINY.replace("a_feat", "z_feat"), [], "z_feat: key not found"),
+        (TINY.replace("epochs: 1", "epochs: one"), [], "train.epochs"),
+        (TINY.replace("n_node: 8", "n_nodes: 8"), [], "unknown key"),
+        (TINY.replace("model: ser", "model: gan"), [], "expected one of"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line_and_no_output(tmp_path, config_text, args, message):
+    data = tmp_path / "demo.h5"
+    launch("demo-data", data, "--speakers", 4, "--per-speaker", 4)
+    config = tmp_path / "c.yaml"
+    config.write_text(config_text)
+    out = tmp_path / "out"
+    args = [a if a != "missing.h5" else tmp_path / a for a in args] or ["--data", data]
+    result = launch("train", config, *args, "--out", out)
+    assert message in error_line(result)
+    assert not out.exists() and not (tmp_path / "out.partial").exists()
+
+
+def test_missing_config_and_bad_counts(tmp_path):
+    assert "config file not found" in error_line(launch("train", tmp_path / "nope.yaml"))
+    result = launch("demo-data", tmp_path / "d.h5", "--speakers", 0)
+    assert result.returncode == 2 and "positive integer" in result.stderr
+    assert "is a folder" in error_line(launch("demo-data", tmp_path))
