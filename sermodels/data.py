@@ -108,7 +108,9 @@ def load_corpus(config: DataConfig, path: str, layout: str = "image") -> Corpus:
     except FileNotFoundError:
         raise DataError(path, None, "file not found") from None
     except OSError as exc:
-        raise DataError(path, None, f"not a readable HDF5 file ({exc.__class__.__name__})") from None
+        raise DataError(
+            path, None, f"not a readable HDF5 file ({exc.__class__.__name__})"
+        ) from None
     with h5:
         return _read_corpus(h5, path, config, tasks, layout)
 
@@ -123,8 +125,10 @@ def _read_corpus(h5, path, config, tasks, layout) -> Corpus:
     for task in tasks:
         if task.column >= labels.shape[1]:
             raise DataError(
-                path, LABEL_KEY, f"task {task.name!r} uses column {task.column} but label has "
-                f"{labels.shape[1]} columns"
+                path,
+                LABEL_KEY,
+                f"task {task.name!r} uses column {task.column} but label has "
+                f"{labels.shape[1]} columns",
             )
     label_matrix = _read_h5(labels, path, LABEL_KEY)
     rows = _split_rows(h5, path, config, label_matrix)
@@ -161,8 +165,10 @@ def _check_feature_shape(dataset, path, key, n_rows) -> None:
     shape = dataset.shape
     if len(shape) != 5 or (shape[2] != 1 and shape[1] != 1):
         raise DataError(
-            path, key, "expected 5 dims (n, long_frames, 1, short_frames, dims) or "
-            f"(n, 1, time, context, dims), got shape {shape}"
+            path,
+            key,
+            "expected 5 dims (n, long_frames, 1, short_frames, dims) or "
+            f"(n, 1, time, context, dims), got shape {shape}",
         )
     if shape[0] != n_rows:
         raise DataError(path, key, f"has {shape[0]} rows but label has {n_rows}")
@@ -214,13 +220,17 @@ def _folds(h5, path, config, label_matrix) -> list[np.ndarray] | None:
 def _index_folds(h5, path, n_rows) -> list[np.ndarray]:
     starts, ends = (_read_h5(_dataset(h5, path, k), path, k).astype(np.int64) for k in FOLD_KEYS)
     if starts.shape != ends.shape or starts.ndim != 1:
-        raise DataError(path, "end_indice", f"shape {ends.shape} differs from start_indice "
-                        f"{starts.shape}")
+        raise DataError(
+            path, "end_indice", f"shape {ends.shape} differs from start_indice {starts.shape}"
+        )
     bad = np.flatnonzero((starts < 0) | (ends < starts) | (ends > n_rows))
     if bad.size:
         f = int(bad[0])
-        raise DataError(path, "start_indice", f"fold {f} range [{starts[f]}, {ends[f]}) is not "
-                        f"within 0..{n_rows}")
+        raise DataError(
+            path,
+            "start_indice",
+            f"fold {f} range [{starts[f]}, {ends[f]}) is not within 0..{n_rows}",
+        )
     return [np.arange(s, e) for s, e in zip(starts, ends, strict=True)]
 
 
@@ -228,8 +238,12 @@ def _fold_ids(spec, folds, path, name) -> list[int]:
     ids = parse_ids(spec, f"data.{name}")
     for fold in ids:
         if fold >= len(folds):
-            raise DataError(path, "start_indice", f"{name} names fold {fold} but the file has "
-                            f"{len(folds)} folds (0..{len(folds) - 1})")
+            raise DataError(
+                path,
+                "start_indice",
+                f"{name} names fold {fold} but the file has "
+                f"{len(folds)} folds (0..{len(folds) - 1})",
+            )
         if len(folds[fold]) == 0:
             raise DataError(path, "start_indice", f"{name} names fold {fold}, which is empty")
     return ids
@@ -243,8 +257,11 @@ def _rows_of(folds, ids) -> np.ndarray:
 
 def _ratio_split(n_rows, config) -> dict[str, np.ndarray]:
     if not (0 < config.r_test < 1 and 0 <= config.r_valid < 1 - config.r_test):
-        raise ConfigError("data.r_test", "without folds or speaker_column, set 0 < r_test < 1 "
-                          "(and 0 <= r_valid < 1 - r_test) for a ratio split")
+        raise ConfigError(
+            "data.r_test",
+            "without folds or speaker_column, set 0 < r_test < 1 "
+            "(and 0 <= r_valid < 1 - r_test) for a ratio split",
+        )
     order = np.random.default_rng(config.seed).permutation(n_rows)
     n_test, n_valid = int(n_rows * config.r_test), int(n_rows * config.r_valid)
     test, valid, train = np.split(order, [n_test, n_test + n_valid])
@@ -292,14 +309,22 @@ def _check_labels(split, tasks, path, split_name) -> None:
     for task in tasks:
         values = split.labels[split.labelled, task.column]
         if not np.isfinite(values).all():
-            raise DataError(path, LABEL_KEY, f"column {task.column} ({task.name}) has non-finite "
-                            f"values in the {split_name} split")
+            raise DataError(
+                path,
+                LABEL_KEY,
+                f"column {task.column} ({task.name}) has non-finite "
+                f"values in the {split_name} split",
+            )
         if task.is_regression:
             continue
         bad = (values < 0) | (values >= task.n_classes) | (values != np.round(values))
         if bad.any():
-            raise DataError(path, LABEL_KEY, f"column {task.column} ({task.name}) holds "
-                            f"{values[bad][0]:g}; expected class ids 0..{task.n_classes - 1}")
+            raise DataError(
+                path,
+                LABEL_KEY,
+                f"column {task.column} ({task.name}) holds "
+                f"{values[bad][0]:g}; expected class ids 0..{task.n_classes - 1}",
+            )
 
 
 def _crop_and_normalize(splits, config, path, layout) -> None:
@@ -317,8 +342,11 @@ def _crop(arrays, config, index, path, key) -> list[np.ndarray]:
     n_row = _per_modality(config.r_nrow, index, rows, "r_nrow")
     n_col = _per_modality(config.r_ncol, index, cols, "r_ncol")
     if n_row > rows or n_col > cols:
-        raise DataError(path, key, f"r_nrow x r_ncol = {n_row}x{n_col} exceeds the flattened "
-                        f"image {rows}x{cols}")
+        raise DataError(
+            path,
+            key,
+            f"r_nrow x r_ncol = {n_row}x{n_col} exceeds the flattened image {rows}x{cols}",
+        )
     return [a[:, :n_row, :n_col, None] for a in arrays]
 
 

@@ -72,7 +72,7 @@ def classification_report(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
         "f1": macro_f1(y_true, y_pred, n_classes),
         "precision": macro_precision(y_true, y_pred, n_classes),
         "confusion": matrix.tolist(),
-        "confusion_normalized": np.divide(
-            matrix, rows, out=np.zeros(matrix.shape), where=rows > 0
-        ).round(4).tolist(),
+        "confusion_normalized": np.divide(matrix, rows, out=np.zeros(matrix.shape), where=rows > 0)
+        .round(4)
+        .tolist(),
     }

@@ -71,4 +71,3 @@ def _yaml(config: RunConfig) -> str:
     import yaml
 
     return yaml.safe_dump(config.to_dict(), sort_keys=False)
-

@@ -57,7 +57,7 @@ class TrainingRun(ABC):
     @abstractmethod
     def save_models(self, directory: Path) -> list[str]: ...
 
-    def save_images(self, epoch: int) -> None:
+    def save_images(self, epoch: int) -> None:  # noqa: B027 (optional hook, not abstract)
         """Write generated samples (models that generate override this)."""
 
     # ---- the loop -----------------------------------------------------------------------
@@ -70,7 +70,11 @@ class TrainingRun(ABC):
         metrics["epoch_seconds"] = time.perf_counter() - started
         score = metrics.get("val_score")
         if score is not None and math.isfinite(score) and score > self.best_score:
-            self.best_score, self.best_epoch, self.best_weights = score, self.epoch, self.get_weights()
+            self.best_score, self.best_epoch, self.best_weights = (
+                score,
+                self.epoch,
+                self.get_weights(),
+            )
         self.history.append(metrics)
         self.log.scalars(self.epoch, metrics)
         interval = self.config.train.save_img_interval

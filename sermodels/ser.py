@@ -45,8 +45,16 @@ class _Builder:
         c = self.c
         for _ in range(c.conv_depth):
             inputs = self.x
-            y = self._td(layers.Conv2D(c.n_filter, (c.n_row, c.n_col), padding="same",
-                                       activation="relu", kernel_regularizer=self.l2), "conv")
+            y = self._td(
+                layers.Conv2D(
+                    c.n_filter,
+                    (c.n_row, c.n_col),
+                    padding="same",
+                    activation="relu",
+                    kernel_regularizer=self.l2,
+                ),
+                "conv",
+            )
             if residual or highway:
                 skip = self._td(layers.Conv2D(c.n_filter, 1, padding="same"), "proj", inputs)
                 if residual:
@@ -90,8 +98,14 @@ class _Builder:
                 if kind == "residual":
                     y = layers.Add(name=self.name("add"))([skip, y])
                 else:
-                    gate = wrap(self.dense(self.c.n_node, "sigmoid", name="gate",
-                                           bias_initializer=keras.initializers.Constant(-1.0)))(
+                    gate = wrap(
+                        self.dense(
+                            self.c.n_node,
+                            "sigmoid",
+                            name="gate",
+                            bias_initializer=keras.initializers.Constant(-1.0),
+                        )
+                    )(
                         self.x
                     )  # negative gate bias carries the input at first (Srivastava et al. 2015)
                     y = _highway_mix(y, skip, gate, self.name("highway"))
@@ -182,8 +196,10 @@ def _check_blocks(config: SERConfig) -> None:
     seen_vector = False
     for block in config.utterance:
         if block not in SEQUENCE_BLOCKS + VECTOR_BLOCKS:
-            raise ConfigError("ser.utterance", f"unknown block {block!r}; expected "
-                              f"{SEQUENCE_BLOCKS + VECTOR_BLOCKS}")
+            raise ConfigError(
+                "ser.utterance",
+                f"unknown block {block!r}; expected {SEQUENCE_BLOCKS + VECTOR_BLOCKS}",
+            )
         if block in SEQUENCE_BLOCKS and seen_vector:
             raise ConfigError("ser.utterance", f"{block!r} must come before dnn/highway/residual")
         seen_vector |= block in VECTOR_BLOCKS

@@ -121,8 +121,10 @@ def _sample_weights(config: SERConfig, tasks: list[TaskSpec], labels: np.ndarray
         if per_class is None:
             per_class = inverse_frequency_weights(ids, task.n_classes)
         elif len(per_class) != task.n_classes:
-            raise ConfigError("ser.class_weight", f"{task.name}: expected {task.n_classes} "
-                              f"weights, got {len(per_class)}")
+            raise ConfigError(
+                "ser.class_weight",
+                f"{task.name}: expected {task.n_classes} weights, got {len(per_class)}",
+            )
         weights.append(per_class[ids])
     return weights
 

@@ -81,8 +81,10 @@ class SGAN:
             copied += transfer_weights(self.discriminator, source, unloaded, "sgan.load_D")
         g_paths = _paired(config.load_G, config.unloaded_G, "sgan.load_G")
         if g_paths and len(g_paths) != len(self.generators):
-            raise ConfigError("sgan.load_G", f"give one generator per modality "
-                              f"({len(self.generators)}), got {len(g_paths)}")
+            raise ConfigError(
+                "sgan.load_G",
+                f"give one generator per modality ({len(self.generators)}), got {len(g_paths)}",
+            )
         for generator, (path, unloaded) in zip(self.generators, g_paths, strict=False):
             if path:
                 source = load_keras_model(path, "sgan.load_G")
@@ -116,7 +118,9 @@ class SGAN:
     def _noisy(self, images):
         if not self.config.instance_noise:
             return images
-        return [x + tf.random.normal(tf.shape(x), stddev=self.config.instance_noise) for x in images]
+        return [
+            x + tf.random.normal(tf.shape(x), stddev=self.config.instance_noise) for x in images
+        ]
 
     def _d_losses(self, real, fake, targets, mask):
         """D losses on real and fake halves, plus outputs the health signals need."""
@@ -158,21 +162,20 @@ class SGAN:
             with tf.GradientTape() as tape:
                 loss_real, loss_fake, *_ = self._d_losses(real, fake, targets, mask)
                 d_loss = 0.5 * (loss_real + loss_fake)
-            self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+            grads = tape.gradient(d_loss, d_vars)
+            self.d_optimizer.apply_gradients(zip(grads, d_vars, strict=True))
         g_vars = [v for g in self.generators for v in g.trainable_variables]
         with tf.GradientTape(persistent=True) as tape:
             fake = self._generate(half, training=True)
-            loss_real, loss_fake, v_real, v_fake, c_real = self._d_losses(
-                real, fake, targets, mask
-            )
+            loss_real, loss_fake, v_real, v_fake, c_real = self._d_losses(real, fake, targets, mask)
             d_loss = 0.5 * (loss_real + loss_fake)
             g_loss = self._validity_loss(1.0, v_fake)
         d_grads = tape.gradient(d_loss, d_vars)
         g_grads = tape.gradient(g_loss, g_vars)
         del tape
-        self.d_optimizer.apply_gradients(zip(d_grads, d_vars))
+        self.d_optimizer.apply_gradients(zip(d_grads, d_vars, strict=False))
         if g_vars:
-            self.g_optimizer.apply_gradients(zip(g_grads, g_vars))
+            self.g_optimizer.apply_gradients(zip(g_grads, g_vars, strict=False))
         self._accumulate(d_loss, loss_real, loss_fake, g_loss, v_real, v_fake, c_real, targets,
                          mask, d_grads, g_grads)  # fmt: skip
 
@@ -230,7 +233,8 @@ class SGAN:
             self._step(data.features, data.targets, data.labelled, order, tf.constant(start), half)
         sums = self._sums.numpy()
         steps = max(float(sums[-1]), 1.0)
-        signals = {name: float(value / steps) for name, value in zip(HEALTH_SIGNALS, sums)}
+        means = sums[: len(HEALTH_SIGNALS)] / steps
+        signals = {n: float(v) for n, v in zip(HEALTH_SIGNALS, means, strict=True)}
         signals["nonfinite"] = float(not np.isfinite(sums).all())
         signals["steps"] = int(sums[-1])
         return signals
@@ -256,8 +260,10 @@ class SGAN:
     def generate(self, count: int, seed: int = 0) -> dict[str, np.ndarray]:
         """``count`` samples per modality from fixed noise (for images and diversity)."""
         noise = tf.random.stateless_normal((count, self.config.latent_dim), seed=(seed, 0))
-        return {m: g(noise, training=False).numpy() for m, g in zip(self.modalities,
-                                                                    self.generators, strict=True)}
+        return {
+            m: g(noise, training=False).numpy()
+            for m, g in zip(self.modalities, self.generators, strict=True)
+        }
 
     def diversity(self, real: dict, count: int = 64) -> float:
         """Mean pairwise distance of generated samples over that of real rows (1: as diverse
@@ -266,8 +272,7 @@ class SGAN:
             return float("nan")
         fakes = self.generate(count)
         ratios = [
-            _mean_pairwise_distance(fakes[m])
-            / max(_mean_pairwise_distance(real[m][:count]), 1e-8)
+            _mean_pairwise_distance(fakes[m]) / max(_mean_pairwise_distance(real[m][:count]), 1e-8)
             for m in self.modalities
         ]
         return float(np.mean(ratios))
@@ -312,11 +317,13 @@ def _paired(paths, unloaded, where) -> list[tuple[str | None, object]]:
 
 def _check_config(config: SGANConfig) -> None:
     if config.validity_loss not in VALIDITY_LOSSES:
-        raise ConfigError("sgan.validity_loss", f"expected one of {VALIDITY_LOSSES}, "
-                          f"got {config.validity_loss!r}")
+        raise ConfigError(
+            "sgan.validity_loss", f"expected one of {VALIDITY_LOSSES}, got {config.validity_loss!r}"
+        )
     if len(config.task_weights) != 2 or min(config.task_weights) < 0:
-        raise ConfigError("sgan.task_weights", f"expected [validity, class] >= 0, "
-                          f"got {config.task_weights}")
+        raise ConfigError(
+            "sgan.task_weights", f"expected [validity, class] >= 0, got {config.task_weights}"
+        )
     for name in ("d_lr", "g_lr", "latent_dim", "n_node", "d_steps"):
         if getattr(config, name) <= 0:
             raise ConfigError(f"sgan.{name}", f"must be > 0, got {getattr(config, name)}")

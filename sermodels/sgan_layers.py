@@ -42,7 +42,9 @@ def modality_shapes(config: SGANConfig, input_shapes: dict[str, tuple]) -> list[
             raise ConfigError("sgan.depth_G", f"{name}: need depth_G >= 2 and depth_D >= 1")
         shapes.append(
             ModalityShape(
-                name=name, rows=rows, cols=cols,
+                name=name,
+                rows=rows,
+                cols=cols,
                 kernels_G=_per_layer(config.n_kernels_G, n, i, g, "sgan.n_kernels_G"),
                 sizes_G=_pairs(config.cnn_n_row_G, config.cnn_n_col_G, n, i, g, "cnn_n_row_G"),
                 kernels_D=_per_layer(config.n_kernels_D, n, i, d, "sgan.n_kernels_D"),
@@ -103,8 +105,9 @@ def build_generator(shape: ModalityShape, latent_dim: int) -> keras.Model:
     factor = 2**ups
     if shape.rows % factor or shape.cols % factor:
         raise ConfigError(
-            "sgan.depth_G", f"{shape.name}: {shape.rows}x{shape.cols} is not divisible by "
-            f"2**(depth_G-2) = {factor}; change depth_G or r_nrow/r_ncol"
+            "sgan.depth_G",
+            f"{shape.name}: {shape.rows}x{shape.cols} is not divisible by "
+            f"2**(depth_G-2) = {factor}; change depth_G or r_nrow/r_ncol",
         )
     rows, cols, prefix = shape.rows // factor, shape.cols // factor, f"{shape.name}_g"
     noise = keras.Input((latent_dim,), name=f"{prefix}_noise")
@@ -143,8 +146,11 @@ def build_discriminator_branch(shape: ModalityShape, dropout: float):
         if pool != (1, 1):
             rows, cols = rows // pool[0], cols // pool[1]
             if rows < 1 or cols < 1:
-                raise ConfigError("sgan.pool_n_row_D", f"{shape.name}: pooling shrinks the "
-                                  f"image below 1x1 at block {block}; use smaller pools")
+                raise ConfigError(
+                    "sgan.pool_n_row_D",
+                    f"{shape.name}: pooling shrinks the "
+                    f"image below 1x1 at block {block}; use smaller pools",
+                )
             x = layers.MaxPooling2D(pool, name=f"{prefix}_pool{block}")(x)
     return image, layers.Flatten(name=f"{prefix}_flatten")(x)
 

@@ -65,4 +65,3 @@ class SGANRun(TrainingRun):
             grid = image_grid(samples)
             write_png(self.out / "images" / f"{modality}_epoch{epoch:03d}.png", grid)
             self.log.images(epoch, f"generated/{modality}", grid)
-

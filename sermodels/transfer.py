@@ -46,8 +46,9 @@ def transfer_weights(
         have = [tuple(w.shape) for w in donor.weights]
         if want != have:
             raise ConfigError(
-                where, f"layer {index} {layer.name!r} has weights {have} in {source.name} but "
-                f"{want} here; list it in unloaded (e.g. '{index}:{index}')"
+                where,
+                f"layer {index} {layer.name!r} has weights {have} in {source.name} but "
+                f"{want} here; list it in unloaded (e.g. '{index}:{index}')",
             )
         layer.set_weights(donor.get_weights())
         copied.append(layer.name)

@@ -43,8 +43,9 @@ def test_fused_step_changes_both_players(tiny_corpus):
     d_before = [w.copy() for w in run.gan.discriminator.get_weights()]
     g_before = [w.copy() for w in run.gan.generators[0].get_weights()]
     run.step_epoch()
-    assert any(not np.allclose(a, b) for a, b in zip(d_before, run.gan.discriminator.get_weights()))
-    assert any(not np.allclose(a, b) for a, b in zip(g_before, run.gan.generators[0].get_weights()))
+    d_after, g_after = run.gan.discriminator.get_weights(), run.gan.generators[0].get_weights()
+    assert any(not np.allclose(a, b) for a, b in zip(d_before, d_after, strict=True))
+    assert any(not np.allclose(a, b) for a, b in zip(g_before, g_after, strict=True))
 
 
 @pytest.mark.parametrize(
@@ -89,7 +90,8 @@ def test_single_modality_models_load_into_av_branches_and_freeze(tiny_corpus, tm
                   tiny_corpus, tmp_path / "v")  # fmt: skip
     assert audio["models"][0] == "models/discriminator.keras" and video["epochs"] == 2
     sgan = {
-        "load_D": f"{tmp_path}/a/models/discriminator.keras;{tmp_path}/v/models/discriminator.keras",
+        "load_D": f"{tmp_path}/a/models/discriminator.keras;"
+        f"{tmp_path}/v/models/discriminator.keras",
         "unloaded_D": "d_dense*;d_dense*",
         "load_G": f"{tmp_path}/a/models/a_feat.generator.keras;"
                   f"{tmp_path}/v/models/v_feat.generator.keras",
