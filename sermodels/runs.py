@@ -117,9 +117,9 @@ class TrainingRun(ABC):
             "stop_reason": self.stop_reason,
             "val_uar": best.get("val_uar"),
             "val_score": best.get("val_score"),
-            **{k: v for k, v in test.items()},
+            **test,
         }
-        result["test_uar"] = test.get("test_uar")
+        result.setdefault("test_uar", None)  # a regression-only run has no UAR
         self.log.scalars(self.epoch, {k: v for k, v in result.items() if k.startswith("test_")})
         self.log.close()
         if self.out:
