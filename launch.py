@@ -86,10 +86,6 @@ def train_command(args) -> int:
         config.train.epochs = args.epochs
     if args.seed is not None:
         config.train.seed = args.seed
-    if args.data and not args.data.is_file():
-        from sermodels.errors import DataError
-
-        raise DataError(str(args.data), None, "file not found")
     out = args.out or ROOT / "runs" / time.strftime("train-%Y%m%d-%H%M%S")
     result = train(config, args.data, out, on_epoch=print_epoch, overwrite=args.force)
     print_result(result, out)

@@ -184,7 +184,7 @@ def _section(cls, values: Any, where: str):
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     """Check scalar types; YAML 1.1 reads ``5e-6`` as a string, so numbers are parsed."""
     allowed = set(typing.get_args(hint)) if isinstance(hint, types.UnionType) else {hint}
-    if Any in allowed or value is None and type(None) in allowed:
+    if Any in allowed or (value is None and type(None) in allowed):
         return value
     if bool in allowed:
         if isinstance(value, bool):

@@ -136,8 +136,15 @@ def _read_corpus(h5, path, config, tasks, layout) -> Corpus:
     rows["train"] = np.union1d(rows["train"], unlabelled)
     splits = {
         name: _read_split(h5, path, config, label_matrix, rows[name], layout)
-        for name in ("train", "valid", "test")
+        for name in ("train", "test")
     }
+    # validation = test when no valid fold: read those rows once, not twice
+    same = rows["valid"] is rows["test"]
+    splits["valid"] = (
+        splits["test"]
+        if same
+        else _read_split(h5, path, config, label_matrix, rows["valid"], layout)
+    )
     splits["train"].labelled = ~np.isin(rows["train"], unlabelled)
     for name, split in splits.items():
         _check_labels(split, tasks, path, name)
@@ -328,12 +335,15 @@ def _check_labels(split, tasks, path, split_name) -> None:
 
 
 def _crop_and_normalize(splits, config, path, layout) -> None:
+    """Crop and normalise every distinct split; the first is train, whose statistics rule."""
+    ordered = (splits["train"], splits["valid"], splits["test"])
+    distinct = list({id(s): s for s in ordered}.values())  # valid may be test itself
     for index, key in enumerate(config.features):
-        arrays = [s.features[key] for s in splits.values()]
+        arrays = [s.features[key] for s in distinct]
         if layout == "image":
             arrays = _crop(arrays, config, index, path, key)
         arrays = _normalize(arrays, config.normalize, layout)
-        for split, array in zip(splits.values(), arrays, strict=True):
+        for split, array in zip(distinct, arrays, strict=True):
             split.features[key] = array
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import yaml
+
 from sermodels.config import RunConfig
 from sermodels.data import Corpus, load_corpus
 from sermodels.demo import write_demo_corpus
@@ -58,16 +60,10 @@ def train(
     try:
         partial.mkdir(parents=True)
         result = make_run(config, corpus, partial).fit(on_epoch)
-        (partial / "config.yaml").write_text(_yaml(config))
+        (partial / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     shutil.rmtree(out, ignore_errors=True)
     partial.rename(out)
     return result
-
-
-def _yaml(config: RunConfig) -> str:
-    import yaml
-
-    return yaml.safe_dump(config.to_dict(), sort_keys=False)

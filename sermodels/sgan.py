@@ -1,7 +1,7 @@
 """The semi-supervised GAN: generators per modality, one merged discriminator, and a fused
 training step that updates D and G together and measures the health of the game.
 
-One step (``batch_size`` = B): B/2 real rows and B/2 generated rows, each through D once.
+One step (``batch_size`` = B): B/2 real rows and B/2 generated rows, through D in one pass.
 D learns validity (real 1, fake 0) and classes (K real classes, class K = "fake"); G learns
 to make D call its samples real. The B/2 generated rows serve both updates, so G runs once
 per step (the source ran it twice, through ``predict`` and the combined model).
@@ -71,7 +71,10 @@ class SGAN:
         self.g_optimizer = keras.optimizers.Adam(config.g_lr, beta_1=config.beta1)
         self._sums = tf.Variable(tf.zeros(len(HEALTH_SIGNALS) + 1), trainable=False)
         self._step = tf.function(self._train_step if self.generators else self._d_only_step)
-        self._predict = tf.function(lambda x: self.discriminator(x, training=False))
+        # evaluation batches vary in size: let one trace serve them all
+        self._predict = tf.function(
+            lambda x: self.discriminator(x, training=False), reduce_retracing=True
+        )
 
     # ---- set-up -------------------------------------------------------------------------
     def _load_pretrained(self) -> list[str]:
@@ -109,11 +112,14 @@ class SGAN:
         targets = tf.fill(tf.shape(validity), target)
         return tf.reduce_mean(keras.losses.binary_crossentropy(targets, validity))
 
-    def _discriminate(self, images, training=True):
-        outputs = self.discriminator(list(images), training=training)
+    def _heads(self, outputs):
+        """``(validity, classes)`` from D's outputs; classes is None when unsupervised."""
         if self.config.unsupervised:
             return outputs[0] if isinstance(outputs, (list, tuple)) else outputs, None
         return outputs
+
+    def _discriminate(self, images):
+        return self._heads(self.discriminator(list(images), training=True))
 
     def _noisy(self, images):
         if not self.config.instance_noise:
@@ -152,10 +158,15 @@ class SGAN:
         noise = tf.random.normal((count, self.config.latent_dim))
         return [g(noise, training=training) for g in self.generators]
 
-    def _train_step(self, features, targets, labelled, order, start, half: int) -> None:
+    @staticmethod
+    def _batch(features, targets, labelled, order, start, half):
+        """Gather one batch of real rows on the device: no host copy per step."""
         rows = order[start : start + half]
         real = [tf.gather(x, rows) for x in features]
-        targets, mask = tf.gather(targets, rows), tf.gather(labelled, rows)
+        return real, tf.gather(targets, rows), tf.gather(labelled, rows)
+
+    def _train_step(self, features, targets, labelled, order, start, half: int) -> None:
+        real, targets, mask = self._batch(features, targets, labelled, order, start, half)
         d_vars = self.discriminator.trainable_variables
         for _ in range(self.config.d_steps - 1):  # extra D-only updates (WGAN-style n_critic)
             fake = [tf.stop_gradient(x) for x in self._generate(half, training=True)]
@@ -181,9 +192,7 @@ class SGAN:
 
     def _d_only_step(self, features, targets, labelled, order, start, half: int) -> None:
         """``generator: false`` (the source's ``--turn_off_G``): D learns classes of real rows."""
-        rows = order[start : start + half]
-        real = [tf.gather(x, rows) for x in features]
-        targets, mask = tf.gather(targets, rows), tf.gather(labelled, rows)
+        real, targets, mask = self._batch(features, targets, labelled, order, start, half)
         d_vars = self.discriminator.trainable_variables
         with tf.GradientTape() as tape:
             v_real, c_real = self._discriminate(real)
@@ -194,8 +203,8 @@ class SGAN:
         pairs = [(g, v) for g, v in zip(d_grads, d_vars, strict=True) if g is not None]
         self.d_optimizer.apply_gradients(pairs)
         d_grads = [g for g, _ in pairs]
-        zero = tf.zeros(())
-        self._accumulate(d_loss, d_loss, zero, zero, v_real, 1 - v_real, c_real, targets, mask,
+        zero, no_fakes = tf.zeros(()), tf.ones_like(v_real)  # no fakes: d_acc_fake reads 0
+        self._accumulate(d_loss, d_loss, zero, zero, v_real, no_fakes, c_real, targets, mask,
                          d_grads, [])  # fmt: skip
 
     def _accumulate(self, d_loss, loss_real, loss_fake, g_loss, v_real, v_fake, c_real,
@@ -253,8 +262,7 @@ class SGAN:
     def validity(self, features: dict, limit: int = 512) -> float:
         """Mean validity D gives real rows (a realism anchor for unsupervised runs)."""
         batch = [tf.constant(features[m][:limit]) for m in self.modalities]
-        outputs = self._predict(batch)
-        validity = outputs[0] if isinstance(outputs, (list, tuple)) else outputs
+        validity, _ = self._heads(self._predict(batch))
         return float(tf.reduce_mean(validity))
 
     def generate(self, count: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -18,6 +18,12 @@ def workdir(tmp_path_factory):
     return tmp_path_factory.mktemp("examples")
 
 
+@pytest.fixture(scope="module")
+def done():
+    """Names of the examples trained so far in this module (loaders reuse them)."""
+    return set()
+
+
 def run_example(path: Path, data: Path, workdir: Path, done: set) -> dict:
     for dependency in sorted(set(DEPENDENCY.findall(path.read_text()))):
         if dependency not in done:
@@ -36,9 +42,7 @@ def run_example(path: Path, data: Path, workdir: Path, done: set) -> dict:
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_example_trains(path, tiny_corpus, workdir, request):
-    done = request.config.cache_done if hasattr(request.config, "cache_done") else set()
-    request.config.cache_done = done
+def test_example_trains(path, tiny_corpus, workdir, done):
     result = run_example(path, tiny_corpus, workdir, done)
     assert result["epochs"] == 1
     if result["test_uar"] is not None:
