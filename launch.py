@@ -1,4 +1,4 @@
-"""sersweep command line: demo data, one training run (and, as they land, sweeps).
+"""sersweep command line: sweeps, resume, best configs, final training, reports, one run.
 
 Every user error prints one line ``error: ...`` to stderr and exits with code 2.
 """
@@ -16,7 +16,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
 ROOT = Path(__file__).resolve().parent
-DEMO_CONFIG = ROOT / "examples" / "demo_sgan.yaml"
+DEMO_SPACE = "demo"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,6 +50,49 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="override train.seed")
     train.add_argument("--force", action="store_true", help="replace an existing --out")
     train.set_defaults(handler=train_command)
+
+    sweep = commands.add_parser("sweep", help="search a space with Ray Tune + Optuna")
+    sweep.add_argument("--space", required=True, help="shipped space name or YAML file")
+    sweep.add_argument("--data", type=Path, help="h5 corpus (default: the demo corpus)")
+    sweep.add_argument("--samples", type=positive, default=8, help="number of trials")
+    sweep.add_argument("--max-epochs", type=positive, help="epochs per trial (default: space's)")
+    sweep.add_argument("--out", type=Path, help="sweep folder (default: runs/sweeps/NAME)")
+    sweep.add_argument("--name", default=None, help="study / experiment name")
+    sweep.add_argument("--concurrency", type=positive, default=2)
+    sweep.add_argument("--cpus-per-trial", type=positive_float, default=1.0)
+    sweep.add_argument("--gpus-per-trial", type=non_negative_float, default=0.0,
+                       help="fractions share a GPU, e.g. 0.25")  # fmt: skip
+    sweep.add_argument("--storage", help="Optuna storage URL (default: sqlite in the folder)")
+    sweep.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo")
+    sweep.add_argument("--seed", type=int, default=0, help="TPE sampler seed")
+    sweep.add_argument("--max-failures", type=int, default=2, help="retries per trial")
+    sweep.add_argument("--no-collapse-stop", action="store_true",
+                       help="label collapsing trials but let them run their budget")  # fmt: skip
+    sweep.add_argument(
+        "--stop-on", type=verdict_list, help="verdicts that stop a trial, comma-separated (all)"
+    )
+    sweep.add_argument("--address", help="existing Ray cluster (default: a local Ray)")
+    sweep.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
+    sweep.set_defaults(handler=sweep_command)
+
+    resume = commands.add_parser("resume", help="continue an interrupted sweep")
+    resume.add_argument("folder", type=Path)
+    resume.set_defaults(handler=resume_command)
+
+    best = commands.add_parser("best", help="write the top-K configs as train-ready YAML")
+    best.add_argument("folder", type=Path)
+    best.add_argument("--top", type=positive, default=3)
+    best.set_defaults(handler=best_command)
+
+    final = commands.add_parser("final", help="retrain the top-K on train+valid, S seeds each")
+    final.add_argument("folder", type=Path)
+    final.add_argument("--top", type=positive, default=3)
+    final.add_argument("--seeds", type=positive, default=3)
+    final.set_defaults(handler=final_command)
+
+    report = commands.add_parser("report", help="Markdown report with plots in FOLDER/report")
+    report.add_argument("folder", type=Path)
+    report.set_defaults(handler=report_command)
     return top
 
 
@@ -106,16 +149,121 @@ def print_result(result: dict, out: Path) -> None:
     print(f"outputs: {out}  (tensorboard --logdir {out / 'tb'})")
 
 
-def run_demo(args) -> int:
-    """No arguments: the demo corpus and one SGAN training run on it."""
-    from sermodels.config import load_config
-    from sermodels.run import demo_corpus_path, train
+def positive_float(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
 
-    data = demo_corpus_path()
-    print(f"demo corpus: {data}")
-    out = ROOT / "runs" / time.strftime("demo-%Y%m%d-%H%M%S")
-    result = train(load_config(DEMO_CONFIG), data, out, on_epoch=print_epoch)
-    print_result(result, out)
+
+def non_negative_float(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def verdict_list(text: str) -> list[str]:
+    from sweep.collapse import FAILURES
+
+    verdicts = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = sorted(set(verdicts) - set(FAILURES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown verdicts {unknown}; expected some of {FAILURES}")
+    return verdicts
+
+
+def sweep_command(args) -> int:
+    from sweep.runner import start_sweep
+    from sweep.settings import SweepSettings
+
+    name = args.name or Path(args.space).stem
+    settings = SweepSettings(
+        out=str(args.out or ROOT / "runs" / "sweeps" / time.strftime(f"{name}-%Y%m%d-%H%M%S")),
+        space=args.space, data=str(args.data) if args.data else None, samples=args.samples,
+        max_epochs=args.max_epochs, name=name, concurrency=args.concurrency,
+        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
+        storage=args.storage, scheduler=args.scheduler, seed=args.seed,
+        max_failures=args.max_failures, stop_on_collapse=not args.no_collapse_stop,
+        address=args.address, num_cpus=args.num_cpus,
+    )  # fmt: skip
+    if args.stop_on is not None:
+        settings.stop_verdicts = args.stop_on
+    print_summary(start_sweep(settings))
+    return 0
+
+
+def resume_command(args) -> int:
+    from sweep.runner import resume_sweep
+
+    print_summary(resume_sweep(args.folder))
+    return 0
+
+
+def best_command(args) -> int:
+    from sweep.results import write_best
+    from sweep.settings import load_settings
+
+    for path in write_best(load_settings(args.folder), args.top):
+        print(path)
+    return 0
+
+
+def final_command(args) -> int:
+    from sweep.final import run_final
+    from sweep.settings import load_settings
+
+    summary = run_final(load_settings(args.folder), args.top, args.seeds)
+    for row in summary["configs"]:
+        uar = f"{row['test_uar_mean']:.4f} +/- {row['test_uar_std']:.4f}"
+        print(f"rank {row['rank']} (trial {row['optuna_trial']}): test UAR {uar} "
+              f"over {row['seeds']} seeds")  # fmt: skip
+    print(f"details: {summary['folder']}")
+    return 0
+
+
+def report_command(args) -> int:
+    from sweep.report import write_report
+    from sweep.settings import load_settings
+
+    print(write_report(load_settings(args.folder)))
+    return 0
+
+
+def print_summary(summary: dict) -> None:
+    best = summary["best"]
+    print(f"\nsweep: {summary['sweep']}  ({summary['trials']} trials)")
+    print("failure modes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["verdicts"].items())))
+    if best:
+        print(f"best: objective {best['objective']:.4f} (Optuna trial {best['optuna_trial']}, "
+              f"Ray {best['ray_trial_id']}, epoch {best['best_epoch']})")  # fmt: skip
+        for key, value in sorted(best["params"].items()):
+            print(f"  {key}: {value}")
+    else:
+        print("best: no healthy trial finished")
+    print(f"study: {summary['study']}")
+    print(f"TensorBoard: {summary['tensorboard']}")
+    print(f"next: python launch.py best {summary['sweep']}  |  report  |  final")
+
+
+def run_demo(args) -> int:
+    """No arguments: a small sweep of the demo space on the demo corpus, local Ray."""
+    from sermodels.run import demo_corpus_path
+    from sweep.runner import start_sweep
+    from sweep.settings import SweepSettings
+
+    print(f"demo corpus: {demo_corpus_path()}")
+    out = ROOT / "runs" / "sweeps" / time.strftime("demo-%Y%m%d-%H%M%S")
+    settings = SweepSettings(out=str(out), space=DEMO_SPACE, samples=12, name="demo",
+                             concurrency=2, num_cpus=2)  # fmt: skip
+    print_summary(start_sweep(settings))
     return 0
 
 

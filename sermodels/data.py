@@ -73,6 +73,13 @@ class Split:
             {k: v[rows] for k, v in self.features.items()}, self.labels[rows], self.labelled[rows]
         )
 
+    def concat(self, other: Split) -> Split:
+        return Split(
+            {k: np.concatenate([v, other.features[k]]) for k, v in self.features.items()},
+            np.concatenate([self.labels, other.labels]),
+            np.concatenate([self.labelled, other.labelled]),
+        )
+
 
 @dataclass
 class Corpus:
@@ -87,6 +94,13 @@ class Corpus:
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         return {k: v.shape[1:] for k, v in self.train.features.items()}
+
+    def for_final_training(self) -> Corpus:
+        """Train on train + valid rows with no validation (final runs use a fixed number of
+        epochs). When valid is the test split itself, it stays out of training."""
+        train = self.train if self.valid is self.test else self.train.concat(self.valid)
+        empty = self.valid.select(np.zeros(0, dtype=int))
+        return Corpus(train, empty, self.test, self.tasks, self.source, self.layout)
 
 
 def load_corpus(config: DataConfig, path: str, layout: str = "image") -> Corpus:

@@ -49,7 +49,17 @@ def train(
     Output is built in ``out.partial`` and renamed to ``out`` only when complete, so a
     failed run leaves no half-written folder.
     """
-    corpus = load_run_corpus(config, data)
+    return train_on(config, load_run_corpus(config, data), out, on_epoch, overwrite)
+
+
+def train_on(
+    config: RunConfig,
+    corpus: Corpus,
+    out: str | Path | None = None,
+    on_epoch: EpochHook | None = None,
+    overwrite: bool = False,
+) -> dict:
+    """:func:`train` on a corpus already in memory (sweeps read it once)."""
     if out is None:
         return make_run(config, corpus, None).fit(on_epoch)
     out = Path(out)

@@ -11,6 +11,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
+import tensorflow as tf
+
 from sermodels.config import RunConfig
 from sermodels.data import Corpus, Split
 from sermodels.training import SourcePatience, TensorBoardLog, seed_everything
@@ -57,6 +60,10 @@ class TrainingRun(ABC):
     @abstractmethod
     def save_models(self, directory: Path) -> list[str]: ...
 
+    @abstractmethod
+    def optimizers(self) -> list[tuple]:
+        """``(optimizer, variables it updates)`` pairs, for checkpoints."""
+
     def save_images(self, epoch: int) -> None:  # noqa: B027 (optional hook, not abstract)
         """Write generated samples (models that generate override this)."""
 
@@ -66,7 +73,8 @@ class TrainingRun(ABC):
         started = time.perf_counter()
         self.epoch += 1
         metrics = {"epoch": self.epoch, **self.train_one_epoch()}
-        metrics.update(self.evaluate(self.corpus.valid, "val"))
+        if len(self.corpus.valid):  # no validation rows (final training): keep last weights
+            metrics.update(self.evaluate(self.corpus.valid, "val"))
         metrics["epoch_seconds"] = time.perf_counter() - started
         score = metrics.get("val_score")
         if score is not None and math.isfinite(score) and score > self.best_score:
@@ -129,6 +137,61 @@ class TrainingRun(ABC):
             write_json(self.out / "history.json", self.history)
             write_json(self.out / "metrics.json", result)
         return result
+
+    # ---- checkpoints --------------------------------------------------------------------
+    def save_state(self, directory: Path) -> None:
+        """Everything needed to continue after epoch ``self.epoch``: weights, optimizer
+        slots, best weights and the loop's own state (``state.npz`` + ``state.json``)."""
+        directory.mkdir(parents=True, exist_ok=True)
+        arrays = _numbered("w", tf.nest.flatten(self.get_weights()))
+        for index, (optimizer, _) in enumerate(self.optimizers()):
+            arrays.update(_numbered(f"o{index}_", [v.numpy() for v in optimizer.variables]))
+        if self.best_weights is not None:
+            arrays.update(_numbered("b", tf.nest.flatten(self.best_weights)))
+        tmp = directory / "state.part.npz"
+        np.savez(tmp, **arrays)
+        os.replace(tmp, directory / "state.npz")
+        write_json(directory / "state.json", {
+            "epoch": self.epoch, "history": self.history, "best_score": self.best_score,
+            "best_epoch": self.best_epoch, "patience_history": self.stopper.history,
+        })  # fmt: skip
+
+    def load_state(self, directory: Path) -> None:
+        """Continue from :meth:`save_state`'s files (raises ``ValueError`` if they do not
+        match this model)."""
+        meta = json.loads((directory / "state.json").read_text())
+        with np.load(directory / "state.npz") as stored:
+            arrays = dict(stored)
+        structure = self.get_weights()
+        self.set_weights(_unflatten(structure, _series(arrays, "w")))
+        for index, (optimizer, variables) in enumerate(self.optimizers()):
+            if not optimizer.built:
+                optimizer.build(variables)
+            values = _series(arrays, f"o{index}_")
+            if len(values) != len(optimizer.variables):
+                raise ValueError("checkpoint optimizer state does not match the model")
+            for variable, value in zip(optimizer.variables, values, strict=True):
+                variable.assign(value)
+        best = _series(arrays, "b")
+        self.best_weights = _unflatten(structure, best) if best else None
+        self.epoch, self.history = meta["epoch"], meta["history"]
+        self.best_score, self.best_epoch = meta["best_score"], meta["best_epoch"]
+        self.stopper.history = meta["patience_history"]
+
+
+def _numbered(prefix: str, values: list) -> dict[str, np.ndarray]:
+    return {f"{prefix}{i}": np.asarray(v) for i, v in enumerate(values)}
+
+
+def _series(arrays: dict, prefix: str) -> list[np.ndarray]:
+    count = sum(1 for k in arrays if k.startswith(prefix) and k[len(prefix) :].isdigit())
+    return [arrays[f"{prefix}{i}"] for i in range(count)]
+
+
+def _unflatten(structure, flat: list[np.ndarray]):
+    if len(flat) != len(tf.nest.flatten(structure)):
+        raise ValueError("checkpoint weights do not match the model")
+    return tf.nest.pack_sequence_as(structure, flat)
 
 
 def write_json(path: Path, value) -> None:

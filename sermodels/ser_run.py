@@ -49,6 +49,7 @@ class SERRun(TrainingRun):
             loss_weights=[t.weight for t in corpus.tasks],
             steps_per_execution=8,  # fewer host round-trips per epoch
         )
+        self.model.optimizer.build(self.model.trainable_variables)  # checkpoints restore early
 
     @staticmethod
     def _class_ids(task: TaskSpec, split: Split):
@@ -84,6 +85,9 @@ class SERRun(TrainingRun):
 
     def set_weights(self, weights: list) -> None:
         self.model.set_weights(weights)
+
+    def optimizers(self) -> list[tuple]:
+        return [(self.model.optimizer, self.model.trainable_variables)]
 
     def save_models(self, directory: Path) -> list[str]:
         directory.mkdir(parents=True, exist_ok=True)

@@ -69,6 +69,9 @@ class SGAN:
             freeze_layers(generator, config.frozen_G, "sgan.frozen_G")
         self.d_optimizer = keras.optimizers.Adam(config.d_lr, beta_1=config.beta1)
         self.g_optimizer = keras.optimizers.Adam(config.g_lr, beta_1=config.beta1)
+        # built now, so a checkpoint can be restored before the first step
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build([v for g in self.generators for v in g.trainable_variables])
         self._sums = tf.Variable(tf.zeros(len(HEALTH_SIGNALS) + 1), trainable=False)
         self._step = tf.function(self._train_step if self.generators else self._d_only_step)
         # evaluation batches vary in size: let one trace serve them all

@@ -54,6 +54,11 @@ class SGANRun(TrainingRun):
     def set_weights(self, weights: list) -> None:
         self.gan.set_weights(weights)
 
+    def optimizers(self) -> list[tuple]:
+        pairs = [(self.gan.d_optimizer, self.gan.discriminator.trainable_variables)]
+        g_vars = [v for g in self.gan.generators for v in g.trainable_variables]
+        return pairs + [(self.gan.g_optimizer, g_vars)] if g_vars else pairs
+
     def save_models(self, directory: Path) -> list[str]:
         directory.mkdir(parents=True, exist_ok=True)
         return self.gan.save(directory)

@@ -72,3 +72,30 @@ def test_missing_config_and_bad_counts(tmp_path):
     result = launch("demo-data", tmp_path / "d.h5", "--speakers", 0)
     assert result.returncode == 2 and "positive integer" in result.stderr
     assert "is a folder" in error_line(launch("demo-data", tmp_path))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--space", "no_such_space"], "no such space"),
+        (["--space", "{bad}"], "bad.yaml: not valid YAML"),
+        (["--space", "demo", "--data", "missing.h5"], "missing.h5: file not found"),
+        (["--space", "demo", "--gpus-per-trial", "1.5"], "--gpus-per-trial"),
+    ],
+)  # fmt: skip
+def test_sweep_input_errors_stop_before_ray_and_write_nothing(tmp_path, args, message):
+    (tmp_path / "bad.yaml").write_text("params: {sgan.d_lr: [unclosed\n")
+    args = [str(tmp_path / "bad.yaml") if a == "{bad}" else a for a in args]
+    result = launch("sweep", *args, "--out", tmp_path / "sweep", cwd=tmp_path)
+    assert message in error_line(result)
+    assert "Ray" not in result.stderr and not (tmp_path / "sweep").exists()
+
+
+def test_sweep_counts_must_be_positive(tmp_path):
+    result = launch("sweep", "--space", "demo", "--samples", "0", "--out", tmp_path / "s")
+    assert result.returncode == 2 and "positive integer" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["resume", "best", "final", "report"])
+def test_commands_on_a_folder_that_is_not_a_sweep(tmp_path, command):
+    assert "not a sweep folder" in error_line(launch(command, tmp_path))

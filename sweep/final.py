@@ -1,0 +1,89 @@
+"""``launch.py final``: retrain the top-K configurations on train + valid rows with several
+seeds (one Ray task each), for the epochs each trial needed, and report test UAR mean ± std."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+from search_spaces import load_space
+from sermodels.config import config_from_dict
+from sermodels.data import Corpus
+from sermodels.errors import ConfigError
+from sermodels.runs import write_json
+from sweep.results import top_trials, trial_run_config
+from sweep.runner import init_ray, load_sweep_corpus
+from sweep.settings import SweepSettings
+
+
+def train_final(corpus: Corpus, mapping: dict, out: str, seed: int, cpus: float) -> dict:
+    """One final run (a Ray task): fixed epochs, no validation, models saved."""
+    from sermodels.run import train_on
+    from sweep.trainable import configure_tensorflow
+
+    configure_tensorflow(cpus)
+    config = config_from_dict(mapping, out)
+    config.train.seed, config.train.patience, config.train.save_models = seed, 0, True
+    return train_on(config, corpus, out, overwrite=True)
+
+
+def run_final(settings: SweepSettings, top: int, seeds: int) -> dict:
+    """Train ``top`` configs x ``seeds`` seeds; returns (and writes) the summary."""
+    trials = top_trials(settings, top)
+    if not trials:
+        raise ConfigError(str(settings.folder), "no completed healthy trial to retrain")
+    space = load_space(settings.space)
+    corpus = load_sweep_corpus(space, settings).for_final_training()
+    init_ray(settings)
+    import ray
+
+    task = ray.remote(train_final).options(
+        num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial,
+        max_retries=settings.max_failures,
+    )  # fmt: skip
+    corpus_ref = ray.put(corpus)
+    folder = settings.folder / "final"
+    jobs = []
+    for rank, trial in enumerate(trials, 1):
+        mapping = trial_run_config(settings, trial)
+        # the epochs the trial needed to peak on validation (its best weights' epoch)
+        mapping["train"]["epochs"] = max(1, int(trial.user_attrs.get("best_epoch") or 1))
+        for seed in range(seeds):
+            out = folder / f"rank{rank}_trial{trial.number}" / f"seed{seed}"
+            ref = task.remote(corpus_ref, mapping, str(out), seed, settings.cpus_per_trial)
+            jobs.append((rank, trial, seed, ref))
+    results = ray.get([ref for *_, ref in jobs])
+    summary = {"folder": str(folder), "configs": _aggregate(jobs, results)}
+    write_json(folder / "summary.json", summary)
+    _write_markdown(folder / "summary.md", summary)
+    return summary
+
+
+def _aggregate(jobs: list, results: list[dict]) -> list[dict]:
+    rows: dict[int, dict] = {}
+    for (rank, trial, _seed, _), result in zip(jobs, results, strict=True):
+        row = rows.setdefault(rank, {
+            "rank": rank, "optuna_trial": trial.number, "sweep_val_objective": trial.value,
+            "epochs": result["epochs"], "test_uar": [], "test_wa": [],
+        })  # fmt: skip
+        row["test_uar"].append(result.get("test_uar"))
+        row["test_wa"].append(result.get("test_wa"))
+    for row in rows.values():
+        uars = [u for u in row["test_uar"] if u is not None]
+        row["seeds"] = len(row["test_uar"])
+        row["test_uar_mean"] = statistics.fmean(uars) if uars else float("nan")
+        row["test_uar_std"] = statistics.stdev(uars) if len(uars) > 1 else 0.0
+    return [rows[rank] for rank in sorted(rows)]
+
+
+def _write_markdown(path: Path, summary: dict) -> None:
+    lines = ["# Final training", "",
+             "| rank | Optuna trial | sweep val objective | epochs | seeds | test UAR mean ± std |",
+             "|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+    for row in summary["configs"]:
+        lines.append(
+            f"| {row['rank']} | {row['optuna_trial']} | {row['sweep_val_objective']:.4f} | "
+            f"{row['epochs']} | {row['seeds']} | "
+            f"{row['test_uar_mean']:.4f} ± {row['test_uar_std']:.4f} |"
+        )
+    path.write_text("\n".join(lines) + "\n")

@@ -1,0 +1,80 @@
+"""A live one-line progress view of a sweep, through Ray Tune's Callback seam."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+
+from ray import tune
+
+from sweep.trainable import OBJECTIVE
+
+
+class ProgressCallback(tune.Callback):
+    """Print trials running / done / stopped by verdict / errored and the best healthy
+    trial so far (the one Optuna and ``launch.py best`` would pick).
+
+    Args:
+        metric: the objective's name as the user knows it (``val_uar``).
+        mode: ``max`` or ``min``.
+        interval: seconds between lines while nothing finishes.
+        total: the number of trials the sweep will run.
+    """
+
+    def __init__(self, metric: str, mode: str, interval: float = 15.0, total: int = 0) -> None:
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.metric, self.mode, self.interval, self.total = metric, mode, interval, total
+        self._last = 0.0
+        self._started = time.monotonic()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial, **info) -> None:
+        self._print(trials)
+
+    def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        self._print(trials)
+
+    def on_step_end(self, iteration: int, trials: list, **info) -> None:
+        if time.monotonic() - self._last >= self.interval:
+            self._print(trials)
+
+    def on_experiment_end(self, trials: list, **info) -> None:
+        self._print(trials)
+
+    def line(self, trials: list) -> str:
+        status = Counter(t.status for t in trials)
+        verdicts = Counter(
+            (t.last_result or {}).get("verdict", "healthy")
+            for t in trials
+            if t.status == "TERMINATED"
+        )
+        stopped = sum(n for v, n in verdicts.items() if v != "healthy")
+        detail = ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()) if v != "healthy")
+        elapsed = time.monotonic() - self._started
+        text = (
+            f"[{elapsed / 60:4.1f} min] {status['RUNNING']} running, {status['PENDING']} pending, "
+            f"{status['TERMINATED']}/{self.total or len(trials)} done "
+            f"({stopped} stopped by verdict{': ' + detail if detail else ''}), "
+            f"{status['ERROR']} errored"
+        )
+        best = self.best(trials)
+        if best:
+            text += f" | best {self.metric} {best[0]:.4f} ({best[1]})"
+        return text
+
+    def best(self, trials: list) -> tuple[float, str] | None:
+        scored = [
+            (t.last_result[OBJECTIVE], t.trial_id)
+            for t in trials
+            if t.last_result
+            and math.isfinite(t.last_result.get(OBJECTIVE, math.nan))
+            and t.last_result.get("verdict", "healthy") == "healthy"
+        ]
+        if not scored:
+            return None
+        return max(scored) if self.mode == "max" else min(scored)
+
+    def _print(self, trials: list) -> None:
+        self._last = time.monotonic()
+        print(self.line(trials), flush=True)

@@ -1,0 +1,152 @@
+"""``launch.py report``: a Markdown report with PNG plots in ``OUT/report/``: optimisation
+history, parameter importances, failure modes by hyperparameter, learning curves."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+from optuna.distributions import CategoricalDistribution  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
+
+from search_spaces import load_space  # noqa: E402
+from sweep.results import load_study, summarize, top_trials, trial_curves, verdict_of  # noqa: E402
+from sweep.settings import SweepSettings  # noqa: E402
+
+COLOURS = {"healthy": "tab:green", "nan": "black", "diverging": "tab:purple",
+           "mode_collapse": "tab:orange", "d_overpowers": "tab:red",
+           "g_overpowers": "tab:blue"}  # fmt: skip
+
+
+def write_report(settings: SweepSettings) -> Path:
+    """Write ``report.md`` and its plots; returns the Markdown file's path."""
+    folder = settings.folder / "report"
+    folder.mkdir(parents=True, exist_ok=True)
+    study = load_study(settings)
+    metric = load_space(settings.space).metric
+    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    plots = {
+        "Optimisation history": _history(trials, metric, study.direction, folder / "history.png"),
+        "Parameter importances": _importances(study, folder / "importances.png"),
+        "Failure modes by hyperparameter": _census(trials, folder / "failure_modes.png"),
+        "Learning curves of the top trials": _curves(settings, metric, folder / "curves.png"),
+    }
+    (folder / "report.md").write_text(_markdown(settings, trials, metric, plots))
+    return folder / "report.md"
+
+
+def _history(trials, metric: str, direction, path: Path) -> str | None:
+    scored = [t for t in trials if t.state == TrialState.COMPLETE]
+    if not scored:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    numbers, values = [t.number for t in scored], [t.value for t in scored]
+    ax.scatter(numbers, values, c="tab:green", label="healthy trial")
+    maximise = direction == optuna.study.StudyDirection.MAXIMIZE
+    best = (np.maximum if maximise else np.minimum).accumulate(values)
+    ax.plot(numbers, best, c="gray", label="best so far")
+    stopped = [t.number for t in trials if t.state != TrialState.COMPLETE]
+    if stopped:
+        low = min(values)
+        ax.scatter(stopped, [low] * len(stopped), marker="x", c="tab:red", label="stopped/failed")
+    ax.set(xlabel="Optuna trial", ylabel=f"best {metric}", title="Optimisation history")
+    ax.legend()
+    return _save(fig, path)
+
+
+def _importances(study: optuna.Study, path: Path) -> str | None:
+    try:
+        with warnings.catch_warnings():  # few trials per regime: the plot says what it can
+            warnings.simplefilter("ignore")
+            importances = optuna.importance.get_param_importances(study)
+    except (RuntimeError, ValueError):  # too few completed trials, or no shared parameters
+        return None
+    if not importances:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * len(importances)))
+    names = list(importances)[::-1]
+    ax.barh(names, [importances[n] for n in names], color="tab:blue")
+    ax.set(xlabel="importance (fANOVA)", title="Parameter importances (healthy trials)")
+    return _save(fig, path)
+
+
+def _census(trials, path: Path) -> str | None:
+    """One panel per numeric parameter: value vs verdict, so collapsing regions stand out."""
+    numeric = sorted({
+        name for t in trials for name, dist in t.distributions.items()
+        if not isinstance(dist, CategoricalDistribution)
+    })[:9]  # fmt: skip
+    if not numeric:
+        return None
+    verdicts = sorted({verdict_of(t) for t in trials})
+    columns = min(3, len(numeric))
+    rows = math.ceil(len(numeric) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.8 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, numeric, strict=False):
+        for row, verdict in enumerate(verdicts):
+            xs = [t.params[name] for t in trials if name in t.params and verdict_of(t) == verdict]
+            ax.scatter(xs, [row] * len(xs), c=COLOURS.get(verdict, "gray"), alpha=0.7)
+        dist = next(t.distributions[name] for t in trials if name in t.distributions)
+        if getattr(dist, "log", False):
+            ax.set_xscale("log")
+        ax.set_yticks(range(len(verdicts)), verdicts)
+        ax.set_title(name, fontsize=9)
+    for ax in list(axes.flat)[len(numeric) :]:
+        ax.axis("off")
+    fig.suptitle("Verdict by hyperparameter value")
+    return _save(fig, path)
+
+
+def _curves(settings: SweepSettings, metric: str, path: Path) -> str | None:
+    curves = trial_curves(settings)
+    top = [t for t in top_trials(settings, 5) if t.user_attrs.get("ray_trial_id") in curves]
+    if not top:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for trial in top:
+        rows = curves[trial.user_attrs["ray_trial_id"]]
+        points = [(r["epoch"], r[metric]) for r in rows if r.get(metric) is not None]
+        ax.plot(*zip(*points, strict=True), marker="o", label=f"trial {trial.number}")
+    ax.set(xlabel="epoch", ylabel=metric, title="Learning curves of the top trials")
+    ax.legend()
+    return _save(fig, path)
+
+
+def _save(fig, path: Path) -> str:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path.name
+
+
+def _markdown(settings: SweepSettings, trials, metric: str, plots: dict) -> str:
+    summary = summarize(settings)
+    counts = Counter(verdict_of(t) for t in trials)
+    lines = [f"# Sweep report: {settings.name}", "",
+             f"{len(trials)} finished trials · study `{summary['study']}` · "
+             f"`{summary['tensorboard']}`", "", "## Failure census", "",
+             "| verdict | trials |", "|---|---:|"]  # fmt: skip
+    lines += [f"| {verdict} | {n} |" for verdict, n in counts.most_common()]
+    lines += ["", "## Top trials", "",
+              f"| rank | Optuna trial | best {metric} | epoch | parameters |",
+              "|---:|---:|---:|---:|---|"]  # fmt: skip
+    for rank, trial in enumerate(top_trials(settings, 5), 1):
+        params = ", ".join(f"{k}={_short(v)}" for k, v in sorted(trial.params.items()))
+        lines.append(f"| {rank} | {trial.number} | {trial.value:.4f} | "
+                     f"{trial.user_attrs.get('best_epoch')} | {params} |")  # fmt: skip
+    for title, image in plots.items():
+        lines += ["", f"## {title}", ""]
+        lines.append(f"![{title}]({image})" if image else "_not enough finished trials yet_")
+    return "\n".join(lines) + "\n"
+
+
+def _short(value) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,126 @@
+"""What a sweep found, read from its Optuna study (the record of every trial's parameters,
+value, state and verdict) and its Ray Tune trial folders (per-epoch curves)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+from search_spaces import load_space
+from sermodels.errors import ConfigError
+from sweep.settings import SweepSettings
+
+
+def mask_url(url: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", url)
+
+
+def load_study(settings: SweepSettings) -> optuna.Study:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.load_study(study_name=settings.name, storage=settings.storage_url)
+    except KeyError:
+        raise ConfigError(
+            mask_url(settings.storage_url),
+            f"no study named {settings.name!r} (did the sweep start?)",
+        ) from None
+
+
+def verdict_of(trial: FrozenTrial) -> str:
+    if trial.user_attrs.get("error"):
+        return "error"
+    if trial.user_attrs.get("orphaned"):
+        return "orphaned"
+    return trial.user_attrs.get("verdict", "unknown" if trial.state.is_finished() else "running")
+
+
+def top_trials(settings: SweepSettings, k: int) -> list[FrozenTrial]:
+    """The ``k`` best COMPLETE (healthy, finished) trials, best first."""
+    study = load_study(settings)
+    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    maximise = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(done, key=lambda t: t.value, reverse=maximise)[:k]
+
+
+def trial_run_config(settings: SweepSettings, trial: FrozenTrial) -> dict:
+    """The full run config of a trial, as ``launch.py train`` reads it."""
+    space = load_space(settings.space)
+    overrides = json.loads(trial.user_attrs["overrides"])
+    data = str(Path(settings.data).resolve()) if settings.data else None
+    return space.run_config(overrides, settings.max_epochs or space.max_epochs, data)
+
+
+def write_best(settings: SweepSettings, k: int) -> list[Path]:
+    """Top-k configs as ``OUT/best/rankN_trialM.yaml``."""
+    trials = top_trials(settings, k)
+    if not trials:
+        raise ConfigError(str(settings.folder), "no completed healthy trial to choose from")
+    folder = settings.folder / "best"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("rank*.yaml"):
+        old.unlink()
+    paths = []
+    for rank, trial in enumerate(trials, 1):
+        path = folder / f"rank{rank}_trial{trial.number}.yaml"
+        header = (
+            f"# sersweep {settings.name}: rank {rank}, Optuna trial {trial.number} "
+            f"(Ray {trial.user_attrs.get('ray_trial_id')}), objective {trial.value:.4f} at epoch "
+            f"{trial.user_attrs.get('best_epoch')}\n# train it: python launch.py train {path}\n"
+        )
+        body = yaml.safe_dump(trial_run_config(settings, trial), sort_keys=False)
+        path.write_text(header + body)
+        paths.append(path)
+    return paths
+
+
+def summarize(settings: SweepSettings) -> dict:
+    """Counts by state and verdict, the best trial, and where the logs are."""
+    study = load_study(settings)
+    trials = study.get_trials(deepcopy=False)
+    best = top_trials(settings, 1)
+    summary = {
+        "sweep": str(settings.folder),
+        "trials": len(trials),
+        "states": dict(Counter(t.state.name for t in trials)),
+        "verdicts": dict(Counter(verdict_of(t) for t in trials)),
+        "best": None,
+        "tensorboard": f"tensorboard --logdir {settings.experiment_path}",
+        "study": mask_url(settings.storage_url),
+    }
+    if best:
+        trial = best[0]
+        summary["best"] = {
+            "optuna_trial": trial.number,
+            "ray_trial_id": trial.user_attrs.get("ray_trial_id"),
+            "objective": trial.value,
+            "best_epoch": trial.user_attrs.get("best_epoch"),
+            "params": trial.params,
+        }
+    return summary
+
+
+def trial_curves(settings: SweepSettings) -> dict[str, list[dict]]:
+    """Per Ray trial id, the per-epoch results Ray Tune recorded (``result.json``)."""
+    curves = {}
+    for path in settings.experiment_path.glob("*/result.json"):
+        rows = []
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+        if rows:
+            curves[rows[-1].get("trial_id", path.parent.name)] = rows
+    return curves
+
+
+def finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)

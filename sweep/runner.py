@@ -1,0 +1,148 @@
+"""Start or resume a sweep: check everything before Ray starts, then hand the search to Ray
+Tune (OptunaSearch + ConcurrencyLimiter, optional ASHA, collapse stopper, checkpoints)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from search_spaces import SearchSpace, load_space
+from sermodels.config import config_from_dict
+from sermodels.data import Corpus
+from sermodels.errors import ConfigError
+from sermodels.run import load_run_corpus
+from sweep.results import summarize
+from sweep.settings import SETTINGS_FILE, SweepSettings, load_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SPACE_COPY = "space.yaml"
+
+
+def start_sweep(settings: SweepSettings) -> dict:
+    """A new sweep in ``settings.out``; returns :func:`sweep.results.summarize`."""
+    space = load_space(settings.space)
+    if (settings.folder / SETTINGS_FILE).exists():
+        raise ConfigError(str(settings.folder), "already holds a sweep; use `launch.py resume`")
+    corpus = load_sweep_corpus(space, settings)
+    settings.folder.mkdir(parents=True, exist_ok=True)
+    copy = settings.folder / SPACE_COPY  # the sweep keeps the space it started with
+    shutil.copyfile(space.path, copy)
+    settings.space = str(copy.resolve())
+    settings.save()
+    return _run(settings, load_space(copy), corpus, restore=False)
+
+
+def resume_sweep(folder: str | Path) -> dict:
+    """Continue an interrupted sweep: finished trials stay finished, unfinished ones resume
+    from their last checkpoint, and the Optuna study continues where it stopped."""
+    settings = load_settings(folder)
+    space = load_space(settings.space)
+    corpus = load_sweep_corpus(space, settings)
+    from ray import tune
+
+    restore = tune.Tuner.can_restore(str(settings.experiment_path))
+    return _run(settings, space, corpus, restore=restore)
+
+
+def load_sweep_corpus(space: SearchSpace, settings: SweepSettings) -> Corpus:
+    """Read the corpus once, in the driver (errors surface before Ray starts)."""
+    base = config_from_dict(space.run_config({}), f"{space.path}: base")
+    return load_run_corpus(base, settings.data)
+
+
+def init_ray(settings: SweepSettings) -> None:
+    """Connect to ``settings.address`` or start a local Ray without dashboard."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}  # fmt: skip
+    kwargs = {"include_dashboard": False, "log_to_driver": False,
+              "runtime_env": {"env_vars": env}}  # fmt: skip
+    if settings.address:
+        ray.init(address=settings.address, **kwargs)
+    else:
+        ray.init(num_cpus=settings.num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+
+
+def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: bool) -> dict:
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # our own TensorBoard
+    # a snapshot per checkpoint is what makes resume exact; Ray warns about it by default
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    init_ray(settings)
+    from ray import tune
+
+    from sweep.search import reconcile_study
+    from sweep.trainable import SweepTrainable
+
+    trainable = tune.with_resources(
+        tune.with_parameters(SweepTrainable, corpus=corpus, space=space, settings=settings),
+        {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
+    )
+    if restore:
+        tuner = tune.Tuner.restore(
+            str(settings.experiment_path), trainable, resume_unfinished=True, resume_errored=True
+        )
+    else:
+        tuner = _new_tuner(settings, space, trainable)
+    results = tuner.fit()
+    # Ray trials still unfinished (an interrupted fit) resume later; any other RUNNING Optuna
+    # trial was asked for by a driver that died before Ray recorded it
+    unfinished = {r.metrics.get("trial_id") for r in results
+                  if r.error is None and not (r.metrics or {}).get("done")}  # fmt: skip
+    reconcile_study(settings.storage_url, settings.name, known_trial_ids=unfinished)
+    return summarize(settings)
+
+
+def _new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search import ConcurrencyLimiter
+
+    from sweep.loggers import CsvResults, JsonResults
+    from sweep.progress import ProgressCallback
+    from sweep.search import SweepOptunaSearch
+    from sweep.stopper import CollapseStopper
+    from sweep.trainable import OBJECTIVE
+
+    max_epochs = settings.max_epochs or space.max_epochs
+    searcher = SweepOptunaSearch(space, settings.storage_url, settings.name, settings.seed,
+                                 space.mode, settings.stopping)  # fmt: skip
+    scheduler = None
+    if settings.scheduler == "asha":
+        scheduler = ASHAScheduler(metric=OBJECTIVE, mode=space.mode, max_t=max_epochs,
+                                  grace_period=min(2, max_epochs), reduction_factor=3)  # fmt: skip
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=ConcurrencyLimiter(searcher, max_concurrent=settings.concurrency),
+            scheduler=scheduler,
+            num_samples=settings.samples,
+            reuse_actors=True,
+            trial_dirname_creator=trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=settings.name,
+            storage_path=str(settings.experiment_path.parent),
+            stop=CollapseStopper(settings.stopping) if settings.stopping else None,
+            callbacks=[
+                ProgressCallback(space.metric, space.mode, total=settings.samples),
+                JsonResults(),
+                CsvResults(),
+            ],
+            # one kept checkpoint forces Ray's experiment snapshot after every checkpoint, so
+            # Ray's record never lags what the Optuna study was told by more than one epoch
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_frequency=1),
+            # TensorBoard logs and images travel with checkpoints to the storage path
+            sync_config=tune.SyncConfig(sync_artifacts=True, sync_artifacts_on_checkpoint=True),
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            verbose=0,
+        ),
+    )
+
+
+def trial_dirname(trial) -> str:
+    """Short trial folders (``trial_<id>``): parameters live in the study and TensorBoard."""
+    return f"trial_{trial.trial_id}"

@@ -1,0 +1,129 @@
+"""Optuna through Ray Tune's Searcher seam, with the collapse verdict kept on the study.
+
+Ray's ``OptunaSearch`` asks the study for parameters and tells it the final value. This
+subclass also records, per Optuna trial, the Ray trial id and config overrides (so ``best``
+can rebuild a config from the study alone) and the verdict; a collapsed trial is told as
+PRUNED (a NaN one as FAIL) so TPE learns to avoid the region.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+
+import optuna
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from search_spaces import SearchSpace
+from sweep.collapse import FAILURES
+from sweep.trainable import OBJECTIVE, REPLAYED
+
+logger = logging.getLogger(__name__)
+VERDICT_ATTRS = ("verdict", "verdict_onset", "verdict_epoch", "best_epoch", "stop_reason")
+
+
+class DefineByRun:
+    """The define-by-run function OptunaSearch calls: parameters come from the space file;
+    the config overrides they imply travel to the trial under ``overrides``."""
+
+    def __init__(self, space: SearchSpace) -> None:
+        self.space = space
+
+    def __call__(self, trial: optuna.Trial) -> dict:
+        return {"overrides": self.space.suggest(trial)}
+
+
+class SweepOptunaSearch(OptunaSearch):
+    """:class:`OptunaSearch` that labels each Optuna trial with what happened to it.
+
+    Args:
+        space: the loaded search space.
+        storage: Optuna storage URL (SQLite, PostgreSQL, ...).
+        study_name: the study to create or continue.
+        seed: seed of the TPE sampler.
+        mode: ``max`` or ``min`` of :data:`~sweep.trainable.OBJECTIVE`.
+        stopping: the verdicts that stop trials; a trial labelled with another verdict ran
+            its budget and is told COMPLETE with its value (the label stays as an attribute).
+    """
+
+    def __init__(self, space: SearchSpace, storage: str, study_name: str, seed: int = 0,
+                 mode: str = "max", stopping: tuple[str, ...] = FAILURES) -> None:  # fmt: skip
+        self.stopping = tuple(stopping)
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        # multivariate TPE grouped by the conditional sub-spaces a define-by-run space makes
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        super().__init__(
+            space=DefineByRun(space),
+            metric=OBJECTIVE,
+            mode=mode,
+            sampler=optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True),
+            study_name=study_name,
+            storage=optuna.storages.RDBStorage(storage),
+        )
+
+    def suggest(self, trial_id: str) -> dict | None:
+        config = super().suggest(trial_id)
+        ot_trial = self._ot_trials[trial_id]
+        ot_trial.set_user_attr("ray_trial_id", trial_id)
+        ot_trial.set_user_attr("overrides", json.dumps(config["overrides"]))
+        return config
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if math.isfinite(result.get(OBJECTIVE, math.nan)) and not result.get(REPLAYED):
+            super().on_trial_result(trial_id, result)
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:  # fmt: skip
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return
+        ot_trial = self._ot_trials[trial_id]
+        if self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
+            self._completed_trials.add(trial_id)  # told before a driver restart
+            return
+        result = result or {}
+        for key in VERDICT_ATTRS:
+            if key in result:
+                ot_trial.set_user_attr(key, result[key])
+        signals = {
+            k.split("/", 1)[1]: v for k, v in result.items() if k.startswith("verdict_signals/")
+        }  # Ray hands searchers flat results
+        if signals:
+            ot_trial.set_user_attr("verdict_signals", signals)
+        value = result.get(OBJECTIVE)
+        verdict = result.get("verdict", "healthy")
+        if error:
+            state = TrialState.FAIL
+            ot_trial.set_user_attr("error", True)
+        elif verdict == "nan":
+            state = TrialState.FAIL
+        elif verdict in self.stopping or value is None or not math.isfinite(value):
+            state = TrialState.PRUNED
+        else:
+            state = TrialState.COMPLETE
+        try:
+            self._ot_study.tell(ot_trial, value if state == TrialState.COMPLETE else None,
+                                state=state)  # fmt: skip
+        except (ValueError, RuntimeError) as exc:  # already told before a driver restart
+            logger.warning("trial %s: %s", trial_id, exc)
+        self._completed_trials.add(trial_id)
+
+
+def reconcile_study(storage: str, study_name: str, known_trial_ids: set[str]) -> int:
+    """Fail Optuna trials left RUNNING by a killed driver that Ray Tune never recorded (they
+    will not resume); returns how many. Trials Ray knows are resumed and told normally."""
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        return 0
+    orphans = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if t.user_attrs.get("ray_trial_id") not in known_trial_ids
+    ]
+    for trial in orphans:
+        study._storage.set_trial_user_attr(trial._trial_id, "orphaned", True)
+        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return len(orphans)

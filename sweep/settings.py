@@ -1,0 +1,121 @@
+"""A sweep's settings: everything ``launch.py sweep`` was told, saved as ``sweep.yaml`` in
+the sweep folder so ``resume``, ``best``, ``final`` and ``report`` need only the folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from sermodels.errors import ConfigError
+from sweep.collapse import FAILURES
+
+SETTINGS_FILE = "sweep.yaml"
+SCHEDULERS = ("fifo", "asha")
+
+
+@dataclass
+class SweepSettings:
+    """What to search, on what data, with which resources.
+
+    Args:
+        out: the sweep folder (study, Ray results, TensorBoard logs, reports).
+        space: path of the search-space YAML file (a copy is kept in ``out``).
+        data: the h5 corpus (``None``: the built-in demo corpus).
+        samples: number of trials.
+        max_epochs: epoch budget per trial (``None``: the space's ``max_epochs``).
+        name: study and experiment name.
+        concurrency: trials running at once.
+        cpus_per_trial / gpus_per_trial: Ray resources per trial (fractions allowed).
+        storage: Optuna storage URL (default: ``sqlite:///OUT/study.db``).
+        scheduler: ``fifo`` or ``asha`` (asynchronous successive halving on the objective).
+        seed: seed of the TPE sampler.
+        max_failures: retries of a trial whose worker died (from its last checkpoint).
+        stop_on_collapse: stop trials the collapse detector condemns (else label only).
+        stop_verdicts: the verdicts that stop a trial (default: every failure mode).
+        detector: :class:`sweep.collapse.CollapseDetector` keyword arguments.
+        address: Ray cluster address (``None``: start a local Ray instance).
+        num_cpus: CPUs of the local Ray instance (``None``: all).
+    """
+
+    out: str
+    space: str
+    data: str | None = None
+    samples: int = 8
+    max_epochs: int | None = None
+    name: str = "sweep"
+    concurrency: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    storage: str | None = None
+    scheduler: str = "fifo"
+    seed: int = 0
+    max_failures: int = 2
+    stop_on_collapse: bool = True
+    stop_verdicts: list[str] = field(default_factory=lambda: list(FAILURES))
+    detector: dict = field(default_factory=dict)
+    address: str | None = None
+    num_cpus: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = (
+            ("samples", self.samples >= 1, "a positive integer"),
+            ("concurrency", self.concurrency >= 1, "a positive integer"),
+            ("cpus_per_trial", self.cpus_per_trial > 0, "> 0"),
+            ("gpus_per_trial", self.gpus_per_trial >= 0, ">= 0 (fractions share a GPU)"),
+            ("max_failures", self.max_failures >= 0, ">= 0"),
+            ("scheduler", self.scheduler in SCHEDULERS, f"one of {SCHEDULERS}"),
+        )
+        for name, ok, expected in checks:
+            if not ok:
+                flag, value = f"--{name.replace('_', '-')}", getattr(self, name)
+                raise ConfigError(flag, f"expected {expected}, got {value!r}")
+        unknown = set(self.stop_verdicts) - set(FAILURES)
+        if unknown:
+            raise ConfigError(
+                "--stop-on", f"unknown verdicts {sorted(unknown)}; expected some of {FAILURES}"
+            )
+        if self.max_epochs is not None and self.max_epochs < 1:
+            raise ConfigError("--max-epochs", f"expected a positive integer, got {self.max_epochs}")
+        if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
+            raise ConfigError("--gpus-per-trial", "above 1, give a whole number of GPUs")
+
+    @property
+    def stopping(self) -> tuple[str, ...]:
+        """The verdicts that end a trial early."""
+        return tuple(self.stop_verdicts) if self.stop_on_collapse else ()
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.out)
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or f"sqlite:///{(self.folder / 'study.db').resolve()}"
+
+    @property
+    def experiment_path(self) -> Path:
+        """Ray Tune's results: ``OUT/ray/NAME``."""
+        return (self.folder / "ray" / self.name).resolve()
+
+    def save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.folder / (SETTINGS_FILE + ".part")
+        tmp.write_text(yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))
+        os.replace(tmp, self.folder / SETTINGS_FILE)
+
+
+def load_settings(folder: str | Path) -> SweepSettings:
+    """The settings a sweep folder was started with."""
+    path = Path(folder) / SETTINGS_FILE
+    if not path.is_file():
+        raise ConfigError(str(folder), f"not a sweep folder (no {SETTINGS_FILE})")
+    try:
+        values = yaml.safe_load(path.read_text())
+        values["out"] = str(Path(folder))  # the folder may have moved
+        return SweepSettings(**values)
+    except (yaml.YAMLError, TypeError, KeyError) as exc:
+        raise ConfigError(str(path), f"unreadable sweep settings ({exc})") from None

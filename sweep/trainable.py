@@ -1,0 +1,173 @@
+"""The Ray Tune trainable: a trial is one :class:`sermodels.runs.TrainingRun`, one epoch per
+``step``, a checkpoint per epoch, and a collapse verdict in every result.
+
+Actors are reused between trials (``reset_config``), so TensorFlow is imported once per
+worker, not once per trial. The corpus arrives from Ray's object store, read once per sweep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import keras
+import tensorflow as tf
+from ray import tune
+from tensorboard.plugins.hparams import api as hp
+
+from search_spaces import SearchSpace
+from search_spaces.loader import TASKS_KEY, check_task_choice
+from sermodels.config import config_from_dict
+from sermodels.data import Corpus
+from sermodels.run import make_run
+from sweep.collapse import CollapseDetector, Verdict
+from sweep.settings import SweepSettings
+
+OBJECTIVE = "objective"  # best value so far of the space's metric: what Optuna and ASHA see
+REPLAYED = "replayed"  # a finished trial restored after a driver kill re-reports its end
+DIVERSITY_SCORE = "diversity_score"  # min(d, 1/d): 1 when G is as diverse as the data
+
+
+class SweepTrainable(tune.Trainable):
+    """One trial. Built with ``tune.with_parameters(SweepTrainable, corpus=..., space=...,
+    settings=...)``; the trial config holds the Optuna parameters and ``overrides``."""
+
+    def setup(self, config: dict, corpus: Corpus, space: SearchSpace,
+              settings: SweepSettings) -> None:  # fmt: skip
+        self.corpus, self.space, self.settings = corpus, space, settings
+        self.max_epochs = settings.max_epochs or space.max_epochs
+        self.detector = CollapseDetector(**settings.detector)
+        configure_tensorflow(settings.cpus_per_trial)
+        self._start(config)
+
+    def _start(self, config: dict) -> None:
+        keras.backend.clear_session()  # drop the previous trial's graphs (reused actor)
+        mapping = self.space.run_config(config["overrides"], max_epochs=self.max_epochs)
+        mapping["train"]["save_models"] = False  # `launch.py final` saves the chosen ones
+        run_config = config_from_dict(mapping, f"trial {self.trial_id}")
+        self.params = {k: v for k, v in config.items() if k != "overrides"}
+        self.is_gan = run_config.model == "sgan" and run_config.sgan.generator
+        corpus = self.corpus
+        if TASKS_KEY in config["overrides"]:  # searched heads / loss weights
+            tasks = check_task_choice(run_config.data.tasks, self.space.base, "data.tasks")
+            corpus = dataclasses.replace(corpus, tasks=tasks)
+        self.run = make_run(run_config, corpus, Path(self.logdir))
+        self.best = math.nan
+        self.verdict, self.closed = Verdict(), False
+        # this trial's storage: on actor reuse, Ray swaps in the next trial's before reset
+        self.trial_storage = getattr(self, "_storage", None)
+
+    def step(self) -> dict:
+        if self.run.epoch >= self.max_epochs or self.verdict.name in self.settings.stopping:
+            # restored from its final checkpoint: end at once, without training again
+            return {**self._result(self.run.history[-1]), REPLAYED: 1, tune.result.DONE: True}
+        metrics = self.run.step_epoch()
+        if self.is_gan:
+            self.verdict = self.detector.verdict(self.run.history)
+        result = self._result(metrics)
+        done = self.run.epoch >= self.max_epochs or self.run.should_stop(metrics)
+        if done or self.verdict.name in self.settings.stopping:
+            self._close()  # the last result: the CollapseStopper ends a condemned trial
+        return {**result, tune.result.DONE: done}
+
+    def _result(self, metrics: dict) -> dict:
+        result = {k: v for k, v in metrics.items() if _is_number(v)}
+        diversity = metrics.get("diversity")
+        if _is_number(diversity) and diversity > 0:
+            result[DIVERSITY_SCORE] = min(diversity, 1.0 / diversity)
+        value = result.get(self.space.metric)
+        if value is not None and math.isfinite(value):
+            better = max if self.space.mode == "max" else min
+            self.best = value if math.isnan(self.best) else better(self.best, value)
+        verdict = self.verdict
+        result.update({
+            OBJECTIVE: self.best, "verdict": verdict.name, "verdict_onset": verdict.onset,
+            "verdict_epoch": verdict.epoch, "verdict_signals": verdict.signals,
+            "collapsed": int(verdict.failed),
+            "best_epoch": self.run.best_epoch, "stop_reason": self.run.stop_reason,
+        })  # fmt: skip
+        return result
+
+    def _close(self) -> None:
+        """Write the HParams summary (parameters, verdict, final metrics) once per trial."""
+        if self.closed:
+            return
+        self.closed = True
+        writer = self.run.log.writer
+        if writer is not None:
+            hparams = {
+                k: v for k, v in self.params.items() if isinstance(v, (bool, int, float, str))
+            }
+            hparams["verdict"] = self.verdict.name
+            with writer.as_default(step=self.run.epoch):
+                hp.hparams(hparams, trial_id=self.trial_id)
+                tf.summary.text("verdict", self._verdict_text())
+                for name, value in (("objective", self.best), ("epochs", self.run.epoch),
+                                    ("collapsed", float(self.verdict.failed))):  # fmt: skip
+                    if math.isfinite(value):
+                        tf.summary.scalar(f"hparams/{name}", value)
+        self.run.log.close()
+        if self.trial_storage is not None:  # trials stopped from outside (ASHA) sync here
+            self.trial_storage.persist_artifacts(force=True)
+
+    def _verdict_text(self) -> str:
+        verdict = self.verdict
+        if not verdict.failed:
+            return f"healthy after {self.run.epoch} epochs"
+        signals = ", ".join(f"{k}={v:.4g}" for k, v in verdict.signals.items())
+        return (
+            f"{verdict.name}: onset epoch {verdict.onset}, verdict at {verdict.epoch} ({signals})"
+        )
+
+    def save_checkpoint(self, checkpoint_dir: str) -> None:
+        self.run.save_state(Path(checkpoint_dir))
+
+    def load_checkpoint(self, checkpoint_dir: str) -> None:
+        self.run.load_state(newest_checkpoint(Path(checkpoint_dir)))
+        self.verdict = self.detector.verdict(self.run.history) if self.is_gan else Verdict()
+        for metrics in self.run.history:  # the best objective so far, as before the move
+            self._result(metrics)
+
+    def reset_config(self, new_config: dict) -> bool:
+        self._close()
+        self._start(new_config)
+        return True
+
+    def cleanup(self) -> None:
+        self._close()
+
+
+def newest_checkpoint(given: Path) -> Path:
+    """``given`` or a later complete checkpoint beside it: a driver killed between a trial's
+    checkpoint and Ray's next experiment snapshot hands back an older one, and training from
+    it would run finished epochs twice."""
+
+    def epoch(path: Path) -> int:
+        try:
+            return json.loads((path / "state.json").read_text())["epoch"]
+        except (OSError, ValueError, KeyError):
+            return -1
+
+    complete = [p for p in given.parent.glob("checkpoint_*") if (p / "state.npz").is_file()]
+    return max([given, *complete], key=epoch)
+
+
+def configure_tensorflow(cpus: float) -> None:
+    """Threads for the trial's CPUs; on GPU, grow memory so trials can share one GPU."""
+    threads = max(1, round(cpus))
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+    except RuntimeError:
+        pass  # already set in this worker: a reused actor keeps its first settings
+    for gpu in tf.config.list_physical_devices("GPU"):
+        try:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            pass
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

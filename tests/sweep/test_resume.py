@@ -1,0 +1,77 @@
+"""Kill the driver mid-sweep (SIGKILL, no clean-up), then `launch.py resume`: every trial
+completes once, finished trials are not rerun, and the study agrees with Ray Tune."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+
+from sermodels.demo import write_demo_corpus
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def epochs_by_trial(experiment: Path) -> dict[str, list[int]]:
+    return {
+        path.parent.name.removeprefix("trial_"): [
+            json.loads(line)["epoch"] for line in path.read_text().splitlines()
+        ]
+        for path in experiment.glob("trial_*/result.json")
+    }
+
+
+def finished_trials(storage: str) -> list:
+    experiment = Path(storage.removeprefix("sqlite:///")).parent / "ray" / "kill"
+    if not list(experiment.glob("trial_*/checkpoint_*")):  # the study exists by then
+        return []
+    try:
+        study = optuna.load_study(study_name="kill", storage=storage)
+    except KeyError:
+        return []
+    return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+
+
+def test_resume_after_the_driver_is_killed(tmp_path):
+    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3)
+    out = tmp_path / "sweep"
+    storage = f"sqlite:///{out / 'study.db'}"
+    command = [sys.executable, str(ROOT / "launch.py"), "sweep", "--space", "demo", "--data",
+               str(corpus), "--samples", "5", "--max-epochs", "4", "--out", str(out),
+               "--name", "kill", "--num-cpus", "2"]  # fmt: skip
+    with open(tmp_path / "driver.log", "w") as log:
+        driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)  # fmt: skip
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and driver.poll() is None:
+            if finished_trials(storage):
+                break
+            time.sleep(0.5)
+        assert driver.poll() is None, "the sweep ended before it could be killed"
+        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
+        driver.wait()
+    before = {t.user_attrs["ray_trial_id"] for t in finished_trials(storage)}
+    experiment = out / "ray" / "kill"
+    epochs_before = epochs_by_trial(experiment)
+    assert before and len(before) < 5
+
+    resumed = subprocess.run([sys.executable, str(ROOT / "launch.py"), "resume", str(out)],
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+
+    study = optuna.load_study(study_name="kill", storage=storage)
+    kept = [t for t in study.trials if not t.user_attrs.get("orphaned")]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in kept)
+    epochs_after = epochs_by_trial(experiment)
+    assert len(epochs_after) == 5  # every trial of the sweep, once
+    assert {t.user_attrs["ray_trial_id"] for t in kept} == set(epochs_after)
+    for trial_id, epochs in epochs_after.items():
+        assert epochs == list(range(1, len(epochs) + 1))  # resumed, never an epoch twice
+        if trial_id in before:  # finished before the kill: not run again
+            assert epochs == epochs_before[trial_id]
+    assert "5 trials" in resumed.stdout or "(5" in resumed.stdout or len(kept) == 5

@@ -1,0 +1,166 @@
+"""Sweeps on a real local Ray instance with real TensorFlow trials at tiny sizes."""
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from optuna.trial import TrialState
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from sermodels.demo import write_demo_corpus
+from sweep.final import run_final
+from sweep.report import write_report
+from sweep.results import load_study, write_best
+from sweep.runner import init_ray, start_sweep
+from sweep.settings import SweepSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    import ray
+
+    init_ray(SweepSettings(out="unused", space="demo", num_cpus=2))
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    return write_demo_corpus(tmp_path_factory.mktemp("data") / "small.h5", 12, 12, seed=2)
+
+
+@pytest.fixture(scope="module")
+def finished_sweep(ray_cluster, small_corpus, tmp_path_factory):
+    settings = SweepSettings(out=str(tmp_path_factory.mktemp("sweeps") / "demo"), space="demo",
+                             data=str(small_corpus), samples=3, max_epochs=3, name="e2e",
+                             concurrency=2, num_cpus=2)  # fmt: skip
+    return settings, start_sweep(settings)
+
+
+def ray_results(settings) -> dict[str, list[dict]]:
+    return {
+        path.parent.name.removeprefix("trial_"): [
+            json.loads(line) for line in path.read_text().splitlines()
+        ]
+        for path in settings.experiment_path.glob("trial_*/result.json")
+    }
+
+
+def test_sweep_runs_every_trial_and_the_study_agrees_with_ray(finished_sweep):
+    settings, summary = finished_sweep
+    study = load_study(settings)
+    results = ray_results(settings)
+    assert len(study.trials) == 3 and len(results) == 3
+    assert {t.user_attrs["ray_trial_id"] for t in study.trials} == set(results)
+    for trial in study.trials:
+        rows = results[trial.user_attrs["ray_trial_id"]]
+        assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))  # no epoch twice
+        assert trial.user_attrs["verdict"] == rows[-1]["verdict"]
+        if trial.state == TrialState.COMPLETE:
+            assert trial.value == pytest.approx(rows[-1]["objective"])
+            assert trial.value == pytest.approx(max(r["val_uar"] for r in rows))
+    completed = [t.value for t in study.trials if t.state == TrialState.COMPLETE]
+    assert summary["trials"] == 3
+    if completed:
+        assert summary["best"]["objective"] == pytest.approx(max(completed))
+
+
+def test_each_trial_has_checkpoints_and_tensorboard(finished_sweep):
+    settings, _ = finished_sweep
+    for trial_dir in settings.experiment_path.glob("trial_*"):
+        assert list(trial_dir.glob("checkpoint_*/state.npz"))
+        accumulator = EventAccumulator(str(trial_dir / "tb"), size_guidance={"tensors": 0})
+        accumulator.Reload()
+        tags = set(accumulator.Tags()["tensors"])
+        assert {"d_loss", "g_loss", "d_acc_real", "diversity", "val_uar"} <= tags
+        assert "_hparams_/session_start_info" in tags and "verdict" in tags
+        epochs = len(accumulator.Tensors("val_uar"))
+        if epochs >= 3:  # the demo space saves generated spectrograms every 3 epochs
+            assert "generated/a_feat" in tags
+            assert list(trial_dir.glob("images/a_feat_epoch003.png"))
+
+
+def test_best_configs_train_unchanged(finished_sweep, tmp_path):
+    settings, _ = finished_sweep
+    paths = write_best(settings, 2)
+    assert paths and all(p.parent == settings.folder / "best" for p in paths)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "launch.py"), "train", str(paths[0]), "--epochs", "1",
+         "--out", str(tmp_path / "retrain")],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads((tmp_path / "retrain" / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_final_retrains_the_best_with_seeds_as_ray_tasks(finished_sweep):
+    settings, _ = finished_sweep
+    summary = run_final(settings, top=1, seeds=2)
+    row = summary["configs"][0]
+    assert row["seeds"] == 2 and 0.0 <= row["test_uar_mean"] <= 1.0
+    seeds = sorted((settings.folder / "final").glob("rank1_*/seed*/metrics.json"))
+    assert len(seeds) == 2
+    assert "\n| 1 | " in (settings.folder / "final" / "summary.md").read_text()
+
+
+def test_report_has_census_and_plots(finished_sweep):
+    settings, _ = finished_sweep
+    report = write_report(settings)
+    text = report.read_text()
+    assert "## Failure census" in text and "## Top trials" in text
+    for image in ("history.png", "failure_modes.png"):
+        assert f"({image})" in text and (report.parent / image).stat().st_size > 1000
+
+
+COLLAPSE_BASE = """
+base:
+  model: sgan
+  data: {features: [a_feat], tasks: category:4:2, test_idx: "0,1", valid_idx: "2,3",
+         unlabelled_idx: "10:11", r_nrow: 96, r_ncol: 64}
+  sgan: {latent_dim: 100, n_kernels_G: [32, 16, 1], n_kernels_D: [16, 32], cnn_n_row_D: [5, 3],
+         cnn_n_col_D: [5, 3], pool_n_row_D: [2, 2], pool_n_col_D: [2, 2]}
+  train: {batch_size: 64, patience: 0, save_img_interval: 0}
+"""
+
+
+@pytest.fixture(scope="module")
+def demo_size_corpus(tmp_path_factory):
+    return write_demo_corpus(tmp_path_factory.mktemp("data") / "demo.h5")
+
+
+def one_trial_sweep(tmp_path, corpus, params: str, epochs: int):
+    space = tmp_path / "space.yaml"
+    space.write_text(COLLAPSE_BASE + textwrap.dedent(params))
+    settings = SweepSettings(out=str(tmp_path / "sweep"), space=str(space), data=str(corpus),
+                             samples=1, max_epochs=epochs, name="one", num_cpus=2)  # fmt: skip
+    start_sweep(settings)
+    (trial,) = load_study(settings).trials
+    (rows,) = ray_results(settings).values()
+    return trial, rows
+
+
+def test_a_collapsing_sgan_is_stopped_and_labelled(ray_cluster, demo_size_corpus, tmp_path):
+    # G's learning rate 1e5 x D's: G fools a D that cannot learn to catch it
+    params = "params: {sgan.d_lr: 1.0e-7, sgan.g_lr: 1.0e-2}"
+    trial, rows = one_trial_sweep(tmp_path, demo_size_corpus, params, epochs=10)
+    assert trial.user_attrs["verdict"] == "g_overpowers"
+    assert trial.state == TrialState.PRUNED
+    assert len(rows) < 10  # stopped early, within the patience window of the onset
+    assert len(rows) == trial.user_attrs["verdict_epoch"]
+    assert trial.user_attrs["verdict_epoch"] - trial.user_attrs["verdict_onset"] <= 2
+    assert trial.user_attrs["verdict_signals"]["d_acc_fake"] <= 0.05
+
+
+def test_a_healthy_sgan_runs_its_budget(ray_cluster, demo_size_corpus, tmp_path):
+    trial, rows = one_trial_sweep(tmp_path, demo_size_corpus, """
+        params: {sgan.d_lr: 1.0e-4, sgan.g_lr: 1.0e-3, sgan.instance_noise: 0.3,
+                 sgan.label_smoothing: 0.3}
+        """, epochs=8)  # fmt: skip
+    assert trial.user_attrs["verdict"] == "healthy"
+    assert trial.state == TrialState.COMPLETE
+    assert len(rows) == 8
