@@ -139,7 +139,9 @@ class CollapseDetector:
                     (v for h in history[self.warmup : index] if (v := _number(h, key)) is not None),
                     default=None,
                 )
-                if floor is not None and value > self.diverge_factor * max(floor, 1e-3):
+                # below 0.1 a loss or norm is "small", not a baseline: 0.002 -> 0.2 is a G
+                # catching up, not growth without bound
+                if floor is not None and value > self.diverge_factor * max(floor, 0.1):
                     return True
             return False
 

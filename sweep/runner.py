@@ -136,7 +136,7 @@ def _new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
             # Ray's record never lags what the Optuna study was told by more than one epoch
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_frequency=1),
             # TensorBoard logs and images travel with checkpoints to the storage path
-            sync_config=tune.SyncConfig(sync_artifacts=True, sync_artifacts_on_checkpoint=True),
+            sync_config=tune.SyncConfig(sync_period=30, sync_artifacts=True),
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=0,
         ),

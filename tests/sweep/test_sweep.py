@@ -117,6 +117,19 @@ def test_report_has_census_and_plots(finished_sweep):
         assert f"({image})" in text and (report.parent / image).stat().st_size > 1000
 
 
+def test_asha_sweep_with_labels_only(ray_cluster, small_corpus, tmp_path):
+    settings = SweepSettings(out=str(tmp_path / "asha"), space="demo", data=str(small_corpus),
+                             samples=4, max_epochs=3, name="asha", scheduler="asha",
+                             stop_on_collapse=False, num_cpus=2)  # fmt: skip
+    summary = start_sweep(settings)
+    study = load_study(settings)
+    assert summary["trials"] == 4 and all(t.state.is_finished() for t in study.trials)
+    results = ray_results(settings)
+    # ASHA may end trials at its rungs (epoch 2 of 3), never past the budget
+    assert all(1 <= len(rows) <= 3 for rows in results.values())
+    assert all(t.state != TrialState.PRUNED for t in study.trials)  # labels only: none pruned
+
+
 COLLAPSE_BASE = """
 base:
   model: sgan
