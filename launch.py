@@ -71,6 +71,8 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--stop-on", type=verdict_list, help="verdicts that stop a trial, comma-separated (all)"
     )
+    sweep.add_argument("--detector", type=detector_settings, default={},
+                       help="collapse detector settings, e.g. patience=4,diversity_low=0.1")  # fmt: skip
     sweep.add_argument("--address", help="existing Ray cluster (default: a local Ray)")
     sweep.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
     sweep.set_defaults(handler=sweep_command)
@@ -180,6 +182,20 @@ def verdict_list(text: str) -> list[str]:
     return verdicts
 
 
+def detector_settings(text: str) -> dict:
+    """``patience=4,diversity_low=0.1`` -> keyword arguments of the collapse detector."""
+    settings = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
+        try:
+            settings[key.strip()] = int(value) if value.strip().isdigit() else float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{key}: expected a number, got {value!r}") from None
+    return settings
+
+
 def sweep_command(args) -> int:
     from sweep.runner import start_sweep
     from sweep.settings import SweepSettings
@@ -192,7 +208,7 @@ def sweep_command(args) -> int:
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         storage=args.storage, scheduler=args.scheduler, seed=args.seed,
         max_failures=args.max_failures, stop_on_collapse=not args.no_collapse_stop,
-        address=args.address, num_cpus=args.num_cpus,
+        address=args.address, num_cpus=args.num_cpus, detector=args.detector,
     )  # fmt: skip
     if args.stop_on is not None:
         settings.stop_verdicts = args.stop_on

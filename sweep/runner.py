@@ -12,7 +12,7 @@ from sermodels.config import config_from_dict
 from sermodels.data import Corpus
 from sermodels.errors import ConfigError
 from sermodels.run import load_run_corpus
-from sweep.results import summarize
+from sweep.results import mask_url, summarize
 from sweep.settings import SETTINGS_FILE, SweepSettings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +26,12 @@ def start_sweep(settings: SweepSettings) -> dict:
         raise ConfigError(str(settings.folder), "already holds a sweep; use `launch.py resume`")
     corpus = load_sweep_corpus(space, settings)
     settings.folder.mkdir(parents=True, exist_ok=True)
+    try:
+        check_storage(settings.storage_url)
+    except ConfigError:
+        if not any(settings.folder.iterdir()):
+            settings.folder.rmdir()  # nothing half-written
+        raise
     copy = settings.folder / SPACE_COPY  # the sweep keeps the space it started with
     shutil.copyfile(space.path, copy)
     settings.space = str(copy.resolve())
@@ -49,6 +55,19 @@ def load_sweep_corpus(space: SearchSpace, settings: SweepSettings) -> Corpus:
     """Read the corpus once, in the driver (errors surface before Ray starts)."""
     base = config_from_dict(space.run_config({}), f"{space.path}: base")
     return load_run_corpus(base, settings.data)
+
+
+def check_storage(url: str) -> None:
+    """Open the Optuna storage once in the driver: a bad URL fails before Ray starts."""
+    import optuna
+
+    try:
+        optuna.storages.RDBStorage(url)
+    except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
+        problem = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            mask_url(url), f"cannot open the Optuna storage ({mask_url(problem)})"
+        ) from None
 
 
 def init_ray(settings: SweepSettings) -> None:

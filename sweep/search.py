@@ -19,7 +19,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import SearchSpace
 from sweep.collapse import FAILURES
-from sweep.trainable import OBJECTIVE, REPLAYED
+from sweep.trainable import INVALID, OBJECTIVE, REPLAYED
 
 logger = logging.getLogger(__name__)
 VERDICT_ATTRS = ("verdict", "verdict_onset", "verdict_epoch", "best_epoch", "stop_reason")
@@ -97,6 +97,9 @@ class SweepOptunaSearch(OptunaSearch):
         if error:
             state = TrialState.FAIL
             ot_trial.set_user_attr("error", True)
+        elif verdict == INVALID:
+            state = TrialState.FAIL
+            ot_trial.set_user_attr("invalid", result.get("invalid", ""))
         elif verdict == "nan":
             state = TrialState.FAIL
         elif verdict in self.stopping or value is None or not math.isfinite(value):

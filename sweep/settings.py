@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from sermodels.errors import ConfigError
-from sweep.collapse import FAILURES
+from sweep.collapse import FAILURES, CollapseDetector
 
 SETTINGS_FILE = "sweep.yaml"
 SCHEDULERS = ("fifo", "asha")
@@ -78,6 +78,10 @@ class SweepSettings:
             raise ConfigError(
                 "--stop-on", f"unknown verdicts {sorted(unknown)}; expected some of {FAILURES}"
             )
+        try:
+            CollapseDetector(**self.detector)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError("--detector", str(exc)) from None
         if self.max_epochs is not None and self.max_epochs < 1:
             raise ConfigError("--max-epochs", f"expected a positive integer, got {self.max_epochs}")
         if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):

@@ -21,11 +21,13 @@ from search_spaces import SearchSpace
 from search_spaces.loader import TASKS_KEY, check_task_choice
 from sermodels.config import config_from_dict
 from sermodels.data import Corpus
+from sermodels.errors import SersweepError
 from sermodels.run import make_run
 from sweep.collapse import CollapseDetector, Verdict
 from sweep.settings import SweepSettings
 
 OBJECTIVE = "objective"  # best value so far of the space's metric: what Optuna and ASHA see
+INVALID = "invalid_config"  # the verdict of a drawn config the models reject
 REPLAYED = "replayed"  # a finished trial restored after a driver kill re-reports its end
 DIVERSITY_SCORE = "diversity_score"  # min(d, 1/d): 1 when G is as diverse as the data
 
@@ -44,22 +46,31 @@ class SweepTrainable(tune.Trainable):
 
     def _start(self, config: dict) -> None:
         keras.backend.clear_session()  # drop the previous trial's graphs (reused actor)
+        self.params = {k: v for k, v in config.items() if k != "overrides"}
+        self.best, self.verdict, self.closed = math.nan, Verdict(), False
+        # this trial's storage: on actor reuse, Ray swaps in the next trial's before reset
+        self.trial_storage = getattr(self, "_storage", None)
+        self.run, self.invalid = None, None
+        try:
+            self._build(config)
+        except SersweepError as exc:  # a drawn combination the models reject: no retries
+            self.invalid = str(exc)
+
+    def _build(self, config: dict) -> None:
         mapping = self.space.run_config(config["overrides"], max_epochs=self.max_epochs)
         mapping["train"]["save_models"] = False  # `launch.py final` saves the chosen ones
         run_config = config_from_dict(mapping, f"trial {self.trial_id}")
-        self.params = {k: v for k, v in config.items() if k != "overrides"}
         self.is_gan = run_config.model == "sgan" and run_config.sgan.generator
         corpus = self.corpus
         if TASKS_KEY in config["overrides"]:  # searched heads / loss weights
             tasks = check_task_choice(run_config.data.tasks, self.space.base, "data.tasks")
             corpus = dataclasses.replace(corpus, tasks=tasks)
         self.run = make_run(run_config, corpus, Path(self.logdir))
-        self.best = math.nan
-        self.verdict, self.closed = Verdict(), False
-        # this trial's storage: on actor reuse, Ray swaps in the next trial's before reset
-        self.trial_storage = getattr(self, "_storage", None)
 
     def step(self) -> dict:
+        if self.invalid:
+            return {OBJECTIVE: math.nan, "verdict": INVALID, "invalid": self.invalid,
+                    "collapsed": 0, tune.result.DONE: True}  # fmt: skip
         if self.run.epoch >= self.max_epochs or self.verdict.name in self.settings.stopping:
             # restored from its final checkpoint: end at once, without training again
             return {**self._result(self.run.history[-1]), REPLAYED: 1, tune.result.DONE: True}
@@ -92,7 +103,7 @@ class SweepTrainable(tune.Trainable):
 
     def _close(self) -> None:
         """Write the HParams summary (parameters, verdict, final metrics) once per trial."""
-        if self.closed:
+        if self.closed or self.run is None:
             return
         self.closed = True
         writer = self.run.log.writer
@@ -122,9 +133,12 @@ class SweepTrainable(tune.Trainable):
         )
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
-        self.run.save_state(Path(checkpoint_dir))
+        if self.run is not None:
+            self.run.save_state(Path(checkpoint_dir))
 
     def load_checkpoint(self, checkpoint_dir: str) -> None:
+        if self.run is None:
+            return
         self.run.load_state(newest_checkpoint(Path(checkpoint_dir)))
         self.verdict = self.detector.verdict(self.run.history) if self.is_gan else Verdict()
         for metrics in self.run.history:  # the best objective so far, as before the move

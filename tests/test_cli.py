@@ -81,6 +81,8 @@ def test_missing_config_and_bad_counts(tmp_path):
         (["--space", "{bad}"], "bad.yaml: not valid YAML"),
         (["--space", "demo", "--data", "missing.h5"], "missing.h5: file not found"),
         (["--space", "demo", "--gpus-per-trial", "1.5"], "--gpus-per-trial"),
+        (["--space", "demo", "--detector", "patience=0"], "--detector: patience must be >= 1"),
+        (["--space", "demo", "--storage", "nodb://x"], "cannot open the Optuna storage"),
     ],
 )  # fmt: skip
 def test_sweep_input_errors_stop_before_ray_and_write_nothing(tmp_path, args, message):
@@ -94,6 +96,14 @@ def test_sweep_input_errors_stop_before_ray_and_write_nothing(tmp_path, args, me
 def test_sweep_counts_must_be_positive(tmp_path):
     result = launch("sweep", "--space", "demo", "--samples", "0", "--out", tmp_path / "s")
     assert result.returncode == 2 and "positive integer" in result.stderr
+
+
+def test_storage_passwords_never_printed(tmp_path):
+    url = "postgresql://alice:s3cret@127.0.0.1:1/study"
+    result = launch("sweep", "--space", "demo", "--storage", url, "--out", tmp_path / "s")
+    line = error_line(result)
+    assert "alice:***@127.0.0.1" in line and "s3cret" not in result.stderr + result.stdout
+    assert not (tmp_path / "s").exists()
 
 
 @pytest.mark.parametrize("command", ["resume", "best", "final", "report"])

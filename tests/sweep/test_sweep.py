@@ -157,6 +157,14 @@ def one_trial_sweep(tmp_path, corpus, params: str, epochs: int):
     return trial, rows
 
 
+def test_a_config_the_models_reject_is_labelled_not_retried(ray_cluster, small_corpus, tmp_path):
+    # depth_G 8 with the base's three n_kernels_G: the model builder refuses it
+    trial, rows = one_trial_sweep(tmp_path, small_corpus, "params: {sgan.depth_G: 8}", epochs=3)
+    assert trial.state == TrialState.FAIL
+    assert "sgan.n_kernels_G" in trial.user_attrs["invalid"] and len(rows) == 1
+    assert rows[0]["verdict"] == "invalid_config" and rows[0]["training_iteration"] == 1
+
+
 def test_a_collapsing_sgan_is_stopped_and_labelled(ray_cluster, demo_size_corpus, tmp_path):
     # G's learning rate 1e5 x D's: G fools a D that cannot learn to catch it
     params = "params: {sgan.d_lr: 1.0e-7, sgan.g_lr: 1.0e-2}"
