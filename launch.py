@@ -72,7 +72,7 @@ def parser() -> argparse.ArgumentParser:
         "--stop-on", type=verdict_list, help="verdicts that stop a trial, comma-separated (all)"
     )
     sweep.add_argument("--detector", type=detector_settings, default={},
-                       help="collapse detector settings, e.g. patience=4,diversity_low=0.1")  # fmt: skip
+                       help="collapse detector, e.g. patience=4,diversity_low=0.1")  # fmt: skip
     sweep.add_argument("--address", help="existing Ray cluster (default: a local Ray)")
     sweep.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
     sweep.set_defaults(handler=sweep_command)
