@@ -51,6 +51,25 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="replace an existing --out")
     train.set_defaults(handler=train_command)
 
+    extract = commands.add_parser("extract", help="WAV files + label sheet -> h5 corpus")
+    extract.add_argument("wav_dir", type=Path, help="folder the sheet's file names are under")
+    extract.add_argument("labels", type=Path, help="CSV: file, speaker[, category, arousal, "
+                         "valence, gender, corpus]")  # fmt: skip
+    extract.add_argument("out", type=Path, help="output .h5 file")
+    extract.add_argument("--sample-rate", type=positive, default=16000)
+    extract.add_argument("--no-resample", action="store_true",
+                         help="a file at another sample rate is an error")  # fmt: skip
+    extract.add_argument("--window-ms", type=positive_float, default=25.0)
+    extract.add_argument("--hop-ms", type=positive_float, default=10.0)
+    extract.add_argument("--bins", type=positive, default=256, help="frequency bins")
+    extract.add_argument("--long-frames", type=positive, default=10)
+    extract.add_argument("--short-frames", type=positive, default=10)
+    extract.add_argument("--step", type=positive, help="frames between windows (half a window)")
+    extract.add_argument("--categories", help="category names in id order, comma-separated")
+    extract.add_argument("--workers", type=positive, help="parallel processes (CPUs - 1)")
+    extract.add_argument("--quiet", action="store_true", help="no progress bar")
+    extract.set_defaults(handler=extract_command)
+
     sweep = commands.add_parser("sweep", help="search a space with Ray Tune + Optuna")
     sweep.add_argument("--space", required=True, help="shipped space name or YAML file")
     sweep.add_argument("--data", type=Path, help="h5 corpus (default: the demo corpus)")
@@ -170,6 +189,27 @@ def _float(text: str) -> float:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def extract_command(args) -> int:
+    from sermodels.errors import ConfigError
+    from sermodels.extract import ExtractConfig, extract
+
+    options = {"sample_rate": args.sample_rate, "resample": not args.no_resample,
+               "window_ms": args.window_ms, "hop_ms": args.hop_ms, "bins": args.bins,
+               "long_frames": args.long_frames, "short_frames": args.short_frames,
+               "step": args.step}  # fmt: skip
+    if args.categories:
+        options["categories"] = tuple(c.strip().lower() for c in args.categories.split(","))
+    if args.workers:
+        options["workers"] = args.workers
+    if args.out.is_dir():
+        raise ConfigError(str(args.out), "is a folder; give a file name such as corpus.h5")
+    summary = extract(args.wav_dir, args.labels, args.out, ExtractConfig(**options),
+                      progress=not args.quiet)  # fmt: skip
+    print(f"wrote {summary['out']}: {summary['windows']} windows of {summary['shape']} from "
+          f"{summary['files']} files, {summary['speakers']} speakers (one fold each)")  # fmt: skip
+    return 0
 
 
 def verdict_list(text: str) -> list[str]:

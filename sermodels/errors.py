@@ -17,7 +17,10 @@ class DataError(SersweepError):
     def __init__(self, path: str, key: str | None, problem: str) -> None:
         where = f"{path}:{key}" if key else str(path)
         super().__init__(f"{where}: {problem}")
-        self.path, self.key = path, key
+        self.path, self.key, self.problem = path, key, problem
+
+    def __reduce__(self):  # rebuilt from its fields when it crosses a process boundary
+        return (self.__class__, (self.path, self.key, self.problem))
 
 
 class ConfigError(SersweepError):
@@ -25,4 +28,7 @@ class ConfigError(SersweepError):
 
     def __init__(self, where: str, problem: str) -> None:
         super().__init__(f"{where}: {problem}")
-        self.where = where
+        self.where, self.problem = where, problem
+
+    def __reduce__(self):
+        return (self.__class__, (self.where, self.problem))

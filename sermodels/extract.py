@@ -1,0 +1,259 @@
+"""WAV files + a label sheet -> the h5 data contract: log-power spectrograms cut into
+(long_frames, 1, short_frames, bins) context windows, one label row per window, one fold per
+speaker. Files are read and transformed in parallel and streamed into the h5 file, so memory
+stays bounded by a few files, not the corpus.
+
+Label columns of the output (``label``), in this order (``-1`` where the sheet has no value):
+
+    0 arousal, 1 valence, 2 category, 3 speaker id, 4 corpus id, 5 gender (0 female,
+    1 male), 6 utterance (row of the sheet)
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy.signal
+import soundfile
+import soxr
+
+from sermodels.errors import ConfigError, DataError
+
+LABEL_COLUMNS = ("arousal", "valence", "category", "speaker", "corpus", "gender", "utterance")
+REQUIRED = ("file", "speaker")
+OPTIONAL = ("category", "arousal", "valence", "gender", "corpus")
+CATEGORIES = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise", "boredom",
+              "calm", "frustrated", "excited")  # fmt: skip
+GENDERS = {"f": 0, "female": 0, "w": 0, "woman": 0, "m": 1, "male": 1, "man": 1}
+SILENCE_RMS = 1e-4  # below this a whole file is silence (16-bit quantisation noise ~3e-5)
+LOG_FLOOR = 1e-10
+
+
+@dataclass
+class ExtractConfig:
+    """How to turn audio into features.
+
+    Args:
+        sample_rate: target rate; other rates are resampled (soxr, high quality).
+        resample: when False, a file at another rate is an error.
+        window_ms / hop_ms: STFT frame length and hop (25 ms / 10 ms as the source's LSPEC).
+        bins: frequency bins kept (FFT size 2 x bins, the Nyquist bin dropped).
+        long_frames / short_frames: a context window is long x short frames (10 x 10 = 1 s).
+        step: frames between the starts of consecutive windows (default: half a window).
+        categories: category names in id order (integers in the sheet are taken as ids).
+        workers: processes reading and transforming files.
+    """
+
+    sample_rate: int = 16000
+    resample: bool = True
+    window_ms: float = 25.0
+    hop_ms: float = 10.0
+    bins: int = 256
+    long_frames: int = 10
+    short_frames: int = 10
+    step: int | None = None
+    categories: tuple[str, ...] = CATEGORIES
+    workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
+
+    def __post_init__(self) -> None:
+        for name in ("sample_rate", "bins", "long_frames", "short_frames", "workers"):
+            if getattr(self, name) < 1:
+                flag, value = f"--{name.replace('_', '-')}", getattr(self, name)
+                raise ConfigError(flag, f"must be >= 1, got {value}")
+        if not 0 < self.hop_ms <= self.window_ms:
+            raise ConfigError("--hop-ms", f"need 0 < hop_ms <= window_ms, got {self.hop_ms}")
+        if self.step is not None and self.step < 1:
+            raise ConfigError("--step", f"must be >= 1, got {self.step}")
+
+    @property
+    def frames(self) -> int:
+        return self.long_frames * self.short_frames
+
+    @property
+    def window_step(self) -> int:
+        return self.step or max(1, self.frames // 2)
+
+
+@dataclass
+class Utterance:
+    """One row of the label sheet."""
+
+    row: int
+    path: Path
+    speaker: str
+    labels: dict[str, float]
+
+
+def read_sheet(wav_dir: Path, sheet: Path, config: ExtractConfig) -> list[Utterance]:
+    """Parse and check the label sheet; every WAV must exist."""
+    try:
+        with open(sheet, newline="") as handle:
+            reader = csv.DictReader(handle)
+            rows, header = list(reader), reader.fieldnames or []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(str(sheet), None, f"cannot read the label sheet ({exc})") from None
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise DataError(str(sheet), None, f"missing column(s) {missing} (header: {list(header)})")
+    if not rows:
+        raise DataError(str(sheet), None, "no rows below the header")
+    utterances = []
+    for number, row in enumerate(rows, start=2):  # line numbers as an editor shows them
+        where = f"{sheet}:{number}"
+        path = wav_dir / (row.get("file") or "")
+        if not row.get("file") or not path.is_file():
+            raise DataError(where, "file", f"WAV not found: {path}")
+        if not (row.get("speaker") or "").strip():
+            raise DataError(where, "speaker", "empty speaker")
+        labels = {c: _label(c, row.get(c), config, where) for c in OPTIONAL}
+        utterances.append(Utterance(number - 2, path, row["speaker"].strip(), labels))
+    return utterances
+
+
+def _label(column: str, value: str | None, config: ExtractConfig, where: str) -> float:
+    value = (value or "").strip()
+    if not value:
+        return -1.0
+    if column == "category":
+        if value.lower() in config.categories:
+            return float(config.categories.index(value.lower()))
+        if value.isdigit():
+            return float(value)
+        known = ", ".join(config.categories)
+        raise DataError(where, column, f"unknown category {value!r} (known: {known}, or an id)")
+    if column == "gender":
+        if value.lower() in GENDERS:
+            return float(GENDERS[value.lower()])
+        raise DataError(where, column, f"unknown gender {value!r} (expected f/m, female/male)")
+    try:
+        return float(value)
+    except ValueError:
+        raise DataError(where, column, f"expected a number, got {value!r}") from None
+
+
+def spectrogram(path: Path, config: ExtractConfig) -> np.ndarray:
+    """Log-power spectrogram ``(frames, bins)`` of one WAV (mono, at ``sample_rate``)."""
+    try:
+        audio, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise DataError(str(path), None, f"unreadable audio ({exc})") from None
+    audio = audio.mean(axis=1)
+    if not len(audio):
+        raise DataError(str(path), None, "empty audio (no samples)")
+    if float(np.sqrt(np.mean(audio**2))) < SILENCE_RMS:
+        raise DataError(str(path), None, "silent audio (RMS below 1e-4)")
+    if rate != config.sample_rate:
+        if not config.resample:
+            expected = f"expected {config.sample_rate} Hz (resampling is off)"
+            raise DataError(str(path), None, f"sample rate {rate} Hz, {expected}")
+        audio = soxr.resample(audio, rate, config.sample_rate, quality="HQ")
+    length = round(config.sample_rate * config.window_ms / 1000)
+    hop = round(config.sample_rate * config.hop_ms / 1000)
+    _, _, stft = scipy.signal.stft(
+        audio, window="hamming", nperseg=length, noverlap=length - hop,
+        nfft=max(2 * config.bins, length), boundary=None, padded=False,
+    )  # fmt: skip
+    power = np.abs(stft[: config.bins].T) ** 2
+    return np.log(power + LOG_FLOOR).astype(np.float32)
+
+
+def windows(frames: np.ndarray, config: ExtractConfig) -> np.ndarray:
+    """Context windows ``(n, long, 1, short, bins)``; a clip shorter than one window is
+    padded with the log floor (silence) to one window."""
+    size = config.frames
+    if len(frames) < size:
+        pad = np.full((size - len(frames), frames.shape[1]), np.log(LOG_FLOOR), np.float32)
+        frames = np.concatenate([frames, pad])
+    starts = range(0, len(frames) - size + 1, config.window_step)
+    stacked = np.stack([frames[s : s + size] for s in starts])
+    return stacked.reshape(len(stacked), config.long_frames, 1, config.short_frames, -1)
+
+
+def _features(args: tuple[Path, ExtractConfig]) -> np.ndarray:
+    path, config = args
+    return windows(spectrogram(path, config), config)
+
+
+def extract(wav_dir: str | Path, sheet: str | Path, out: str | Path,
+            config: ExtractConfig | None = None, progress: bool = True) -> dict:  # fmt: skip
+    """Write ``out`` (h5: ``a_feat``, ``label``, ``start_indice``/``end_indice`` per speaker).
+
+    The file is built as ``out.partial`` and renamed when complete. Returns a summary.
+
+    Example:
+        >>> extract("wavs", "labels.csv", "corpus.h5")  # doctest: +SKIP
+    """
+    config = config or ExtractConfig()
+    wav_dir, sheet, out = Path(wav_dir), Path(sheet), Path(out)
+    if not wav_dir.is_dir():
+        raise DataError(str(wav_dir), None, "WAV folder not found")
+    utterances = read_sheet(wav_dir, sheet, config)
+    speakers = sorted({u.speaker for u in utterances})
+    # rows grouped by speaker: each speaker is one contiguous fold
+    ordered = sorted(utterances, key=lambda u: (speakers.index(u.speaker), u.row))
+    partial = out.with_name(out.name + ".partial")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        h5 = h5py.File(partial, "w")
+    except OSError as exc:
+        raise ConfigError(str(out), f"cannot write ({exc.strerror or exc})") from None
+    try:
+        with h5:
+            counts = _write(h5, ordered, speakers, config, progress)
+        os.replace(partial, out)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return {"out": str(out), "files": len(utterances), "speakers": len(speakers),
+            "windows": int(sum(counts)), "shape": [config.long_frames, 1, config.short_frames,
+                                                   config.bins]}  # fmt: skip
+
+
+def _write(h5, ordered: list[Utterance], speakers: list[str], config: ExtractConfig,
+           progress: bool) -> list[int]:  # fmt: skip
+    shape = (config.long_frames, 1, config.short_frames, config.bins)
+    features = h5.create_dataset("a_feat", (0, *shape), np.float32, maxshape=(None, *shape),
+                                 chunks=(64, *shape))  # fmt: skip
+    labels = h5.create_dataset("label", (0, len(LABEL_COLUMNS)), np.float32,
+                               maxshape=(None, len(LABEL_COLUMNS)))  # fmt: skip
+    per_speaker = [0] * len(speakers)
+    for utterance, block in zip(ordered, _parallel(ordered, config, progress), strict=True):
+        start = features.shape[0]
+        features.resize(start + len(block), axis=0)
+        features[start:] = block
+        speaker = speakers.index(utterance.speaker)
+        row = [utterance.labels["arousal"], utterance.labels["valence"],
+               utterance.labels["category"], speaker, utterance.labels["corpus"],
+               utterance.labels["gender"], utterance.row]  # fmt: skip
+        labels.resize(start + len(block), axis=0)
+        labels[start:] = np.tile(np.asarray(row, np.float32), (len(block), 1))
+        per_speaker[speaker] += len(block)
+    ends = np.cumsum(per_speaker)
+    h5.create_dataset("start_indice", data=(ends - per_speaker).astype(np.int64))
+    h5.create_dataset("end_indice", data=ends.astype(np.int64))
+    h5.attrs["label_columns"] = ",".join(LABEL_COLUMNS)
+    h5.attrs["speakers"] = ",".join(speakers)
+    h5.attrs["categories"] = ",".join(config.categories)
+    return per_speaker
+
+
+def _parallel(ordered: list[Utterance], config: ExtractConfig, progress: bool) -> Iterator:
+    """Features of each utterance, in order, computed ``workers`` at a time; a bounded number
+    of files is in flight, so memory does not grow with the corpus."""
+    from tqdm import tqdm
+
+    jobs = [(u.path, config) for u in ordered]
+    bar = tqdm(total=len(jobs), unit="file", desc="extract", disable=not progress)
+    with ProcessPoolExecutor(config.workers) as pool:
+        for start in range(0, len(jobs), 4 * config.workers):
+            for block in pool.map(_features, jobs[start : start + 4 * config.workers]):
+                bar.update()
+                yield block
+    bar.close()
