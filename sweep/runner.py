@@ -70,8 +70,18 @@ def check_storage(url: str) -> None:
         ) from None
 
 
+# Ray's single-node mode (its default on macOS and Windows): a local instance advertises and
+# binds 127.0.0.1 only. Without it, `ray.init` resolves even 127.0.0.1 to the machine's
+# network address and its servers listen on every interface. Read when Ray is imported.
+LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+
+
 def init_ray(settings: SweepSettings) -> None:
-    """Connect to ``settings.address`` or start a local Ray without dashboard."""
+    """Connect to ``settings.address``, or start a local Ray that listens on loopback only,
+    without dashboard."""
+    if not settings.address:
+        for key, value in LOOPBACK_ONLY.items():
+            os.environ.setdefault(key, value)
     import ray
 
     if ray.is_initialized():
@@ -83,7 +93,8 @@ def init_ray(settings: SweepSettings) -> None:
     if settings.address:
         ray.init(address=settings.address, **kwargs)
     else:
-        ray.init(num_cpus=settings.num_cpus, _node_ip_address="127.0.0.1", **kwargs)
+        env.update(LOOPBACK_ONLY)
+        ray.init(num_cpus=settings.num_cpus, **kwargs)
 
 
 def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: bool) -> dict:

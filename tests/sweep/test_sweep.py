@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def ray_cluster():
+    init_ray(SweepSettings(out="unused", space="demo", num_cpus=2))  # imports Ray itself
+    yield
     import ray
 
-    init_ray(SweepSettings(out="unused", space="demo", num_cpus=2))
-    yield
     ray.shutdown()
 
 
@@ -40,6 +40,27 @@ def finished_sweep(ray_cluster, small_corpus, tmp_path_factory):
                              data=str(small_corpus), samples=3, max_epochs=3, name="e2e",
                              concurrency=2, num_cpus=2)  # fmt: skip
     return settings, start_sweep(settings)
+
+
+def test_a_local_sweep_listens_on_loopback_only(ray_cluster):
+    import psutil
+
+    listening = [
+        (process.name(), connection.laddr.ip)
+        for process in psutil.process_iter()
+        for connection in _connections(process)
+        if connection.status == psutil.CONN_LISTEN
+    ]
+    ray_sockets = [(name, ip) for name, ip in listening if "ray" in name or "gcs" in name]
+    assert ray_sockets  # the raylet and the GCS at least
+    assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for _, ip in ray_sockets), ray_sockets
+
+
+def _connections(process):
+    try:
+        return process.net_connections(kind="inet")
+    except Exception:  # a process that ended or is not ours to inspect
+        return []
 
 
 def ray_results(settings) -> dict[str, list[dict]]:
