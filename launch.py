@@ -98,6 +98,8 @@ def parser() -> argparse.ArgumentParser:
 
     resume = commands.add_parser("resume", help="continue an interrupted sweep")
     resume.add_argument("folder", type=Path)
+    resume.add_argument("--storage", help="the study's URL again, with its password (or set "
+                        "PGPASSWORD / ~/.pgpass)")  # fmt: skip
     resume.set_defaults(handler=resume_command)
 
     best = commands.add_parser("best", help="write the top-K configs as train-ready YAML")
@@ -259,7 +261,7 @@ def sweep_command(args) -> int:
 def resume_command(args) -> int:
     from sweep.runner import resume_sweep
 
-    print_summary(resume_sweep(args.folder))
+    print_summary(resume_sweep(args.folder, args.storage))
     return 0
 
 

@@ -13,7 +13,12 @@ from sermodels.data import Corpus
 from sermodels.errors import ConfigError
 from sermodels.run import load_run_corpus
 from sweep.results import mask_url, summarize
-from sweep.settings import SETTINGS_FILE, SweepSettings, load_settings
+from sweep.settings import (
+    SETTINGS_FILE,
+    SweepSettings,
+    load_settings,
+    password_to_environment,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE_COPY = "space.yaml"
@@ -39,10 +44,17 @@ def start_sweep(settings: SweepSettings) -> dict:
     return _run(settings, load_space(copy), corpus, restore=False)
 
 
-def resume_sweep(folder: str | Path) -> dict:
+def resume_sweep(folder: str | Path, storage: str | None = None) -> dict:
     """Continue an interrupted sweep: finished trials stay finished, unfinished ones resume
-    from their last checkpoint, and the Optuna study continues where it stopped."""
+    from their last checkpoint, and the Optuna study continues where it stopped.
+
+    ``storage`` gives the study's URL again (with a password that was not saved)."""
     settings = load_settings(folder)
+    if storage:
+        url = password_to_environment(storage)
+        if url != settings.storage_url:
+            where = mask_url(settings.storage_url)
+            raise ConfigError(mask_url(url), f"this sweep's study is at {where}")
     space = load_space(settings.space)
     corpus = load_sweep_corpus(space, settings)
     from ray import tune

@@ -7,6 +7,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
@@ -30,7 +31,8 @@ class SweepSettings:
         name: study and experiment name.
         concurrency: trials running at once.
         cpus_per_trial / gpus_per_trial: Ray resources per trial (fractions allowed).
-        storage: Optuna storage URL (default: ``sqlite:///OUT/study.db``).
+        storage: Optuna storage URL (default: ``sqlite:///OUT/study.db``); a PostgreSQL
+            password is kept out of it (see :func:`password_to_environment`).
         scheduler: ``fifo`` or ``asha`` (asynchronous successive halving on the objective).
         seed: seed of the TPE sampler.
         max_failures: retries of a trial whose worker died (from its last checkpoint).
@@ -61,6 +63,7 @@ class SweepSettings:
     num_cpus: int | None = None
 
     def __post_init__(self) -> None:
+        self.storage = password_to_environment(self.storage)
         checks = (
             ("samples", self.samples >= 1, "a positive integer"),
             ("concurrency", self.concurrency >= 1, "a positive integer"),
@@ -110,6 +113,21 @@ class SweepSettings:
         tmp = self.folder / (SETTINGS_FILE + ".part")
         tmp.write_text(yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))
         os.replace(tmp, self.folder / SETTINGS_FILE)
+
+
+def password_to_environment(url: str | None) -> str | None:
+    """A PostgreSQL URL's password moves to ``PGPASSWORD`` (libpq reads it there) and the URL
+    without it is returned: settings, Ray's pickled searcher state and every message then
+    hold no secret. Other URLs are returned unchanged."""
+    if not url or not url.startswith(("postgresql", "postgres:")):
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    os.environ["PGPASSWORD"] = unquote(parts.password)
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def load_settings(folder: str | Path) -> SweepSettings:
