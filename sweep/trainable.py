@@ -13,6 +13,7 @@ import math
 from pathlib import Path
 
 import keras
+import ray
 import tensorflow as tf
 from ray import tune
 from tensorboard.plugins.hparams import api as hp
@@ -98,6 +99,7 @@ class SweepTrainable(tune.Trainable):
             "verdict_epoch": verdict.epoch, "verdict_signals": verdict.signals,
             "collapsed": int(verdict.failed),
             "best_epoch": self.run.best_epoch, "stop_reason": self.run.stop_reason,
+            "node_id": ray.get_runtime_context().get_node_id(),  # where this epoch ran
         })  # fmt: skip
         return result
 

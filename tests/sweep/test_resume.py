@@ -2,7 +2,6 @@
 completes once, finished trials are not rerun, and the study (SQLite, or a real PostgreSQL
 server the test starts) agrees with Ray Tune."""
 
-import json
 import os
 import signal
 import subprocess
@@ -16,16 +15,15 @@ from optuna.trial import TrialState
 
 from sermodels.demo import write_demo_corpus
 from tests.postgres import PASSWORD, binaries, postgres_server
+from tests.sweep.helpers import trial_results
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def epochs_by_trial(experiment: Path) -> dict[str, list[int]]:
     return {
-        path.parent.name.removeprefix("trial_"): [
-            json.loads(line)["epoch"] for line in path.read_text().splitlines()
-        ]
-        for path in experiment.glob("trial_*/result.json")
+        name.removeprefix("trial_"): [row["epoch"] for row in rows]
+        for name, rows in trial_results(experiment).items()
     }
 
 

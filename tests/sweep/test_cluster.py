@@ -1,0 +1,99 @@
+"""A real two-node Ray cluster on loopback (token authentication on): a sweep spreads over
+both nodes, and killing the second node's raylet mid-sweep loses no trial; the trials it
+ran resume from their last checkpoint on the head."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+from optuna.trial import TrialState
+
+from sermodels.demo import write_demo_corpus
+from tests.sweep.helpers import trial_results
+
+ROOT = Path(__file__).resolve().parents[2]
+RAY = str(Path(sys.executable).parent / "ray")
+ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def ray_start(*args):
+    subprocess.run([RAY, "start", "--node-ip-address=127.0.0.1", "--disable-usage-stats", *args],
+                   check=True, capture_output=True, env=ENV, timeout=180)  # fmt: skip
+
+
+@pytest.fixture
+def two_nodes():
+    port, worker_port = free_port(), free_port()
+    ray_start("--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false")
+    ray_start(f"--address=127.0.0.1:{port}", "--num-cpus=1", f"--node-manager-port={worker_port}")
+    yield f"127.0.0.1:{port}", worker_port
+    subprocess.run([RAY, "stop", "--force"], capture_output=True, env=ENV, timeout=120)
+
+
+def worker_raylet(node_manager_port: int) -> psutil.Process:
+    for process in psutil.process_iter(["name", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if (
+            "raylet" in (process.info["name"] or "")
+            and f"--node_manager_port={node_manager_port}" in cmdline
+        ):
+            return process
+    raise AssertionError("the second node's raylet is not running")
+
+
+def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_path):
+    address, worker_port = two_nodes
+    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 16, seed=4)
+    out = tmp_path / "sweep"
+    command = [sys.executable, str(ROOT / "launch.py"), "sweep", "--space", "demo", "--data",
+               str(corpus), "--samples", "4", "--max-epochs", "6", "--out", str(out),
+               "--name", "two", "--address", address, "--concurrency", "2",
+               "--no-collapse-stop"]  # fmt: skip
+    with open(tmp_path / "driver.log", "w") as log:
+        driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=ENV)
+        raylet = worker_raylet(worker_port)
+        # wait until a trial has checkpointed an epoch on each node, then kill the second
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and driver.poll() is None:
+            nodes = {
+                r["node_id"] for rows in trial_results(out / "ray" / "two").values() for r in rows
+            }
+            if len(nodes) >= 2:
+                break
+            time.sleep(0.5)
+        assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
+        raylet.send_signal(signal.SIGKILL)
+        assert driver.wait(timeout=600) == 0, (tmp_path / "driver.log").read_text()[-3000:]
+
+    study = optuna.load_study(study_name="two", storage=f"sqlite:///{out / 'study.db'}")
+    assert len(study.trials) == 4
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    runs = trial_results(out / "ray" / "two")
+    assert len(runs) == 4
+    assert len({r["node_id"] for rows in runs.values() for r in rows}) == 2  # both nodes used
+    moved = 0
+    for rows in runs.values():
+        epochs = [r["epoch"] for r in rows]
+        assert sorted(set(epochs)) == list(range(1, 7))  # every epoch of the budget
+        assert max(Counter(epochs).values()) <= 2  # at most the interrupted epoch redone
+        if len({r["node_id"] for r in rows}) == 2:  # resumed on the head after the kill
+            moved += 1
+            first_on_head = next(
+                i for i, r in enumerate(rows) if r["node_id"] != rows[0]["node_id"]
+            )
+            assert rows[first_on_head]["epoch"] > 1  # from its checkpoint, not from scratch
+    assert moved >= 1
