@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 
 from search_spaces import SearchSpace, load_space
@@ -30,6 +31,7 @@ def start_sweep(settings: SweepSettings) -> dict:
     if (settings.folder / SETTINGS_FILE).exists():
         raise ConfigError(str(settings.folder), "already holds a sweep; use `launch.py resume`")
     corpus = load_sweep_corpus(space, settings)
+    check_address(settings.address)
     settings.folder.mkdir(parents=True, exist_ok=True)
     try:
         check_storage(settings.storage_url)
@@ -50,6 +52,7 @@ def resume_sweep(folder: str | Path, storage: str | None = None) -> dict:
 
     ``storage`` gives the study's URL again (with a password that was not saved)."""
     settings = load_settings(folder)
+    check_address(settings.address)
     if storage:
         url = password_to_environment(storage)
         if url != settings.storage_url:
@@ -67,6 +70,25 @@ def load_sweep_corpus(space: SearchSpace, settings: SweepSettings) -> Corpus:
     """Read the corpus once, in the driver (errors surface before Ray starts)."""
     base = config_from_dict(space.run_config({}), f"{space.path}: base")
     return load_run_corpus(base, settings.data)
+
+
+def check_address(address: str | None, timeout: float = 10.0) -> None:
+    """A Ray cluster must answer at ``HOST:PORT`` (its GCS port) within ``timeout`` seconds;
+    `ray.init` itself would wait minutes before giving up."""
+    if not address:
+        return
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--address {address}", "expected HOST:PORT of the head's GCS")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        problem = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"--address {address}",
+            f"no Ray cluster answers within {timeout:.0f} s ({problem}); is `ray start --head` "
+            "running there?",
+        ) from None
 
 
 def check_storage(url: str) -> None:

@@ -83,6 +83,8 @@ def test_missing_config_and_bad_counts(tmp_path):
         (["--space", "demo", "--gpus-per-trial", "1.5"], "--gpus-per-trial"),
         (["--space", "demo", "--detector", "patience=0"], "--detector: patience must be >= 1"),
         (["--space", "demo", "--storage", "nodb://x"], "cannot open the Optuna storage"),
+        (["--space", "demo", "--address", "127.0.0.1:1"], "no Ray cluster answers"),
+        (["--space", "demo", "--address", "nowhere"], "expected HOST:PORT"),
     ],
 )  # fmt: skip
 def test_sweep_input_errors_stop_before_ray_and_write_nothing(tmp_path, args, message):
@@ -90,7 +92,8 @@ def test_sweep_input_errors_stop_before_ray_and_write_nothing(tmp_path, args, me
     args = [str(tmp_path / "bad.yaml") if a == "{bad}" else a for a in args]
     result = launch("sweep", *args, "--out", tmp_path / "sweep", cwd=tmp_path)
     assert message in error_line(result)
-    assert "Ray" not in result.stderr and not (tmp_path / "sweep").exists()
+    assert "Started a local Ray" not in result.stderr  # failed before Ray started
+    assert not (tmp_path / "sweep").exists()
 
 
 def test_sweep_counts_must_be_positive(tmp_path):
