@@ -98,6 +98,10 @@ class CollapseDetector:
         # earliest verdict wins; on a tie the order of VERDICTS decides (NaN first)
         return min(found, key=lambda v: (v.epoch, VERDICTS.index(v.name)))
 
+    def nan_verdict(self, history: list[dict]) -> Verdict:
+        """Only the ``nan`` verdict (for models without a generator: no game to judge)."""
+        return self._nan(history) or Verdict()
+
     # ---- failure modes ------------------------------------------------------------------
     def _nan(self, history: list[dict]) -> Verdict | None:
         for index, metrics in enumerate(history):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import zipfile
 from pathlib import Path
 
 import keras
@@ -76,13 +77,18 @@ class SweepTrainable(tune.Trainable):
             # restored from its final checkpoint: end at once, without training again
             return {**self._result(self.run.history[-1]), REPLAYED: 1, tune.result.DONE: True}
         metrics = self.run.step_epoch()
-        if self.is_gan:
-            self.verdict = self.detector.verdict(self.run.history)
+        self.verdict = self._judge()
         result = self._result(metrics)
         done = self.run.epoch >= self.max_epochs or self.run.should_stop(metrics)
         if done or self.verdict.name in self.settings.stopping:
             self._close()  # the last result: the CollapseStopper ends a condemned trial
         return {**result, tune.result.DONE: done}
+
+    def _judge(self) -> Verdict:
+        """GANs get every verdict; other models (no G, so no game) only ``nan``."""
+        if self.is_gan:
+            return self.detector.verdict(self.run.history)
+        return self.detector.nan_verdict(self.run.history)
 
     def _result(self, metrics: dict) -> dict:
         result = {k: v for k, v in metrics.items() if _is_number(v)}
@@ -141,8 +147,12 @@ class SweepTrainable(tune.Trainable):
     def load_checkpoint(self, checkpoint_dir: str) -> None:
         if self.run is None:
             return
-        self.run.load_state(newest_checkpoint(Path(checkpoint_dir)))
-        self.verdict = self.detector.verdict(self.run.history) if self.is_gan else Verdict()
+        checkpoint = newest_checkpoint(Path(checkpoint_dir))
+        try:
+            self.run.load_state(checkpoint)
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
+            raise CorruptCheckpoint(f"{checkpoint}: unreadable checkpoint ({exc})") from None
+        self.verdict = self._judge()
         for metrics in self.run.history:  # the best objective so far, as before the move
             self._result(metrics)
 
@@ -153,6 +163,10 @@ class SweepTrainable(tune.Trainable):
 
     def cleanup(self) -> None:
         self._close()
+
+
+class CorruptCheckpoint(RuntimeError):
+    """A trial's checkpoint cannot be loaded: the trial ends in error with this message."""
 
 
 def newest_checkpoint(given: Path) -> Path:

@@ -105,6 +105,13 @@ def test_the_earliest_failure_wins():
     assert CollapseDetector().verdict(rows).name == "mode_collapse"
 
 
+def test_nan_verdict_judges_only_non_finite_losses():
+    rows = history(8, d_acc_fake=0.0, d_loss=1.4)  # would be g_overpowers for a GAN
+    assert CollapseDetector().nan_verdict(rows).name == "healthy"
+    rows[5]["nonfinite"] = 1.0
+    assert CollapseDetector().nan_verdict(rows).name == "nan"
+
+
 def test_missing_signals_are_ignored():
     rows = [{"epoch": e, "val_uar": 0.5} for e in range(1, 8)]  # a SER run: no GAN signals
     assert CollapseDetector().verdict(rows).name == "healthy"

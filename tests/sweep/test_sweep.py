@@ -6,6 +6,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import optuna
 import pytest
 from optuna.trial import TrialState
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -206,3 +207,36 @@ def test_a_healthy_sgan_runs_its_budget(ray_cluster, demo_size_corpus, tmp_path)
     assert trial.user_attrs["verdict"] == "healthy"
     assert trial.state == TrialState.COMPLETE
     assert len(rows) == 8
+
+
+FAILING_SPACE = """
+base:
+  model: ser
+  data: {features: [a_feat], tasks: category:4:2, test_idx: "0,1", valid_idx: "2,3"}
+  ser: {frame: [dnn], utterance: [g_pool, dnn], n_node: 16}
+  train: {batch_size: 32, patience: 0}
+params:
+  case: {type: categorical, choices: [ok, nan, invalid]}
+  huge_lr: {type: fixed, value: 1.0e30, sets: ser.lr, when: {case: nan}}
+  no_nodes: {type: fixed, value: 0, sets: ser.n_node, when: {case: invalid}}
+"""
+
+
+def test_failing_trials_end_on_their_own(ray_cluster, small_corpus, tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text(FAILING_SPACE)
+    settings = SweepSettings(out=str(tmp_path / "sweep"), space=str(space), data=str(small_corpus),
+                             samples=3, max_epochs=2, name="fail", num_cpus=2)  # fmt: skip
+    settings.folder.mkdir()
+    queued = optuna.create_study(study_name="fail", storage=settings.storage_url,
+                                 direction="maximize")  # fmt: skip
+    for case in ("ok", "nan", "invalid"):
+        queued.enqueue_trial({"case": case})
+    start_sweep(settings)
+    trials = {t.params["case"]: t for t in load_study(settings).trials}
+    assert trials["ok"].state == TrialState.COMPLETE
+    assert trials["nan"].state == TrialState.FAIL and trials["nan"].user_attrs["verdict"] == "nan"
+    assert trials["invalid"].state == TrialState.FAIL
+    assert "ser.n_node: must be >= 1" in trials["invalid"].user_attrs["invalid"]
+    rows = ray_results(settings)[trials["ok"].user_attrs["ray_trial_id"]]
+    assert [r["epoch"] for r in rows] == [1, 2]  # the healthy trial ran its budget
