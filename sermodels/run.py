@@ -69,6 +69,9 @@ def train_on(
     shutil.rmtree(partial, ignore_errors=True)
     try:
         partial.mkdir(parents=True)
+    except OSError as exc:
+        raise ConfigError(str(out), f"cannot create ({exc.strerror or exc})") from None
+    try:
         result = make_run(config, corpus, partial).fit(on_epoch)
         (partial / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     except BaseException:

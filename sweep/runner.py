@@ -32,7 +32,10 @@ def start_sweep(settings: SweepSettings) -> dict:
         raise ConfigError(str(settings.folder), "already holds a sweep; use `launch.py resume`")
     corpus = load_sweep_corpus(space, settings)
     check_address(settings.address)
-    settings.folder.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(str(settings.folder), f"cannot create ({exc.strerror or exc})") from None
     try:
         check_storage(settings.storage_url)
     except ConfigError:

@@ -96,6 +96,14 @@ def test_sweep_input_errors_stop_before_ray_and_write_nothing(tmp_path, args, me
     assert not (tmp_path / "sweep").exists()
 
 
+@pytest.mark.parametrize("command", ["sweep", "train"])
+def test_an_output_folder_that_cannot_be_made(tmp_path, command):
+    (tmp_path / "file").write_text("not a folder")
+    args = ["--space", "demo"] if command == "sweep" else [ROOT / "examples" / "ser_fcn.yaml"]
+    result = launch(command, *args, "--out", tmp_path / "file" / "out")
+    assert "cannot create" in error_line(result)
+
+
 def test_sweep_counts_must_be_positive(tmp_path):
     result = launch("sweep", "--space", "demo", "--samples", "0", "--out", tmp_path / "s")
     assert result.returncode == 2 and "positive integer" in result.stderr
