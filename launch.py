@@ -94,6 +94,8 @@ def parser() -> argparse.ArgumentParser:
                        help="collapse detector, e.g. patience=4,diversity_low=0.1")  # fmt: skip
     sweep.add_argument("--address", help="existing Ray cluster (default: a local Ray)")
     sweep.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
+    sweep.add_argument("--storage-path", help="Ray Tune storage all nodes reach: a shared "
+                       "path or s3://bucket/dir (default: OUT/ray)")  # fmt: skip
     sweep.set_defaults(handler=sweep_command)
 
     resume = commands.add_parser("resume", help="continue an interrupted sweep")
@@ -251,6 +253,7 @@ def sweep_command(args) -> int:
         storage=args.storage, scheduler=args.scheduler, seed=args.seed,
         max_failures=args.max_failures, stop_on_collapse=not args.no_collapse_stop,
         address=args.address, num_cpus=args.num_cpus, detector=args.detector,
+        storage_path=args.storage_path,
     )  # fmt: skip
     if args.stop_on is not None:
         settings.stop_verdicts = args.stop_on

@@ -92,7 +92,7 @@ def summarize(settings: SweepSettings) -> dict:
         "states": dict(Counter(t.state.name for t in trials)),
         "verdicts": dict(Counter(verdict_of(t) for t in trials)),
         "best": None,
-        "tensorboard": f"tensorboard --logdir {settings.experiment_path}",
+        "tensorboard": f"tensorboard --logdir {settings.experiment_uri}",
         "study": mask_url(settings.storage_url),
     }
     if best:
@@ -109,16 +109,26 @@ def summarize(settings: SweepSettings) -> dict:
 
 def trial_curves(settings: SweepSettings) -> dict[str, list[dict]]:
     """Per Ray trial id, the per-epoch results Ray Tune recorded (``result.json``)."""
+    import pyarrow.fs
+
     curves = {}
-    for path in settings.experiment_path.glob("*/result.json"):
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(settings.experiment_uri)
+    for entry in filesystem.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
+        if entry.type != pyarrow.fs.FileType.Directory:
+            continue
+        try:
+            with filesystem.open_input_stream(f"{entry.path}/result.json") as stream:
+                text = stream.read().decode()
+        except (FileNotFoundError, OSError):
+            continue  # a trial folder without results yet
         rows = []
-        for line in path.read_text().splitlines():
+        for line in text.splitlines():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash
         if rows:
-            curves[rows[-1].get("trial_id", path.parent.name)] = rows
+            curves[rows[-1].get("trial_id", entry.base_name)] = rows
     return curves
 
 

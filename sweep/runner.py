@@ -32,6 +32,7 @@ def start_sweep(settings: SweepSettings) -> dict:
         raise ConfigError(str(settings.folder), "already holds a sweep; use `launch.py resume`")
     corpus = load_sweep_corpus(space, settings)
     check_address(settings.address)
+    check_storage_path(settings.storage_root)
     try:
         settings.folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -65,7 +66,7 @@ def resume_sweep(folder: str | Path, storage: str | None = None) -> dict:
     corpus = load_sweep_corpus(space, settings)
     from ray import tune
 
-    restore = tune.Tuner.can_restore(str(settings.experiment_path))
+    restore = tune.Tuner.can_restore(settings.experiment_uri)
     return _run(settings, space, corpus, restore=restore)
 
 
@@ -92,6 +93,16 @@ def check_address(address: str | None, timeout: float = 10.0) -> None:
             f"no Ray cluster answers within {timeout:.0f} s ({problem}); is `ray start --head` "
             "running there?",
         ) from None
+
+
+def check_storage_path(root: str) -> None:
+    """Ray Tune's storage must be a filesystem pyarrow can open (local path, s3://, gs://)."""
+    import pyarrow.fs
+
+    try:
+        pyarrow.fs.FileSystem.from_uri(root)
+    except (pyarrow.ArrowInvalid, ValueError, OSError) as exc:
+        raise ConfigError(f"--storage-path {root}", f"not a usable filesystem ({exc})") from None
 
 
 def check_storage(url: str) -> None:
@@ -150,7 +161,7 @@ def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: b
     )
     if restore:
         tuner = tune.Tuner.restore(
-            str(settings.experiment_path), trainable, resume_unfinished=True, resume_errored=True
+            settings.experiment_uri, trainable, resume_unfinished=True, resume_errored=True
         )
     else:
         tuner = _new_tuner(settings, space, trainable)
@@ -192,7 +203,7 @@ def _new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
         ),
         run_config=tune.RunConfig(
             name=settings.name,
-            storage_path=str(settings.experiment_path.parent),
+            storage_path=settings.storage_root,
             stop=CollapseStopper(settings.stopping) if settings.stopping else None,
             callbacks=[
                 ProgressCallback(space.metric, space.mode, total=settings.samples),

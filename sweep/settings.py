@@ -41,6 +41,9 @@ class SweepSettings:
         detector: :class:`sweep.collapse.CollapseDetector` keyword arguments.
         address: Ray cluster address (``None``: start a local Ray instance).
         num_cpus: CPUs of the local Ray instance (``None``: all).
+        storage_path: where Ray Tune keeps trials (checkpoints, TensorBoard, results): a path
+            every node mounts or a URI Ray's pyarrow filesystems take (``s3://bucket/dir``).
+            Default: ``OUT/ray``.
     """
 
     out: str
@@ -61,6 +64,7 @@ class SweepSettings:
     detector: dict = field(default_factory=dict)
     address: str | None = None
     num_cpus: int | None = None
+    storage_path: str | None = None
 
     def __post_init__(self) -> None:
         self.storage = password_to_environment(self.storage)
@@ -104,9 +108,23 @@ class SweepSettings:
         return self.storage or f"sqlite:///{(self.folder / 'study.db').resolve()}"
 
     @property
+    def storage_root(self) -> str:
+        """Ray Tune's storage path: ``--storage-path`` or ``OUT/ray`` (absolute)."""
+        if self.storage_path and "://" in self.storage_path:
+            return self.storage_path.rstrip("/")
+        return str(Path(self.storage_path or self.folder / "ray").resolve())
+
+    @property
+    def experiment_uri(self) -> str:
+        """Ray Tune's experiment: ``STORAGE/NAME`` (a path or a URI)."""
+        return f"{self.storage_root}/{self.name}"
+
+    @property
     def experiment_path(self) -> Path:
-        """Ray Tune's results: ``OUT/ray/NAME``."""
-        return (self.folder / "ray" / self.name).resolve()
+        """The experiment as a local path (only when the storage is a filesystem path)."""
+        if "://" in self.storage_root:
+            raise ConfigError(self.storage_root, "is not a local path; use experiment_uri")
+        return Path(self.experiment_uri)
 
     def save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)

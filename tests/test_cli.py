@@ -85,6 +85,7 @@ def test_missing_config_and_bad_counts(tmp_path):
         (["--space", "demo", "--storage", "nodb://x"], "cannot open the Optuna storage"),
         (["--space", "demo", "--address", "127.0.0.1:1"], "no Ray cluster answers"),
         (["--space", "demo", "--address", "nowhere"], "expected HOST:PORT"),
+        (["--space", "demo", "--storage-path", "nosuch://bucket/x"], "not a usable filesystem"),
     ],
 )  # fmt: skip
 def test_sweep_input_errors_stop_before_ray_and_write_nothing(tmp_path, args, message):

@@ -14,7 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from sermodels.demo import write_demo_corpus
 from sweep.final import run_final
 from sweep.report import write_report
-from sweep.results import load_study, write_best
+from sweep.results import load_study, trial_curves, write_best
 from sweep.runner import init_ray, start_sweep
 from sweep.settings import SweepSettings
 
@@ -139,10 +139,11 @@ def test_report_has_census_and_plots(finished_sweep):
         assert f"({image})" in text and (report.parent / image).stat().st_size > 1000
 
 
-def test_asha_sweep_with_labels_only(ray_cluster, small_corpus, tmp_path):
+def test_asha_sweep_with_labels_only_on_separate_storage(ray_cluster, small_corpus, tmp_path):
     settings = SweepSettings(out=str(tmp_path / "asha"), space="demo", data=str(small_corpus),
                              samples=4, max_epochs=3, name="asha", scheduler="asha",
-                             stop_on_collapse=False, num_cpus=2)  # fmt: skip
+                             stop_on_collapse=False, num_cpus=2,
+                             storage_path=str(tmp_path / "shared"))  # fmt: skip
     summary = start_sweep(settings)
     study = load_study(settings)
     assert summary["trials"] == 4 and all(t.state.is_finished() for t in study.trials)
@@ -150,6 +151,9 @@ def test_asha_sweep_with_labels_only(ray_cluster, small_corpus, tmp_path):
     # ASHA may end trials at its rungs (epoch 2 of 3), never past the budget
     assert all(1 <= len(rows) <= 3 for rows in results.values())
     assert all(t.state != TrialState.PRUNED for t in study.trials)  # labels only: none pruned
+    assert settings.experiment_path.parent == tmp_path / "shared"  # trials live there
+    assert not (settings.folder / "ray").exists()
+    assert len(trial_curves(settings)) == 4  # read back through pyarrow's filesystem
 
 
 COLLAPSE_BASE = """
