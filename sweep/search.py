@@ -72,12 +72,27 @@ class SweepOptunaSearch(OptunaSearch):
         return config
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if not self._known(trial_id):
+            return
         if math.isfinite(result.get(OBJECTIVE, math.nan)) and not result.get(REPLAYED):
             super().on_trial_result(trial_id, result)
 
+    def _known(self, trial_id: str) -> bool:
+        """Whether ``trial_id`` maps to an Optuna trial. After a driver kill, the searcher
+        state Ray restores can predate a trial Ray did record: find it in the study by the
+        Ray id it was labelled with."""
+        if trial_id in self._ot_trials:
+            return True
+        running = self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        for frozen in running:
+            if frozen.user_attrs.get("ray_trial_id") == trial_id:
+                self._ot_trials[trial_id] = optuna.Trial(self._ot_study, frozen._trial_id)
+                return True
+        return False
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:  # fmt: skip
-        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+        if trial_id in self._completed_trials or not self._known(trial_id):
             return
         ot_trial = self._ot_trials[trial_id]
         if self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
