@@ -54,7 +54,10 @@ def finished_trials(storage: str, experiment: Path) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
 
 
-def test_resume_after_the_driver_is_killed(tmp_path, storage):
+def kill_mid_sweep(tmp_path: Path, storage: str, running_checkpoint: bool = False):
+    """Start a 5-trial sweep, SIGKILL its driver (and the Ray it started) once a trial has
+    finished (and, if asked, an unfinished one has checkpointed); returns the sweep folder,
+    the experiment and the Ray ids finished by then."""
     corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3)
     out = tmp_path / "sweep"
     experiment = out / "ray" / "kill"
@@ -66,21 +69,37 @@ def test_resume_after_the_driver_is_killed(tmp_path, storage):
                                   start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and driver.poll() is None:
-            if finished_trials(storage, experiment):
+            finished = {t.user_attrs["ray_trial_id"] for t in finished_trials(storage, experiment)}
+            if finished and (
+                not running_checkpoint or unfinished_with_checkpoint(experiment, finished)
+            ):
                 break
             time.sleep(0.5)
         assert driver.poll() is None, "the sweep ended before it could be killed"
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
         driver.wait()
     before = {t.user_attrs["ray_trial_id"] for t in finished_trials(storage, experiment)}
-    epochs_before = epochs_by_trial(experiment)
     assert before and len(before) < 5
+    return out, experiment, before
 
+
+def unfinished_with_checkpoint(experiment: Path, finished: set[str]) -> list[Path]:
+    return [p for p in experiment.glob("trial_*") if p.name[6:] not in finished
+            and list(p.glob("checkpoint_*/state.npz"))]  # fmt: skip
+
+
+def resume(out: Path, storage: str) -> subprocess.CompletedProcess:
     resumed = subprocess.run([sys.executable, str(ROOT / "launch.py"), "resume", str(out),
                               "--storage", storage],
                              capture_output=True, text=True, timeout=600)  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    return resumed
 
+
+def test_resume_after_the_driver_is_killed(tmp_path, storage):
+    out, experiment, before = kill_mid_sweep(tmp_path, storage)
+    epochs_before = epochs_by_trial(experiment)
+    resumed = resume(out, storage)
     study = optuna.load_study(study_name="kill", storage=storage)  # the test knows the password
     kept = [t for t in study.trials if not t.user_attrs.get("orphaned")]
     states = [(t.state.name, t.user_attrs.get("verdict"), t.user_attrs.get("error")) for t in kept]
@@ -97,3 +116,23 @@ def test_resume_after_the_driver_is_killed(tmp_path, storage):
     assert len(kept) == 5
     logs = (tmp_path / "driver.log").read_text() + resumed.stdout + resumed.stderr
     assert PASSWORD not in logs and PASSWORD not in (out / "sweep.yaml").read_text()
+
+
+def test_a_corrupt_checkpoint_fails_only_its_trial(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'sweep' / 'study.db'}"
+    out, experiment, before = kill_mid_sweep(tmp_path, storage, running_checkpoint=True)
+    unfinished = unfinished_with_checkpoint(experiment, before)
+    assert unfinished, "no unfinished trial had checkpointed before the kill"
+    victim = unfinished[0]
+    for state in victim.glob("checkpoint_*/state.npz"):
+        state.write_bytes(b"not a checkpoint")
+    resume(out, storage)
+    trials = {t.user_attrs["ray_trial_id"]: t for t in optuna.load_study(
+        study_name="kill", storage=storage).trials}  # fmt: skip
+    broken = trials[victim.name[6:]]
+    assert broken.state == TrialState.FAIL and broken.user_attrs.get("error")
+    errors = " ".join(p.read_text() for p in victim.rglob("error.txt"))
+    assert "unreadable checkpoint" in errors
+    others = [t for rid, t in trials.items() if rid != victim.name[6:]
+              and not t.user_attrs.get("orphaned")]  # fmt: skip
+    assert len(others) == 4 and all(not t.user_attrs.get("error") for t in others)
