@@ -14,6 +14,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
+from matplotlib.ticker import NullFormatter  # noqa: E402
 from optuna.distributions import CategoricalDistribution  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
@@ -97,6 +98,7 @@ def _census(trials, path: Path) -> str | None:
         dist = next(t.distributions[name] for t in trials if name in t.distributions)
         if getattr(dist, "log", False):
             ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels overlap on short axes
         ax.set_yticks(range(len(verdicts)), verdicts)
         ax.set_title(name, fontsize=9)
     for ax in list(axes.flat)[len(numeric) :]:
