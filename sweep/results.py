@@ -4,7 +4,6 @@ value, state and verdict) and its Ray Tune trial folders (per-epoch curves)."""
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections import Counter
 from pathlib import Path
@@ -42,10 +41,12 @@ def verdict_of(trial: FrozenTrial) -> str:
     return trial.user_attrs.get("verdict", "unknown" if trial.state.is_finished() else "running")
 
 
-def top_trials(settings: SweepSettings, k: int) -> list[FrozenTrial]:
+def top_trials(
+    settings: SweepSettings, k: int, study: optuna.Study | None = None
+) -> list[FrozenTrial]:
     """The ``k`` best COMPLETE (healthy, finished) trials, best first."""
-    study = load_study(settings)
-    done = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    study = study or load_study(settings)
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     maximise = study.direction == optuna.study.StudyDirection.MAXIMIZE
     return sorted(done, key=lambda t: t.value, reverse=maximise)[:k]
 
@@ -85,7 +86,7 @@ def summarize(settings: SweepSettings) -> dict:
     """Counts by state and verdict, the best trial, and where the logs are."""
     study = load_study(settings)
     trials = study.get_trials(deepcopy=False)
-    best = top_trials(settings, 1)
+    best = top_trials(settings, 1, study)
     summary = {
         "sweep": str(settings.folder),
         "trials": len(trials),
@@ -130,7 +131,3 @@ def trial_curves(settings: SweepSettings) -> dict[str, list[dict]]:
         if rows:
             curves[rows[-1].get("trial_id", entry.base_name)] = rows
     return curves
-
-
-def finite(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
