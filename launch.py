@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -21,6 +22,7 @@ DEMO_SPACE = "demo"
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    import_tensorflow_quietly()
     from sermodels.errors import SersweepError
 
     try:
@@ -30,8 +32,36 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+class OneLineErrors(argparse.ArgumentParser):
+    """Usage mistakes as one ``error: ...`` line and exit code 2, like every other error
+    (``--help`` still shows the usage)."""
+
+    def error(self, message: str) -> None:
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with its C++ start-up chatter (printed before its logging is set up,
+    so TF_CPP_MIN_LOG_LEVEL cannot hide it) kept off stderr; shown if the import fails."""
+    if "tensorflow" in sys.modules:
+        return
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as chatter:
+        os.dup2(chatter.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            chatter.seek(0)
+            sys.stderr.write(chatter.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="launch.py", description=__doc__.splitlines()[0])
+    top = OneLineErrors(prog="launch.py", description=__doc__.splitlines()[0])
     top.set_defaults(handler=run_demo)
     commands = top.add_subparsers(title="commands")
 

@@ -10,7 +10,7 @@ Layout (as in the source projects):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import h5py
 import numpy as np
@@ -95,6 +95,13 @@ class Corpus:
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         return {k: v.shape[1:] for k, v in self.train.features.items()}
 
+    def with_tasks(self, tasks: list[TaskSpec]) -> Corpus:
+        """The same rows read for other heads (a searched task list); their labels are
+        checked as at load, so a head with too few classes is an error, not a crash mid-fit."""
+        for name in ("train", "valid", "test"):
+            _check_labels(getattr(self, name), tasks, self.source, name)
+        return replace(self, tasks=list(tasks))
+
     def for_final_training(self) -> Corpus:
         """Train on train + valid rows with no validation (final runs use a fixed number of
         epochs). When valid is the test split itself, it stays out of training."""
@@ -121,12 +128,19 @@ def load_corpus(config: DataConfig, path: str, layout: str = "image") -> Corpus:
         h5 = h5py.File(path, "r")
     except FileNotFoundError:
         raise DataError(path, None, "file not found") from None
-    except OSError as exc:
-        raise DataError(
-            path, None, f"not a readable HDF5 file ({exc.__class__.__name__})"
-        ) from None
+    except IsADirectoryError:
+        raise DataError(path, None, "is a folder; expected an .h5 file") from None
+    except OSError:
+        raise DataError(path, None, _unreadable(path)) from None
     with h5:
         return _read_corpus(h5, path, config, tasks, layout)
+
+
+def _unreadable(path: str) -> str:
+    """Why h5py cannot open ``path``: not HDF5 at all, or an HDF5 file cut short."""
+    if not h5py.is_hdf5(path):
+        return "not an HDF5 file (no HDF5 signature; expected the output of extract/demo-data)"
+    return "HDF5 file cannot be opened (truncated or corrupt; write it again)"
 
 
 def _read_corpus(h5, path, config, tasks, layout) -> Corpus:

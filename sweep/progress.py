@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from pathlib import Path
 
 from ray import tune
 
@@ -33,6 +34,12 @@ class ProgressCallback(tune.Callback):
         self._print(trials)
 
     def on_trial_error(self, iteration: int, trials: list, trial, **info) -> None:
+        # Ray wrote the error to the trial's driver-side folder; storage gets it at next sync
+        error = Path(trial.error_file) if trial.error_file else None
+        text = error.read_text(errors="replace") if error and error.is_file() else ""
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        print(f"trial {trial.trial_id} raised: {lines[-1] if lines else 'no message'} "
+              f"(details: {trial.path}/error.txt)", flush=True)  # fmt: skip
         self._print(trials)
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:

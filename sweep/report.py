@@ -19,7 +19,14 @@ from optuna.distributions import CategoricalDistribution  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from search_spaces import load_space  # noqa: E402
-from sweep.results import load_study, summarize, top_trials, trial_curves, verdict_of  # noqa: E402
+from sweep.results import (  # noqa: E402
+    load_study,
+    summarize,
+    top_trials,
+    trial_curves,
+    trial_errors,
+    verdict_of,
+)
 from sweep.settings import SweepSettings  # noqa: E402
 
 COLOURS = {"healthy": "tab:green", "nan": "black", "diverging": "tab:purple",
@@ -144,6 +151,10 @@ def _markdown(settings: SweepSettings, trials, metric: str, plots: dict) -> str:
         params = ", ".join(f"{k}={_short(v)}" for k, v in sorted(trial.params.items()))
         lines.append(f"| {rank} | {trial.number} | {trial.value:.4f} | "
                      f"{trial.user_attrs.get('best_epoch')} | {params} |")  # fmt: skip
+    errors = trial_errors(settings)
+    if errors:
+        lines += ["", "## Trials that raised", "", "| Ray trial | error |", "|---|---|"]
+        lines += [f"| {rid} | {text.replace('|', '/')} |" for rid, text in sorted(errors.items())]
     for title, image in plots.items():
         lines += ["", f"## {title}", ""]
         lines.append(f"![{title}]({image})" if image else "_not enough finished trials yet_")

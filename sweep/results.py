@@ -110,18 +110,8 @@ def summarize(settings: SweepSettings) -> dict:
 
 def trial_curves(settings: SweepSettings) -> dict[str, list[dict]]:
     """Per Ray trial id, the per-epoch results Ray Tune recorded (``result.json``)."""
-    import pyarrow.fs
-
     curves = {}
-    filesystem, root = pyarrow.fs.FileSystem.from_uri(settings.experiment_uri)
-    for entry in filesystem.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
-        if entry.type != pyarrow.fs.FileType.Directory:
-            continue
-        try:
-            with filesystem.open_input_stream(f"{entry.path}/result.json") as stream:
-                text = stream.read().decode()
-        except (FileNotFoundError, OSError):
-            continue  # a trial folder without results yet
+    for folder, text in _trial_files(settings, "result.json"):
         rows = []
         for line in text.splitlines():
             try:
@@ -129,5 +119,31 @@ def trial_curves(settings: SweepSettings) -> dict[str, list[dict]]:
             except json.JSONDecodeError:
                 continue  # a line cut short by a crash
         if rows:
-            curves[rows[-1].get("trial_id", entry.base_name)] = rows
+            curves[rows[-1].get("trial_id", folder.removeprefix("trial_"))] = rows
     return curves
+
+
+def trial_errors(settings: SweepSettings) -> dict[str, str]:
+    """Per Ray trial id, the last line of what the trial raised (Ray's ``error.txt``)."""
+    errors = {}
+    for folder, text in _trial_files(settings, "error.txt"):
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if lines:
+            errors[folder.removeprefix("trial_")] = lines[-1][:300]
+    return errors
+
+
+def _trial_files(settings: SweepSettings, name: str):
+    """``(trial folder, text)`` of each trial's file ``name`` in the experiment storage (a
+    local path or a pyarrow URI such as s3://)."""
+    import pyarrow.fs
+
+    filesystem, root = pyarrow.fs.FileSystem.from_uri(settings.experiment_uri)
+    for entry in filesystem.get_file_info(pyarrow.fs.FileSelector(root, allow_not_found=True)):
+        if entry.type != pyarrow.fs.FileType.Directory:
+            continue
+        try:
+            with filesystem.open_input_stream(f"{entry.path}/{name}") as stream:
+                yield entry.base_name, stream.read().decode(errors="replace")
+        except (FileNotFoundError, OSError):
+            continue  # a trial folder without that file (yet)

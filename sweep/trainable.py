@@ -7,7 +7,6 @@ worker, not once per trial. The corpus arrives from Ray's object store, read onc
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import zipfile
@@ -66,7 +65,7 @@ class SweepTrainable(tune.Trainable):
         corpus = self.corpus
         if TASKS_KEY in config["overrides"]:  # searched heads / loss weights
             tasks = check_task_choice(run_config.data.tasks, self.space.base, "data.tasks")
-            corpus = dataclasses.replace(corpus, tasks=tasks)
+            corpus = corpus.with_tasks(tasks)
         self.run = make_run(run_config, corpus, Path(self.logdir))
 
     def step(self) -> dict:

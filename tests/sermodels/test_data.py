@@ -6,6 +6,7 @@ import pytest
 
 from sermodels.data import DataConfig, load_corpus
 from sermodels.errors import ConfigError, DataError
+from sermodels.specs import parse_tasks
 
 
 def write(path, n=12, a_shape=(2, 1, 3, 8), labels=None, folds=((0, 6), (6, 9), (9, 12)), **extra):
@@ -125,3 +126,12 @@ def test_truncated_and_non_h5_files(tmp_path):
 def test_bad_task_spec_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="data.tasks"):
         load_corpus(config(tasks="emotion:three:0"), write(tmp_path / "d.h5"))
+
+
+def test_other_heads_on_the_same_rows_are_checked_like_a_load(tmp_path):
+    corpus = load_corpus(config(tasks="emotion:3:0,sex:2:1"), write(tmp_path / "d.h5"))
+    (fewer,) = parse_tasks("emotion:2:0", "data.tasks")
+    with pytest.raises(DataError, match="holds 2; expected class ids 0..1"):
+        corpus.with_tasks([fewer])
+    (sex,) = parse_tasks("sex:2:1", "data.tasks")
+    assert corpus.with_tasks([sex]).tasks == [sex] and corpus.tasks[0].name == "emotion"

@@ -136,3 +136,61 @@ def test_a_corrupt_checkpoint_fails_only_its_trial(tmp_path):
     others = [t for rid, t in trials.items() if rid != victim.name[6:]
               and not t.user_attrs.get("orphaned")]  # fmt: skip
     assert len(others) == 4 and all(not t.user_attrs.get("error") for t in others)
+
+
+SLOW_SER_SPACE = """
+objective: {metric: val_uar, mode: max}
+max_epochs: 25
+base:
+  model: ser
+  data: {features: [a_feat], tasks: category:4:2, test_idx: "0,1", valid_idx: "2,3"}
+  ser: {frame: [dnn], utterance: [g_pool, dnn], n_node: 32}
+  train: {batch_size: 16, patience: 0}
+params:
+  ser.lr: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}
+"""
+
+
+def test_a_trial_whose_worker_dies_fails_alone_with_its_message(tmp_path):
+    """SIGKILL the process running a trial (as the OOM killer or a crashing kernel would),
+    with no retries allowed: that trial ends FAIL with Ray's message; the others finish."""
+    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=4)
+    (tmp_path / "space.yaml").write_text(SLOW_SER_SPACE)
+    out = tmp_path / "sweep"
+    experiment = out / "ray" / "die"
+    command = [sys.executable, str(ROOT / "launch.py"), "sweep", "--space",
+               str(tmp_path / "space.yaml"), "--data", str(corpus), "--samples", "3",
+               "--out", str(out), "--name", "die", "--num-cpus", "2",
+               "--max-failures", "0"]  # fmt: skip
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, start_new_session=True)  # fmt: skip
+    killed = None
+    deadline = time.monotonic() + 300
+    while killed is None and time.monotonic() < deadline and driver.poll() is None:
+        running = [rows[-1] for rows in trial_results(experiment).values()
+                   if rows and not rows[-1]["done"] and rows[-1]["epoch"] >= 2]  # fmt: skip
+        if running:
+            killed = running[0]["pid"]
+            os.kill(killed, signal.SIGKILL)
+        time.sleep(0.2)
+    assert killed, "no trial was running to kill"
+    output, _ = driver.communicate(timeout=600)
+    assert driver.returncode == 0, output[-3000:]
+    storage = f"sqlite:///{out / 'study.db'}"
+    trials = optuna.load_study(study_name="die", storage=storage).trials
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    assert len(trials) == 3 and len(failed) == 1, [(t.number, t.state.name) for t in trials]
+    assert failed[0].user_attrs.get("error")
+    victim = failed[0].user_attrs["ray_trial_id"]
+    assert f"trial {victim} raised:" in output and "died" in output  # Ray: "actor died"
+    for trial in trials:
+        rows = trial_results(experiment)[f"trial_{trial.user_attrs['ray_trial_id']}"]
+        if trial is failed[0]:
+            assert rows[-1]["pid"] == killed and not rows[-1]["done"]
+        else:  # the others ran their whole budget
+            assert trial.state == TrialState.COMPLETE and len(rows) == 25
+    report = subprocess.run([sys.executable, str(ROOT / "launch.py"), "report", str(out)],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert report.returncode == 0, report.stderr[-2000:]
+    text = (out / "report" / "report.md").read_text()
+    assert "## Trials that raised" in text and victim in text

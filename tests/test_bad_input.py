@@ -1,0 +1,220 @@
+"""Malformed input, one test each, through the CLI's entry point: one ``error:`` line naming
+what is wrong and where, exit code 2, no sweep folder and no rows in the study database.
+
+The commands run in this process (``launch.main``) so that TensorFlow is imported once for
+the whole table; ``tests/test_cli.py`` runs the same paths as subprocesses.
+"""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import optuna
+import pytest
+
+import launch
+from sermodels.demo import write_demo_corpus
+
+GOOD_SPACE = """
+base:
+  model: ser
+  data: {features: [a_feat], tasks: category:4:2, test_idx: "0", valid_idx: "1"}
+  ser: {frame: [dnn], utterance: [dnn], n_node: 8}
+params:
+  ser.lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+"""
+
+
+@pytest.fixture(scope="module")
+def good_h5(tmp_path_factory) -> Path:
+    return write_demo_corpus(tmp_path_factory.mktemp("data") / "good.h5", 4, 6, seed=1)
+
+
+@pytest.fixture(scope="module")
+def good_space(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("space") / "good.yaml"
+    path.write_text(GOOD_SPACE)
+    return path
+
+
+def rewrite(good: Path, path: Path, change) -> Path:
+    """A copy of the good corpus with ``change(arrays)`` applied to its datasets."""
+    with h5py.File(good, "r") as h5:
+        arrays = {key: h5[key][()] for key in h5}
+    change(arrays)
+    with h5py.File(path, "w") as h5:
+        for key, value in arrays.items():
+            h5[key] = value
+    return path
+
+
+def _set(key, value):
+    return lambda arrays: arrays.__setitem__(key, value(arrays[key]))
+
+
+def _drop(key):
+    return lambda arrays: arrays.pop(key)
+
+
+def _poke(key, index, value):
+    def change(arrays):
+        arrays[key] = arrays[key].copy()
+        arrays[key][index] = value
+
+    return change
+
+
+H5_CASES = {
+    "missing feature key": (_drop("a_feat"), "a_feat: key not found"),
+    "missing label key": (_drop("label"), "label: key not found"),
+    "feature of wrong rank": (_set("a_feat", lambda a: a[:, :, 0]), "expected 5 dims"),
+    "label of wrong rank": (_set("label", lambda a: a[:, 2]), "expected 2 dims"),
+    "lengths disagree": (_set("a_feat", lambda a: a[:-3]), "has 21 rows but label has 24"),
+    "NaN feature": (_poke("a_feat", (7, 0, 0, 0, 0), np.nan), "non-finite values"),
+    "Inf feature": (_poke("a_feat", (2, 1, 0, 3, 9), np.inf), "non-finite values"),
+    "label out of range": (_poke("label", (5, 2), 9), "holds 9; expected class ids 0..3"),
+    "fractional class id": (_poke("label", (5, 2), 1.5), "expected class ids 0..3"),
+    "label column missing": (_set("label", lambda a: a[:, :2]), "column 2 but label has 2"),
+    "empty fold": (_poke("end_indice", 1, 6), "fold 1, which is empty"),
+    "fold beyond the rows": (_poke("end_indice", 3, 40), "not within"),
+    "fold bounds disagree": (_set("end_indice", lambda a: a[:3]), "start_indice"),
+    "too few folds": (_set("start_indice", lambda a: a[:1]), "start_indice"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", H5_CASES)
+def test_malformed_h5(case, good_h5, good_space, tmp_path, capsys):
+    change, message = H5_CASES[case]
+    bad = rewrite(good_h5, tmp_path / "bad.h5", change)
+    argv = ["--data", bad, "--space", good_space]
+    expect_clean_failure(argv, [str(bad), message], tmp_path, capsys)
+
+
+def test_truncated_h5(good_h5, good_space, tmp_path, capsys):
+    bad = tmp_path / "truncated.h5"
+    bad.write_bytes(good_h5.read_bytes()[:4096])
+    expect_clean_failure(["--data", bad, "--space", good_space], [str(bad)], tmp_path, capsys)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"a_feat,label\n1,2\n", "not an HDF5 file"), (b"", "not an HDF5 file")],
+    ids=["text file", "empty file"],
+)
+def test_not_an_h5_file(content, message, good_space, tmp_path, capsys):
+    bad = tmp_path / "corpus.h5"
+    bad.write_bytes(content)
+    argv = ["--data", bad, "--space", good_space]
+    expect_clean_failure(argv, [str(bad), message], tmp_path, capsys)
+
+
+SPACE_CASES = {
+    "YAML syntax": ("params: {ser.lr: {type: float, low: 1, high: [}", "not valid YAML"),
+    "unknown type": ("params: {ser.lr: {type: gaussian}}", "params.ser.lr.type"),
+    "low above high": ("params: {ser.lr: {type: float, low: 0.1, high: 0.01}}", "> high"),
+    "log of zero": ("params: {ser.lr: {type: float, low: 0, high: 1, log: true}}", "log scale"),
+    "bound not a number": ("params: {ser.lr: {type: float, low: abc, high: 1}}",
+                           "expected a number"),
+    "unknown condition": ("params: {ser.lr: {type: float, low: 0.1, high: 0.2, when: {arch: cnn}}}",
+                          "unknown parameter 'arch'"),
+    "choice of wrong type": ("params: {ser.n_node: {type: categorical, choices: [many]}}",
+                             "expected int"),
+    "unknown config key": ("params: {ser.nodes: {type: int, low: 8, high: 16}}", "unknown key"),
+    "unknown top-level key": ("speed: fast", "unknown key"),
+    "bad objective mode": ("objective: {metric: val_uar, mode: best}", "objective.mode"),
+    "task spec not n_classes": (
+        "params: {data.tasks: {type: categorical, choices: [category:four:2]}}", "data.tasks"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", SPACE_CASES)
+def test_malformed_space(case, good_h5, tmp_path, capsys):
+    body, message = SPACE_CASES[case]
+    space = tmp_path / "space.yaml"
+    space.write_text(GOOD_SPACE.split("params:")[0] + body + "\n")
+    argv = ["--data", good_h5, "--space", space]
+    expect_clean_failure(argv, [str(space), message], tmp_path, capsys)
+
+
+def test_empty_space_file(good_h5, tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text("")
+    argv = ["--data", good_h5, "--space", space]
+    expect_clean_failure(argv, [str(space)], tmp_path, capsys)
+
+
+def test_space_base_with_bad_fold_ids(good_h5, tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text(GOOD_SPACE.replace('test_idx: "0"', 'test_idx: "0:x"'))
+    argv = ["--data", good_h5, "--space", space]
+    expect_clean_failure(argv, ["data.test_idx"], tmp_path, capsys)
+
+
+def test_space_base_naming_a_fold_the_file_lacks(good_h5, tmp_path, capsys):
+    space = tmp_path / "space.yaml"
+    space.write_text(GOOD_SPACE.replace('test_idx: "0"', 'test_idx: "9"'))
+    argv = ["--data", good_h5, "--space", space]
+    expect_clean_failure(argv, [str(good_h5), "names fold 9"], tmp_path, capsys)
+
+
+CLI_CASES = {
+    "missing data file": (["--data", "{tmp}/nowhere.h5"], ["nowhere.h5: file not found"]),
+    "data is a folder": (["--data", "{tmp}"], ["{tmp}"]),
+    "missing space file": (["--space", "{tmp}/nowhere.yaml"], ["nowhere.yaml"]),
+    "unknown space name": (["--space", "no_such_space"], ["no such space", "demo"]),
+    "zero samples": (["--samples", "0"], ["--samples", "positive integer"]),
+    "negative samples": (["--samples", "-3"], ["--samples", "positive integer"]),
+    "zero concurrency": (["--concurrency", "0"], ["--concurrency", "positive integer"]),
+    "zero max epochs": (["--max-epochs", "0"], ["--max-epochs", "positive integer"]),
+    "zero CPUs per trial": (["--cpus-per-trial", "0"], ["--cpus-per-trial", "> 0"]),
+    "negative GPUs per trial": (["--gpus-per-trial", "-1"], ["--gpus-per-trial", ">= 0"]),
+    "GPU fraction above 1": (["--gpus-per-trial", "1.5"], ["--gpus-per-trial"]),
+    "seed not a number": (["--seed", "x"], ["--seed", "invalid int"]),
+    "unknown verdict": (["--stop-on", "sad"], ["--stop-on", "unknown verdicts"]),
+    "detector without value": (["--detector", "patience"], ["--detector", "KEY=VALUE"]),
+    "detector bad setting": (["--detector", "patience=0"], ["--detector", "patience"]),
+    "unwritable output": (["--out", "{tmp}/a_file/sweep"], ["a_file/sweep", "cannot create"]),
+    "storage URL scheme": (["--storage", "nodb://x"], ["nodb://x", "Optuna storage"]),
+    "storage in a missing folder": (["--storage", "sqlite:///{tmp}/no/dir/s.db"],
+                                    ["no/dir/s.db", "Optuna storage"]),
+    "storage path scheme": (["--storage-path", "nosuch://bucket/x"], ["--storage-path"]),
+    "address not HOST:PORT": (["--address", "nowhere"], ["--address nowhere", "HOST:PORT"]),
+    "unreachable address": (["--address", "127.0.0.1:1"], ["--address 127.0.0.1:1", "within"]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CLI_CASES)
+def test_malformed_command_line(case, good_h5, good_space, tmp_path, capsys):
+    args, messages = CLI_CASES[case]
+    (tmp_path / "a_file").write_text("a file, not a folder")
+    fill = {"tmp": str(tmp_path)}
+    args = [a.format(**fill) for a in args]
+    if "--space" not in args:
+        args += ["--space", good_space]
+    if "--data" not in args:
+        args += ["--data", good_h5]
+    expect_clean_failure(args, [m.format(**fill) for m in messages], tmp_path, capsys)
+
+
+def expect_clean_failure(args: list, messages: list[str], tmp_path: Path, capsys) -> None:
+    """``launch.py sweep ARGS`` fails with one line holding every message, exit code 2, and
+    leaves no sweep folder and no study in a database given by ``--storage``."""
+    args = [str(a) for a in args]
+    out = tmp_path / "sweep"
+    if "--out" not in args:
+        args += ["--out", str(out)]
+    database = tmp_path / "study.db"
+    if "--storage" not in args:
+        args += ["--storage", f"sqlite:///{database}"]
+    try:
+        code = launch.main(["sweep", *args])
+    except SystemExit as exit_:  # argparse
+        code = exit_.code
+    stderr = capsys.readouterr().err
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), stderr
+    for message in messages:
+        assert message in lines[0], f"{message!r} not in {lines[0]!r}"
+    assert not out.exists() and not (tmp_path / "a_file" / "sweep").exists()
+    if database.exists():  # the tables may exist; no study was created in them
+        assert optuna.get_all_study_names(f"sqlite:///{database}") == []
