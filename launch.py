@@ -113,7 +113,9 @@ def parser() -> argparse.ArgumentParser:
                        help="fractions share a GPU, e.g. 0.25")  # fmt: skip
     sweep.add_argument("--storage", help="Optuna storage URL (default: sqlite in the folder)")
     sweep.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo")
-    sweep.add_argument("--seed", type=int, default=0, help="TPE sampler seed")
+    sweep.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
+                       help="Optuna sampler (random: a baseline for TPE)")  # fmt: skip
+    sweep.add_argument("--seed", type=int, default=0, help="sampler seed")
     sweep.add_argument("--max-failures", type=int, default=2, help="retries per trial")
     sweep.add_argument("--no-collapse-stop", action="store_true",
                        help="label collapsing trials but let them run their budget")  # fmt: skip
@@ -280,7 +282,7 @@ def sweep_command(args) -> int:
         space=args.space, data=str(args.data) if args.data else None, samples=args.samples,
         max_epochs=args.max_epochs, name=name, concurrency=args.concurrency,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        storage=args.storage, scheduler=args.scheduler, seed=args.seed,
+        storage=args.storage, scheduler=args.scheduler, sampler=args.sampler, seed=args.seed,
         max_failures=args.max_failures, stop_on_collapse=not args.no_collapse_stop,
         address=args.address, num_cpus=args.num_cpus, detector=args.detector,
         storage_path=args.storage_path,

@@ -76,6 +76,7 @@ class TrainingRun(ABC):
         if len(self.corpus.valid):  # no validation rows (final training): keep last weights
             metrics.update(self.evaluate(self.corpus.valid, "val"))
         metrics["epoch_seconds"] = time.perf_counter() - started
+        metrics["train_rows"] = len(self.corpus.train)  # for samples/s across runs
         score = metrics.get("val_score")
         if score is not None and math.isfinite(score) and score > self.best_score:
             self.best_score, self.best_epoch, self.best_weights = (

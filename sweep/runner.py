@@ -96,13 +96,25 @@ def check_address(address: str | None, timeout: float = 10.0) -> None:
 
 
 def check_storage_path(root: str) -> None:
-    """Ray Tune's storage must be a filesystem pyarrow can open (local path, s3://, gs://)."""
+    """Ray Tune's storage must be a filesystem pyarrow can open (local path, s3://, gs://)
+    and reach; an object store's bucket must exist (Ray does not create buckets)."""
     import pyarrow.fs
 
+    where = f"--storage-path {mask_url(root)}"
     try:
-        pyarrow.fs.FileSystem.from_uri(root)
+        filesystem, path = pyarrow.fs.FileSystem.from_uri(root)
     except (pyarrow.ArrowInvalid, ValueError, OSError) as exc:
-        raise ConfigError(f"--storage-path {root}", f"not a usable filesystem ({exc})") from None
+        raise ConfigError(where, f"not a usable filesystem ({exc})") from None
+    if filesystem.type_name == "local":
+        return
+    bucket = path.split("/")[0]
+    try:
+        found = filesystem.get_file_info(bucket).type != pyarrow.fs.FileType.NotFound
+    except OSError as exc:
+        problem = str(exc).splitlines()[0][:200]
+        raise ConfigError(where, f"cannot reach the object store ({problem})") from None
+    if not found:
+        raise ConfigError(where, f"bucket {bucket!r} does not exist; create it first")
 
 
 def check_storage(url: str) -> None:
@@ -164,7 +176,7 @@ def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: b
             settings.experiment_uri, trainable, resume_unfinished=True, resume_errored=True
         )
     else:
-        tuner = _new_tuner(settings, space, trainable)
+        tuner = new_tuner(settings, space, trainable)
     results = tuner.fit()
     # Ray trials still unfinished (an interrupted fit) resume later; any other RUNNING Optuna
     # trial was asked for by a driver that died before Ray recorded it
@@ -174,7 +186,10 @@ def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: b
     return summarize(settings)
 
 
-def _new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
+def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
+    """The sweep's ``tune.Tuner`` around any trainable: Optuna searcher, concurrency limit,
+    scheduler, collapse stopper, callbacks, checkpoint/sync/failure policy (benchmarks time
+    this machinery with a trivial trainable)."""
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
@@ -187,7 +202,7 @@ def _new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
 
     max_epochs = settings.max_epochs or space.max_epochs
     searcher = SweepOptunaSearch(space, settings.storage_url, settings.name, settings.seed,
-                                 space.mode, settings.stopping)  # fmt: skip
+                                 space.mode, settings.stopping, settings.sampler)  # fmt: skip
     scheduler = None
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(metric=OBJECTIVE, mode=space.mode, max_t=max_epochs,

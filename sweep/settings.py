@@ -15,6 +15,7 @@ from sermodels.errors import ConfigError
 from sweep.collapse import FAILURES, CollapseDetector
 
 SETTINGS_FILE = "sweep.yaml"
+SAMPLERS = ("tpe", "random")
 SCHEDULERS = ("fifo", "asha")
 
 
@@ -34,7 +35,8 @@ class SweepSettings:
         storage: Optuna storage URL (default: ``sqlite:///OUT/study.db``); a PostgreSQL
             password is kept out of it (see :func:`password_to_environment`).
         scheduler: ``fifo`` or ``asha`` (asynchronous successive halving on the objective).
-        seed: seed of the TPE sampler.
+        sampler: Optuna sampler: ``tpe`` (multivariate TPE) or ``random``.
+        seed: seed of the sampler.
         max_failures: retries of a trial whose worker died (from its last checkpoint).
         stop_on_collapse: stop trials the collapse detector condemns (else label only).
         stop_verdicts: the verdicts that stop a trial (default: every failure mode).
@@ -57,6 +59,7 @@ class SweepSettings:
     gpus_per_trial: float = 0.0
     storage: str | None = None
     scheduler: str = "fifo"
+    sampler: str = "tpe"
     seed: int = 0
     max_failures: int = 2
     stop_on_collapse: bool = True
@@ -75,6 +78,7 @@ class SweepSettings:
             ("gpus_per_trial", self.gpus_per_trial >= 0, ">= 0 (fractions share a GPU)"),
             ("max_failures", self.max_failures >= 0, ">= 0"),
             ("scheduler", self.scheduler in SCHEDULERS, f"one of {SCHEDULERS}"),
+            ("sampler", self.sampler in SAMPLERS, f"one of {SAMPLERS}"),
         )
         for name, ok, expected in checks:
             if not ok:
@@ -111,13 +115,16 @@ class SweepSettings:
     def storage_root(self) -> str:
         """Ray Tune's storage path: ``--storage-path`` or ``OUT/ray`` (absolute)."""
         if self.storage_path and "://" in self.storage_path:
-            return self.storage_path.rstrip("/")
+            path, sep, query = self.storage_path.partition("?")
+            return path.rstrip("/") + sep + query
         return str(Path(self.storage_path or self.folder / "ray").resolve())
 
     @property
     def experiment_uri(self) -> str:
-        """Ray Tune's experiment: ``STORAGE/NAME`` (a path or a URI)."""
-        return f"{self.storage_root}/{self.name}"
+        """Ray Tune's experiment: ``STORAGE/NAME`` (a path or a URI; a URI's query, such as
+        ``?endpoint_override=host:port`` for an S3-compatible server, stays at the end)."""
+        path, sep, query = self.storage_root.partition("?")
+        return f"{path}/{self.name}{sep}{query}"
 
     @property
     def experiment_path(self) -> Path:

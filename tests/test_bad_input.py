@@ -170,6 +170,8 @@ CLI_CASES = {
     "negative GPUs per trial": (["--gpus-per-trial", "-1"], ["--gpus-per-trial", ">= 0"]),
     "GPU fraction above 1": (["--gpus-per-trial", "1.5"], ["--gpus-per-trial"]),
     "seed not a number": (["--seed", "x"], ["--seed", "invalid int"]),
+    "unknown sampler": (["--sampler", "grid"], ["--sampler", "invalid choice"]),
+    "unknown scheduler": (["--scheduler", "pbt"], ["--scheduler", "invalid choice"]),
     "unknown verdict": (["--stop-on", "sad"], ["--stop-on", "unknown verdicts"]),
     "detector without value": (["--detector", "patience"], ["--detector", "KEY=VALUE"]),
     "detector bad setting": (["--detector", "patience=0"], ["--detector", "patience"]),
