@@ -17,9 +17,8 @@ import pytest
 from optuna.trial import TrialState
 
 from sermodels.demo import write_demo_corpus
-from tests.sweep.helpers import trial_results
+from tests.sweep.helpers import sweep_command, trial_results
 
-ROOT = Path(__file__).resolve().parents[2]
 RAY = str(Path(sys.executable).parent / "ray")
 ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
 
@@ -59,10 +58,8 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_pat
     address, worker_port = two_nodes
     corpus = write_demo_corpus(tmp_path / "small.h5", 12, 16, seed=4)
     out = tmp_path / "sweep"
-    command = [sys.executable, str(ROOT / "launch.py"), "sweep", "--space", "demo", "--data",
-               str(corpus), "--samples", "4", "--max-epochs", "6", "--out", str(out),
-               "--name", "two", "--address", address, "--concurrency", "2",
-               "--no-collapse-stop"]  # fmt: skip
+    command = sweep_command(corpus, out, "two", "--samples", 4, "--max-epochs", 6, "--address",
+                            address, "--concurrency", 2, "--no-collapse-stop")  # fmt: skip
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=ENV)
         raylet = worker_raylet(worker_port)

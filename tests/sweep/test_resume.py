@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from sermodels.demo import write_demo_corpus
 from tests.postgres import PASSWORD, binaries, postgres_server
-from tests.sweep.helpers import trial_results
+from tests.sweep.helpers import SER_BASE, sweep_command, trial_results
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,9 +61,8 @@ def kill_mid_sweep(tmp_path: Path, storage: str, running_checkpoint: bool = Fals
     corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3)
     out = tmp_path / "sweep"
     experiment = out / "ray" / "kill"
-    command = [sys.executable, str(ROOT / "launch.py"), "sweep", "--space", "demo", "--data",
-               str(corpus), "--samples", "5", "--max-epochs", "4", "--out", str(out),
-               "--name", "kill", "--num-cpus", "2", "--storage", storage]  # fmt: skip
+    command = sweep_command(corpus, out, "kill", "--samples", 5, "--max-epochs", 4,
+                            "--num-cpus", 2, "--storage", storage)  # fmt: skip
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)  # fmt: skip
@@ -138,17 +137,14 @@ def test_a_corrupt_checkpoint_fails_only_its_trial(tmp_path):
     assert len(others) == 4 and all(not t.user_attrs.get("error") for t in others)
 
 
-SLOW_SER_SPACE = """
-objective: {metric: val_uar, mode: max}
+SLOW_SER_SPACE = (
+    SER_BASE.replace("batch_size: 32", "batch_size: 16")
+    + """
 max_epochs: 25
-base:
-  model: ser
-  data: {features: [a_feat], tasks: category:4:2, test_idx: "0,1", valid_idx: "2,3"}
-  ser: {frame: [dnn], utterance: [g_pool, dnn], n_node: 32}
-  train: {batch_size: 16, patience: 0}
 params:
   ser.lr: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}
 """
+)
 
 
 def test_a_trial_whose_worker_dies_fails_alone_with_its_message(tmp_path):
@@ -158,10 +154,8 @@ def test_a_trial_whose_worker_dies_fails_alone_with_its_message(tmp_path):
     (tmp_path / "space.yaml").write_text(SLOW_SER_SPACE)
     out = tmp_path / "sweep"
     experiment = out / "ray" / "die"
-    command = [sys.executable, str(ROOT / "launch.py"), "sweep", "--space",
-               str(tmp_path / "space.yaml"), "--data", str(corpus), "--samples", "3",
-               "--out", str(out), "--name", "die", "--num-cpus", "2",
-               "--max-failures", "0"]  # fmt: skip
+    command = sweep_command(corpus, out, "die", "--space", tmp_path / "space.yaml",
+                            "--samples", 3, "--num-cpus", 2, "--max-failures", 0)  # fmt: skip
     driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, start_new_session=True)  # fmt: skip
     killed = None

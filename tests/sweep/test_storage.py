@@ -13,6 +13,7 @@ import pyarrow.fs
 import pytest
 
 from sermodels.demo import write_demo_corpus
+from tests.sweep.helpers import sweep_command
 
 ROOT = Path(__file__).resolve().parents[2]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sersweep-test", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
@@ -41,10 +42,8 @@ def test_a_sweep_keeps_its_trials_in_an_s3_bucket(s3_bucket, tmp_path):
     filesystem, query = s3_bucket
     corpus = write_demo_corpus(tmp_path / "small.h5", 12, 8, seed=5)
     out = tmp_path / "sweep"
-    command = [sys.executable, str(ROOT / "launch.py"), "sweep", "--space", "demo", "--data",
-               str(corpus), "--samples", "2", "--max-epochs", "2", "--out", str(out),
-               "--name", "s3", "--num-cpus", "2", "--storage-path",
-               f"s3://sweeps/experiments?{query}"]  # fmt: skip
+    command = sweep_command(corpus, out, "s3", "--samples", 2, "--max-epochs", 2, "--num-cpus",
+                            2, "--storage-path", f"s3://sweeps/experiments?{query}")  # fmt: skip
     swept = subprocess.run(command, capture_output=True, text=True, timeout=600, env=os.environ)
     assert swept.returncode == 0, swept.stdout[-3000:] + swept.stderr[-3000:]
     assert not (out / "ray").exists()  # nothing of Ray Tune's on the local disk

@@ -17,6 +17,7 @@ from sweep.report import write_report
 from sweep.results import load_study, trial_curves, write_best
 from sweep.runner import init_ray, start_sweep
 from sweep.settings import SweepSettings
+from tests.sweep.helpers import SER_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -213,17 +214,15 @@ def test_a_healthy_sgan_runs_its_budget(ray_cluster, demo_size_corpus, tmp_path)
     assert len(rows) == 8
 
 
-FAILING_SPACE = """
-base:
-  model: ser
-  data: {features: [a_feat], tasks: category:4:2, test_idx: "0,1", valid_idx: "2,3"}
-  ser: {frame: [dnn], utterance: [g_pool, dnn], n_node: 16}
-  train: {batch_size: 32, patience: 0}
+FAILING_SPACE = (
+    SER_BASE
+    + """
 params:
   case: {type: categorical, choices: [ok, nan, invalid]}
   huge_lr: {type: fixed, value: 1.0e30, sets: ser.lr, when: {case: nan}}
   no_nodes: {type: fixed, value: 0, sets: ser.n_node, when: {case: invalid}}
 """
+)
 
 
 def test_failing_trials_end_on_their_own(ray_cluster, small_corpus, tmp_path):
