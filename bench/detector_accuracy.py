@@ -37,14 +37,9 @@ from sweep.collapse import FAILURES, CollapseDetector
 from sweep.runner import start_sweep
 from sweep.settings import SweepSettings
 
-# replayed on the same runs beside the defaults (patience 3, warmup 2): shorter windows
-# answer sooner; do they also call healthy runs failed?
-ALTERNATIVES = (
-    {"patience": 2},
-    {"warmup": 1},
-    {"patience": 2, "warmup": 1},
-    {"patience": 2, "warmup": 0},
-)
+# replayed on the same runs beside the defaults (patience 3, warmup 1): the first default
+# (warmup 2), and shorter windows that answer sooner -- do they call healthy runs failed?
+ALTERNATIVES = ({"warmup": 2}, {"patience": 2}, {"warmup": 0}, {"patience": 2, "warmup": 0})
 
 
 def _value(row: dict, key: str) -> float:
@@ -126,9 +121,9 @@ def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 3) if whole else None
 
 
-def sweep_runs(args, tmp: Path) -> list[tuple[str, list[dict]]]:
+def sweep_runs(args, tmp: Path) -> tuple[list[tuple[str, list[dict]]], list[str]]:
     """The labelled cases x seeds, then random draws of the demo space (label: the oracle's),
-    all with full budgets."""
+    all with full budgets; and the verdict each trial reported."""
     trials = [{"case": c, "train.seed": 100 + s} for c in CASES for s in range(args.seeds)]
     space = case_space(tmp / "cases.yaml", CASES, args.epochs)
     settings = SweepSettings(out=str(tmp / "cases"), space=str(space), max_epochs=args.epochs,
@@ -136,13 +131,15 @@ def sweep_runs(args, tmp: Path) -> list[tuple[str, list[dict]]]:
                              stop_on_collapse=False)  # fmt: skip
     enqueued_sweep(settings, trials)
     runs = [(CASES[r["params"]["case"]][0], r["rows"]) for r in results_by_trial(settings)]
+    reported = [r["attrs"].get("verdict", "healthy") for r in results_by_trial(settings)]
     if args.random:
         settings = SweepSettings(out=str(tmp / "random"), space="demo", max_epochs=args.epochs,
                                  name="random", samples=args.random, sampler="random",
                                  concurrency=2, num_cpus=2, stop_on_collapse=False)  # fmt: skip
         start_sweep(settings)
         runs += [("unlabelled", r["rows"]) for r in results_by_trial(settings)]
-    return runs
+        reported += [r["attrs"].get("verdict", "healthy") for r in results_by_trial(settings)]
+    return runs, reported
 
 
 def main() -> None:
@@ -152,7 +149,7 @@ def main() -> None:
     parser.add_argument("--random", type=int, default=8, help="random demo-space draws")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        runs = sweep_runs(args, Path(tmp))
+        runs, reported = sweep_runs(args, Path(tmp))
     judged = judge(runs, {})
     for row in judged:
         print(row, flush=True)
@@ -169,6 +166,7 @@ def main() -> None:
     print_json({
         "benchmark": "detector_accuracy", "epochs": args.epochs, "seeds": args.seeds,
         "runs": len(designed), **score(designed),
+        "replay_mismatches": sum(j["called"] != v for j, v in zip(judged, reported, strict=True)),
         "design_label_held": sum(j["design"] == j["label"] for j in designed),
         "modes_without_cases": [m for m in FAILURES if m not in {CASES[c][0] for c in CASES}],
         "random_draws": {"runs": len(drawn), **_headline(score(drawn))},

@@ -8,7 +8,7 @@ counted twice) of the child's whole process tree every 0.25 s.
 
 Prints one JSON object on its last line: ``ratio`` = peak PSS at concurrency 2 / at 1.
 
-    .venv/bin/python bench/memory.py [--per-speaker 840] [--epochs 1]
+    .venv/bin/python bench/memory.py [--per-speaker 2520] [--epochs 1]
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def child_sweep(concurrency: int, corpus: str, epochs: int, out: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--per-speaker", type=int, default=840, help="rows per speaker (x12)")
+    parser.add_argument("--per-speaker", type=int, default=2520, help="rows per speaker (x12)")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", help=argparse.SUPPRESS)

@@ -65,7 +65,7 @@ class CollapseDetector:
         'nan'
     """
 
-    def __init__(self, patience: int = 3, warmup: int = 2, d_acc_high: float = 0.95,
+    def __init__(self, patience: int = 3, warmup: int = 1, d_acc_high: float = 0.95,
                  d_acc_fooled: float = 0.05, d_loss_stall: float = 0.05,
                  dead_grad: float = 1e-6, diversity_low: float = 0.2,
                  diverge_factor: float = 50.0, loss_limit: float = 1e4) -> None:  # fmt: skip
