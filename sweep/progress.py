@@ -21,12 +21,16 @@ class ProgressCallback(tune.Callback):
         mode: ``max`` or ``min``.
         interval: seconds between lines while nothing finishes.
         total: the number of trials the sweep will run.
+        stopping: the verdicts that stop trials; other failure verdicts are counted as
+            labelled (the trial ran on).
     """
 
-    def __init__(self, metric: str, mode: str, interval: float = 15.0, total: int = 0) -> None:
+    def __init__(self, metric: str, mode: str, interval: float = 15.0, total: int = 0,
+                 stopping: tuple[str, ...] = ()) -> None:  # fmt: skip
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         self.metric, self.mode, self.interval, self.total = metric, mode, interval, total
+        self.stopping = tuple(stopping)
         self._last = 0.0
         self._started = time.monotonic()
 
@@ -56,14 +60,16 @@ class ProgressCallback(tune.Callback):
             for t in trials
             if t.status == "TERMINATED"
         )
-        stopped = sum(n for v, n in verdicts.items() if v != "healthy")
-        detail = ", ".join(f"{v} {n}" for v, n in sorted(verdicts.items()) if v != "healthy")
+        stopped = {v: n for v, n in sorted(verdicts.items()) if v in self.stopping}
+        labelled = {v: n for v, n in sorted(verdicts.items()) if v not in self.stopping}
+        labelled.pop("healthy", None)
         elapsed = time.monotonic() - self._started
         text = (
             f"[{elapsed / 60:4.1f} min] {status['RUNNING']} running, {status['PENDING']} pending, "
             f"{status['TERMINATED']}/{self.total or len(trials)} done "
-            f"({stopped} stopped by verdict{': ' + detail if detail else ''}), "
-            f"{status['ERROR']} errored"
+            f"({_counts(stopped, 'stopped by verdict')}"
+            + (f"; {_counts(labelled, 'labelled, ran on')}" if labelled else "")
+            + f"), {status['ERROR']} errored"
         )
         best = self.best(trials)
         if best:
@@ -85,3 +91,9 @@ class ProgressCallback(tune.Callback):
     def _print(self, trials: list) -> None:
         self._last = time.monotonic()
         print(self.line(trials), flush=True)
+
+
+def _counts(verdicts: dict[str, int], what: str) -> str:
+    """``3 stopped by verdict: nan 1, g_overpowers 2``."""
+    detail = ", ".join(f"{v} {n}" for v, n in verdicts.items())
+    return f"{sum(verdicts.values())} {what}{': ' + detail if detail else ''}"

@@ -221,7 +221,9 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
             storage_path=settings.storage_root,
             stop=CollapseStopper(settings.stopping) if settings.stopping else None,
             callbacks=[
-                ProgressCallback(space.metric, space.mode, total=settings.samples),
+                ProgressCallback(
+                    space.metric, space.mode, total=settings.samples, stopping=settings.stopping
+                ),
                 JsonResults(),
                 CsvResults(),
             ],

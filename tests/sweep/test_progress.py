@@ -1,0 +1,26 @@
+"""The progress line: what ran, what was stopped by which verdict, what only got a label."""
+
+from types import SimpleNamespace
+
+from sweep.progress import ProgressCallback
+
+
+def trial(status: str, verdict: str, objective: float, trial_id: str):
+    return SimpleNamespace(status=status, trial_id=trial_id,
+                           last_result={"verdict": verdict, "objective": objective})  # fmt: skip
+
+
+def test_stopped_and_labelled_verdicts_are_told_apart():
+    progress = ProgressCallback("val_uar", "max", total=5, stopping=("nan", "g_overpowers"))
+    line = progress.line([
+        trial("TERMINATED", "nan", float("nan"), "a"),
+        trial("TERMINATED", "d_overpowers", 0.9, "b"),
+        trial("TERMINATED", "healthy", 0.6, "c"),
+        trial("RUNNING", "healthy", 0.7, "d"),
+        trial("ERROR", "healthy", 0.1, "e"),
+    ])  # fmt: skip
+    assert "1 running, 0 pending, 3/5 done" in line
+    assert "1 stopped by verdict: nan 1; 1 labelled, ran on: d_overpowers 1" in line
+    assert "1 errored" in line
+    # the best is the best *healthy* trial: a labelled failure is not a candidate
+    assert line.endswith("best val_uar 0.7000 (d)")
