@@ -143,9 +143,12 @@ def init_ray(settings: SweepSettings) -> None:
         for key, value in LOOPBACK_ONLY.items():
             os.environ.setdefault(key, value)
     import ray
+    from ray._private import ray_constants
 
     if ray.is_initialized():
         return
+    if not settings.address:  # Ray read the flag when it was imported, maybe before us
+        ray_constants.ENABLE_RAY_CLUSTER = False
     env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
            "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}  # fmt: skip
     kwargs = {"include_dashboard": False, "log_to_driver": False,

@@ -3,10 +3,12 @@ both nodes, and killing the second node's raylet mid-sweep loses no trial; the t
 ran resume from their last checkpoint on the head."""
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -36,11 +38,30 @@ def ray_start(*args):
 
 @pytest.fixture
 def two_nodes():
+    # its own short temp dir (Ray's socket paths must stay short): the teardown stops this
+    # cluster's processes only, never another Ray on the machine (`ray stop` would)
+    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
     port, worker_port = free_port(), free_port()
-    ray_start("--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false")
+    ray_start("--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+              f"--temp-dir={temp_dir}")  # fmt: skip
     ray_start(f"--address=127.0.0.1:{port}", "--num-cpus=1", f"--node-manager-port={worker_port}")
     yield f"127.0.0.1:{port}", worker_port
-    subprocess.run([RAY, "stop", "--force"], capture_output=True, env=ENV, timeout=120)
+    stop_processes_of(temp_dir)
+    shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def stop_processes_of(temp_dir: str) -> None:
+    """Kill every process whose command line names ``temp_dir`` (one cluster's processes)."""
+    ours = []
+    for process in psutil.process_iter(["cmdline"]):
+        if temp_dir in " ".join(process.info["cmdline"] or []):
+            ours.append(process)
+    for process in ours:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            continue
+    psutil.wait_procs(ours, timeout=30)
 
 
 def worker_raylet(node_manager_port: int) -> psutil.Process:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import ray  # imported before init_ray on purpose: see the loopback test
 from optuna.trial import TrialState
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -24,9 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    init_ray(SweepSettings(out="unused", space="demo", num_cpus=2))  # imports Ray itself
+    init_ray(SweepSettings(out="unused", space="demo", num_cpus=2))
     yield
-    import ray
 
     ray.shutdown()
 
@@ -47,9 +47,12 @@ def finished_sweep(ray_cluster, small_corpus, tmp_path_factory):
 def test_a_local_sweep_listens_on_loopback_only(ray_cluster):
     import psutil
 
+    # this module imported Ray before init_ray ran: the loopback setting must hold anyway
+    assert ray.is_initialized()
+    ours = psutil.Process().children(recursive=True)  # this Ray, not others on the machine
     listening = [
         (process.name(), connection.laddr.ip)
-        for process in psutil.process_iter()
+        for process in ours
         for connection in _connections(process)
         if connection.status == psutil.CONN_LISTEN
     ]
