@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ray import tune
 
+from sweep.results import last_line
 from sweep.trainable import OBJECTIVE
 
 
@@ -41,8 +42,7 @@ class ProgressCallback(tune.Callback):
         # Ray wrote the error to the trial's driver-side folder; storage gets it at next sync
         error = Path(trial.error_file) if trial.error_file else None
         text = error.read_text(errors="replace") if error and error.is_file() else ""
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        print(f"trial {trial.trial_id} raised: {lines[-1] if lines else 'no message'} "
+        print(f"trial {trial.trial_id} raised: {last_line(text)} "
               f"(details: {trial.path}/error.txt)", flush=True)  # fmt: skip
         self._print(trials)
 

@@ -125,12 +125,17 @@ def trial_curves(settings: SweepSettings) -> dict[str, list[dict]]:
 
 def trial_errors(settings: SweepSettings) -> dict[str, str]:
     """Per Ray trial id, the last line of what the trial raised (Ray's ``error.txt``)."""
-    errors = {}
-    for folder, text in _trial_files(settings, "error.txt"):
-        lines = [line.strip() for line in text.splitlines() if line.strip()]
-        if lines:
-            errors[folder.removeprefix("trial_")] = lines[-1][:300]
-    return errors
+    return {
+        folder.removeprefix("trial_"): last_line(text)
+        for folder, text in _trial_files(settings, "error.txt")
+        if text.strip()
+    }
+
+
+def last_line(error_text: str) -> str:
+    """The line of a Ray error file that says what went wrong: its last non-empty one."""
+    lines = [line.strip() for line in error_text.splitlines() if line.strip()]
+    return lines[-1][:300] if lines else "no message"
 
 
 def _trial_files(settings: SweepSettings, name: str):
