@@ -28,3 +28,8 @@ lint: install
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+
+# every benchmark in turn, each one's JSON line (about an hour on 2 cores; see BENCHMARKS.md)
+bench: install
+	for name in train_step sweep_overhead collapse_savings memory driver_scale gpu_packing \
+	    detector_accuracy search_efficiency; do $(PY) bench/$$name.py | tail -n 1; done
