@@ -120,7 +120,10 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--no-collapse-stop", action="store_true",
                        help="label collapsing trials but let them run their budget")  # fmt: skip
     sweep.add_argument(
-        "--stop-on", type=verdict_list, help="verdicts that stop a trial, comma-separated (all)"
+        "--stop-on",
+        type=verdict_list,
+        help="verdicts that stop a trial, comma-separated "
+        "(default: all but d_overpowers for a classifier objective, all for diversity_score)",
     )
     sweep.add_argument("--detector", type=detector_settings, default={},
                        help="collapse detector, e.g. patience=4,diversity_low=0.1")  # fmt: skip
@@ -285,10 +288,8 @@ def sweep_command(args) -> int:
         storage=args.storage, scheduler=args.scheduler, sampler=args.sampler, seed=args.seed,
         max_failures=args.max_failures, stop_on_collapse=not args.no_collapse_stop,
         address=args.address, num_cpus=args.num_cpus, detector=args.detector,
-        storage_path=args.storage_path,
+        storage_path=args.storage_path, stop_verdicts=args.stop_on,
     )  # fmt: skip
-    if args.stop_on is not None:
-        settings.stop_verdicts = args.stop_on
     print_summary(start_sweep(settings))
     return 0
 

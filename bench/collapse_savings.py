@@ -2,8 +2,9 @@
 reliably fail on the demo corpus, and whether any healthy configuration was stopped.
 
 The same enqueued trials (each case of ``bench/common.py`` x seeds) run twice in one run:
-a sweep that stops trials the collapse detector condemns, and one that only labels them and
-trains every trial its full budget.
+a sweep that stops trials the collapse detector condemns (in every failure mode, including
+d_overpowers, which a classifier-objective sweep only labels by default), and one that only
+labels them and trains every trial its full budget.
 
 Prints one JSON object on its last line: ``ratio`` = epochs the failing trials trained with
 stopping / with the full budget; ``healthy_stopped`` = healthy trials stopped (target 0);
@@ -21,13 +22,14 @@ from pathlib import Path
 
 from common import CASES, case_space, enqueued_sweep, print_json, results_by_trial
 
+from sweep.collapse import FAILURES
 from sweep.settings import SweepSettings
 
 
 def sweep(space: Path, trials: list[dict], epochs: int, stop: bool, out: Path) -> list[dict]:
     settings = SweepSettings(out=str(out), space=str(space), max_epochs=epochs,
                              name="savings", concurrency=2, num_cpus=2,
-                             stop_on_collapse=stop)  # fmt: skip
+                             stop_on_collapse=stop, stop_verdicts=list(FAILURES))  # fmt: skip
     enqueued_sweep(settings, trials)
     return results_by_trial(settings)
 

@@ -33,6 +33,7 @@ def start_sweep(settings: SweepSettings) -> dict:
     corpus = load_sweep_corpus(space, settings)
     check_address(settings.address)
     check_storage_path(settings.storage_root)
+    settings.resolve_stop_verdicts(space.metric)  # saved resolved: resume stops the same
     try:
         settings.folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -203,6 +204,7 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
     from sweep.stopper import CollapseStopper
     from sweep.trainable import OBJECTIVE
 
+    settings.resolve_stop_verdicts(space.metric)
     max_epochs = settings.max_epochs or space.max_epochs
     searcher = SweepOptunaSearch(space, settings.storage_url, settings.name, settings.seed,
                                  space.mode, settings.stopping, settings.sampler)  # fmt: skip

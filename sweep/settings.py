@@ -15,6 +15,12 @@ from sermodels.errors import ConfigError
 from sweep.collapse import FAILURES, CollapseDetector
 
 SETTINGS_FILE = "sweep.yaml"
+# A discriminator that wins the game can still be the best classifier (Dai et al. 2017, "Good
+# semi-supervised learning that requires a bad GAN"; on the demo corpus D-dominated SGANs
+# reach the best val UAR, see BENCHMARKS.md): a sweep for a classifier metric labels
+# d_overpowers without stopping the trial; a sweep for a generator metric stops every mode.
+GENERATOR_METRICS = ("diversity_score",)
+CLASSIFIER_STOPS = tuple(v for v in FAILURES if v != "d_overpowers")
 SAMPLERS = ("tpe", "random")
 SCHEDULERS = ("fifo", "asha")
 
@@ -39,7 +45,8 @@ class SweepSettings:
         seed: seed of the sampler.
         max_failures: retries of a trial whose worker died (from its last checkpoint).
         stop_on_collapse: stop trials the collapse detector condemns (else label only).
-        stop_verdicts: the verdicts that stop a trial (default: every failure mode).
+        stop_verdicts: the verdicts that stop a trial (``None``: by the space's objective,
+            see :func:`default_stop_verdicts`; resolved when the sweep starts).
         detector: :class:`sweep.collapse.CollapseDetector` keyword arguments.
         address: Ray cluster address (``None``: start a local Ray instance).
         num_cpus: CPUs of the local Ray instance (``None``: all).
@@ -63,7 +70,7 @@ class SweepSettings:
     seed: int = 0
     max_failures: int = 2
     stop_on_collapse: bool = True
-    stop_verdicts: list[str] = field(default_factory=lambda: list(FAILURES))
+    stop_verdicts: list[str] | None = None
     detector: dict = field(default_factory=dict)
     address: str | None = None
     num_cpus: int | None = None
@@ -84,7 +91,7 @@ class SweepSettings:
             if not ok:
                 flag, value = f"--{name.replace('_', '-')}", getattr(self, name)
                 raise ConfigError(flag, f"expected {expected}, got {value!r}")
-        unknown = set(self.stop_verdicts) - set(FAILURES)
+        unknown = set(self.stop_verdicts or ()) - set(FAILURES)
         if unknown:
             raise ConfigError(
                 "--stop-on", f"unknown verdicts {sorted(unknown)}; expected some of {FAILURES}"
@@ -98,9 +105,16 @@ class SweepSettings:
         if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
             raise ConfigError("--gpus-per-trial", "above 1, give a whole number of GPUs")
 
+    def resolve_stop_verdicts(self, metric: str) -> None:
+        """Fill in the default stop verdicts for a sweep that optimises ``metric``."""
+        if self.stop_verdicts is None:
+            self.stop_verdicts = default_stop_verdicts(metric)
+
     @property
     def stopping(self) -> tuple[str, ...]:
         """The verdicts that end a trial early."""
+        if self.stop_verdicts is None:
+            raise RuntimeError("call resolve_stop_verdicts(metric) first")
         return tuple(self.stop_verdicts) if self.stop_on_collapse else ()
 
     @property
@@ -138,6 +152,12 @@ class SweepSettings:
         tmp = self.folder / (SETTINGS_FILE + ".part")
         tmp.write_text(yaml.safe_dump(dataclasses.asdict(self), sort_keys=False))
         os.replace(tmp, self.folder / SETTINGS_FILE)
+
+
+def default_stop_verdicts(metric: str) -> list[str]:
+    """The verdicts that stop trials of a sweep that optimises ``metric``: every failure mode
+    for a generator metric, all but ``d_overpowers`` for a classifier metric."""
+    return list(FAILURES) if metric in GENERATOR_METRICS else list(CLASSIFIER_STOPS)
 
 
 def password_to_environment(url: str | None) -> str | None:

@@ -17,7 +17,7 @@ from sweep.final import run_final
 from sweep.report import write_report
 from sweep.results import load_study, trial_curves, write_best
 from sweep.runner import init_ray, start_sweep
-from sweep.settings import SweepSettings
+from sweep.settings import SweepSettings, load_settings
 from tests.sweep.helpers import SER_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,6 +83,9 @@ def test_sweep_runs_every_trial_and_the_study_agrees_with_ray(finished_sweep):
     results = ray_results(settings)
     assert len(study.trials) == 3 and len(results) == 3
     assert {t.user_attrs["ray_trial_id"] for t in study.trials} == set(results)
+    # the demo space optimises val UAR: d_overpowers labels, the sweep keeps what it resolved
+    saved = load_settings(settings.folder).stop_verdicts
+    assert saved == ["nan", "diverging", "mode_collapse", "g_overpowers"]
     for trial in study.trials:
         rows = results[trial.user_attrs["ray_trial_id"]]
         assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))  # no epoch twice
