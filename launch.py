@@ -341,7 +341,7 @@ def print_summary(summary: dict) -> None:
         for key, value in sorted(best["params"].items()):
             print(f"  {key}: {value}")
     else:
-        print("best: no healthy trial finished")
+        print("best: no trial completed (every finished trial was stopped by a verdict)")
     print(f"study: {summary['study']}")
     print(f"TensorBoard: {summary['tensorboard']}")
     print(f"next: python launch.py best {summary['sweep']}  |  report  |  final")

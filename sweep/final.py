@@ -31,7 +31,7 @@ def run_final(settings: SweepSettings, top: int, seeds: int) -> dict:
     """Train ``top`` configs x ``seeds`` seeds; returns (and writes) the summary."""
     trials = top_trials(settings, top)
     if not trials:
-        raise ConfigError(str(settings.folder), "no completed healthy trial to retrain")
+        raise ConfigError(str(settings.folder), "no completed trial to retrain")
     space = load_space(settings.space)
     corpus = load_sweep_corpus(space, settings).for_final_training()
     init_ray(settings)

@@ -14,8 +14,8 @@ from sweep.trainable import OBJECTIVE
 
 
 class ProgressCallback(tune.Callback):
-    """Print trials running / done / stopped by verdict / errored and the best healthy
-    trial so far (the one Optuna and ``launch.py best`` would pick).
+    """Print trials running / done / stopped by verdict / errored and the best trial so far
+    that no verdict stopped (the one Optuna and ``launch.py best`` would pick).
 
     Args:
         metric: the objective's name as the user knows it (``val_uar``).
@@ -82,8 +82,8 @@ class ProgressCallback(tune.Callback):
             for t in trials
             if t.last_result
             and math.isfinite(t.last_result.get(OBJECTIVE, math.nan))
-            and t.last_result.get("verdict", "healthy") == "healthy"
-        ]
+            and t.last_result.get("verdict", "healthy") not in (*self.stopping, "nan")
+        ]  # the trials Optuna is told COMPLETE: healthy, or labelled but not stopped
         if not scored:
             return None
         return max(scored) if self.mode == "max" else min(scored)

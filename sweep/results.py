@@ -44,7 +44,8 @@ def verdict_of(trial: FrozenTrial) -> str:
 def top_trials(
     settings: SweepSettings, k: int, study: optuna.Study | None = None
 ) -> list[FrozenTrial]:
-    """The ``k`` best COMPLETE (healthy, finished) trials, best first."""
+    """The ``k`` best COMPLETE trials (healthy, or labelled by a verdict that does not stop),
+    best first."""
     study = study or load_study(settings)
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     maximise = study.direction == optuna.study.StudyDirection.MAXIMIZE
@@ -63,7 +64,7 @@ def write_best(settings: SweepSettings, k: int) -> list[Path]:
     """Top-k configs as ``OUT/best/rankN_trialM.yaml``."""
     trials = top_trials(settings, k)
     if not trials:
-        raise ConfigError(str(settings.folder), "no completed healthy trial to choose from")
+        raise ConfigError(str(settings.folder), "no completed trial to choose from")
     folder = settings.folder / "best"
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("rank*.yaml"):
