@@ -130,16 +130,17 @@ def sweep_runs(args, tmp: Path) -> tuple[list[tuple[str, list[dict]]], list[str]
                              name="detector", concurrency=2, num_cpus=2,
                              stop_on_collapse=False)  # fmt: skip
     enqueued_sweep(settings, trials)
-    runs = [(CASES[r["params"]["case"]][0], r["rows"]) for r in results_by_trial(settings)]
-    reported = [r["attrs"].get("verdict", "healthy") for r in results_by_trial(settings)]
+    results = results_by_trial(settings)
+    runs = [(CASES[r["params"]["case"]][0], r["rows"]) for r in results]
     if args.random:
         settings = SweepSettings(out=str(tmp / "random"), space="demo", max_epochs=args.epochs,
                                  name="random", samples=args.random, sampler="random",
                                  concurrency=2, num_cpus=2, stop_on_collapse=False)  # fmt: skip
         start_sweep(settings)
-        runs += [("unlabelled", r["rows"]) for r in results_by_trial(settings)]
-        reported += [r["attrs"].get("verdict", "healthy") for r in results_by_trial(settings)]
-    return runs, reported
+        drawn = results_by_trial(settings)
+        runs += [("unlabelled", r["rows"]) for r in drawn]
+        results += drawn
+    return runs, [r["attrs"].get("verdict", "healthy") for r in results]
 
 
 def main() -> None:
