@@ -1,5 +1,6 @@
-# Two commands for a bare Python 3.11 machine: `make run` and `make test`.
-PYTHON ?= python3.11
+# Two commands for a bare machine with Python 3.12: `make run` and `make test`.
+# Python 3.12 (JAX >= 0.11 needs it): python3.12 on PATH, else the newest pyenv 3.12.
+PYTHON ?= $(shell tools/find-python 3.12)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
@@ -9,7 +10,7 @@ STAMP := $(VENV)/.installed
 install: $(STAMP)
 
 $(STAMP): requirements.txt
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or pass PYTHON=..."; exit 2; }
+	@test -n "$(PYTHON)" || { echo "error: no Python 3.12 found (python3.12 on PATH or pyenv); install it or pass PYTHON=..."; exit 2; }
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
@@ -18,9 +19,12 @@ $(STAMP): requirements.txt
 run: install
 	$(PY) launch.py
 
+# the whole suite on TensorFlow (the default backend), then the tests marked `backends` again
+# on JAX, with TensorFlow made unimportable: the JAX path must run where it is not installed
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest
+	KERAS_BACKEND=jax $(PY) -m pytest -m backends
 
 lint: install
 	$(PY) -m ruff check .
@@ -29,7 +33,7 @@ lint: install
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
 
-# every benchmark in turn, each one's JSON line (about an hour on 2 cores; see BENCHMARKS.md)
+# every benchmark in turn, each one's JSON line (see BENCHMARKS.md for how long each takes)
 bench: install
 	for name in train_step sweep_overhead collapse_savings memory driver_scale gpu_packing \
 	    detector_accuracy search_efficiency; do $(PY) bench/$$name.py | tail -n 1; done

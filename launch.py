@@ -9,7 +9,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +21,6 @@ DEMO_SPACE = "demo"
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    import_tensorflow_quietly()
     from sermodels.errors import SersweepError
 
     try:
@@ -38,26 +36,6 @@ class OneLineErrors(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:
         self.exit(2, f"error: {self.prog}: {message}\n")
-
-
-def import_tensorflow_quietly() -> None:
-    """Import TensorFlow with its C++ start-up chatter (printed before its logging is set up,
-    so TF_CPP_MIN_LOG_LEVEL cannot hide it) kept off stderr; shown if the import fails."""
-    if "tensorflow" in sys.modules:
-        return
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as chatter:
-        os.dup2(chatter.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        except BaseException:
-            os.dup2(saved, 2)
-            chatter.seek(0)
-            sys.stderr.write(chatter.read().decode(errors="replace"))
-            raise
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -79,6 +57,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=positive, help="override train.epochs")
     train.add_argument("--seed", type=int, help="override train.seed")
     train.add_argument("--force", action="store_true", help="replace an existing --out")
+    add_backend_option(train)
     train.set_defaults(handler=train_command)
 
     extract = commands.add_parser("extract", help="WAV files + label sheet -> h5 corpus")
@@ -131,6 +110,7 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
     sweep.add_argument("--storage-path", help="Ray Tune storage all nodes reach: a shared "
                        "path or s3://bucket/dir (default: OUT/ray)")  # fmt: skip
+    add_backend_option(sweep)
     sweep.set_defaults(handler=sweep_command)
 
     resume = commands.add_parser("resume", help="continue an interrupted sweep")
@@ -148,12 +128,22 @@ def parser() -> argparse.ArgumentParser:
     final.add_argument("folder", type=Path)
     final.add_argument("--top", type=positive, default=3)
     final.add_argument("--seeds", type=positive, default=3)
+    add_backend_option(final, "the sweep's")
     final.set_defaults(handler=final_command)
 
     report = commands.add_parser("report", help="Markdown report with plots in FOLDER/report")
     report.add_argument("folder", type=Path)
     report.set_defaults(handler=report_command)
     return top
+
+
+def add_backend_option(command: argparse.ArgumentParser, default: str = "") -> None:
+    from sermodels.backend import BACKENDS
+
+    default = default or "$KERAS_BACKEND, else tensorflow"
+    command.add_argument(
+        "--backend", choices=BACKENDS, help=f"Keras backend of this run and its workers ({default})"
+    )
 
 
 def positive(text: str) -> int:
@@ -167,7 +157,7 @@ def positive(text: str) -> int:
 
 
 def demo_data(args) -> int:
-    from sermodels.demo import write_demo_corpus
+    from sermodels.data.demo import write_demo_corpus
     from sermodels.errors import ConfigError
 
     if args.out.exists() and args.out.is_dir():
@@ -181,8 +171,9 @@ def demo_data(args) -> int:
 
 
 def train_command(args) -> int:
+    from sermodels.backend import load
     from sermodels.config import load_config
-    from sermodels.run import train
+    from sermodels.data import load_run_corpus
 
     config = load_config(args.config)
     if args.epochs:
@@ -190,7 +181,11 @@ def train_command(args) -> int:
     if args.seed is not None:
         config.train.seed = args.seed
     out = args.out or ROOT / "runs" / time.strftime("train-%Y%m%d-%H%M%S")
-    result = train(config, args.data, out, on_epoch=print_epoch, overwrite=args.force)
+    corpus = load_run_corpus(config, args.data)  # bad data fails before Keras starts
+    load(args.backend)
+    from sermodels.training.run import train_on  # Keras, on the backend just loaded
+
+    result = train_on(config, corpus, out, on_epoch=print_epoch, overwrite=args.force)
     print_result(result, out)
     return 0
 
@@ -231,8 +226,8 @@ def _float(text: str) -> float:
 
 
 def extract_command(args) -> int:
+    from sermodels.data.extract import ExtractConfig, extract
     from sermodels.errors import ConfigError
-    from sermodels.extract import ExtractConfig, extract
 
     options = {"sample_rate": args.sample_rate, "resample": not args.no_resample,
                "window_ms": args.window_ms, "hop_ms": args.hop_ms, "bins": args.bins,
@@ -276,6 +271,7 @@ def detector_settings(text: str) -> dict:
 
 
 def sweep_command(args) -> int:
+    from sermodels.backend import requested
     from sweep.runner import start_sweep
     from sweep.settings import SweepSettings
 
@@ -289,6 +285,7 @@ def sweep_command(args) -> int:
         max_failures=args.max_failures, stop_on_collapse=not args.no_collapse_stop,
         address=args.address, num_cpus=args.num_cpus, detector=args.detector,
         storage_path=args.storage_path, stop_verdicts=args.stop_on,
+        backend=requested(args.backend),
     )  # fmt: skip
     print_summary(start_sweep(settings))
     return 0
@@ -314,7 +311,9 @@ def final_command(args) -> int:
     from sweep.final import run_final
     from sweep.settings import load_settings
 
-    summary = run_final(load_settings(args.folder), args.top, args.seeds)
+    settings = load_settings(args.folder)
+    settings.backend = args.backend or settings.backend  # for this command, not saved
+    summary = run_final(settings, args.top, args.seeds)
     for row in summary["configs"]:
         uar = f"{row['test_uar_mean']:.4f} +/- {row['test_uar_std']:.4f}"
         print(f"rank {row['rank']} (trial {row['optuna_trial']}): test UAR {uar} "
@@ -349,14 +348,15 @@ def print_summary(summary: dict) -> None:
 
 def run_demo(args) -> int:
     """No arguments: a small sweep of the demo space on the demo corpus, local Ray."""
-    from sermodels.run import demo_corpus_path
+    from sermodels.backend import requested
+    from sermodels.data import demo_corpus_path
     from sweep.runner import start_sweep
     from sweep.settings import SweepSettings
 
     print(f"demo corpus: {demo_corpus_path()}")
     out = ROOT / "runs" / "sweeps" / time.strftime("demo-%Y%m%d-%H%M%S")
     settings = SweepSettings(out=str(out), space=DEMO_SPACE, samples=12, name="demo",
-                             concurrency=2, num_cpus=2)  # fmt: skip
+                             concurrency=2, num_cpus=2, backend=requested())  # fmt: skip
     print_summary(start_sweep(settings))
     return 0
 

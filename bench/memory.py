@@ -89,7 +89,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     import h5py
 
-    from sermodels.demo import write_demo_corpus
+    from sermodels.data.demo import write_demo_corpus
 
     with tempfile.TemporaryDirectory() as tmp:
         corpus = write_demo_corpus(Path(tmp) / "big.h5", 12, args.per_speaker, seed=0)

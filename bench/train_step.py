@@ -26,8 +26,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from sermodels.config import load_config  # noqa: E402
-from sermodels.run import load_run_corpus  # noqa: E402
-from sermodels.sgan import SGAN  # noqa: E402
+from sermodels.data import load_run_corpus  # noqa: E402
+from sermodels.training.gan import SGAN  # noqa: E402
 
 
 def fused_rate(config, corpus, steps: int, batch: int) -> float:

@@ -7,10 +7,11 @@ import statistics
 from pathlib import Path
 
 from search_spaces import load_space
+from sermodels.backend import load as load_backend
 from sermodels.config import config_from_dict
 from sermodels.data import Corpus
 from sermodels.errors import ConfigError
-from sermodels.runs import write_json
+from sermodels.files import write_json
 from sweep.results import top_trials, trial_run_config
 from sweep.runner import init_ray, load_sweep_corpus
 from sweep.settings import SweepSettings
@@ -18,10 +19,10 @@ from sweep.settings import SweepSettings
 
 def train_final(corpus: Corpus, mapping: dict, out: str, seed: int, cpus: float) -> dict:
     """One final run (a Ray task): fixed epochs, no validation, models saved."""
-    from sermodels.run import train_on
-    from sweep.trainable import configure_tensorflow
+    from sermodels.backend import configure_threads
+    from sermodels.training.run import train_on
 
-    configure_tensorflow(cpus)
+    configure_threads(cpus)
     config = config_from_dict(mapping, out)
     config.train.seed, config.train.patience, config.train.save_models = seed, 0, True
     return train_on(config, corpus, out, overwrite=True)
@@ -34,6 +35,7 @@ def run_final(settings: SweepSettings, top: int, seeds: int) -> dict:
         raise ConfigError(str(settings.folder), "no completed trial to retrain")
     space = load_space(settings.space)
     corpus = load_sweep_corpus(space, settings).for_final_training()
+    load_backend(settings.backend)
     init_ray(settings)
     import ray
 

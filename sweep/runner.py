@@ -9,10 +9,11 @@ import socket
 from pathlib import Path
 
 from search_spaces import SearchSpace, load_space
+from sermodels.backend import load as load_backend
+from sermodels.backend import worker_environment
 from sermodels.config import config_from_dict
-from sermodels.data import Corpus
+from sermodels.data import Corpus, load_run_corpus
 from sermodels.errors import ConfigError
-from sermodels.run import load_run_corpus
 from sweep.results import mask_url, summarize
 from sweep.settings import (
     SETTINGS_FILE,
@@ -150,10 +151,13 @@ def init_ray(settings: SweepSettings) -> None:
         return
     if not settings.address:  # Ray read the flag when it was imported, maybe before us
         ray_constants.ENABLE_RAY_CLUSTER = False
-    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-           "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2")}  # fmt: skip
-    kwargs = {"include_dashboard": False, "log_to_driver": False,
-              "runtime_env": {"env_vars": env}}  # fmt: skip
+    env = {
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+        # every trial and final run on the sweep's backend, with its share of a GPU bounded
+        **worker_environment(settings.backend, settings.cpus_per_trial, settings.gpus_per_trial),
+    }
+    kwargs = {"include_dashboard": False, "log_to_driver": False, "runtime_env": {"env_vars": env}}
     if settings.address:
         ray.init(address=settings.address, **kwargs)
     else:
@@ -162,6 +166,7 @@ def init_ray(settings: SweepSettings) -> None:
 
 
 def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: bool) -> dict:
+    load_backend(settings.backend)  # the driver unpickles what the trials report
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # our own TensorBoard
     # a snapshot per checkpoint is what makes resume exact; Ray warns about it by default
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
+from sermodels.backend import BACKENDS, DEFAULT
 from sermodels.errors import ConfigError
 from sweep.collapse import FAILURES, CollapseDetector
 
@@ -53,6 +54,7 @@ class SweepSettings:
         storage_path: where Ray Tune keeps trials (checkpoints, TensorBoard, results): a path
             every node mounts or a URI Ray's pyarrow filesystems take (``s3://bucket/dir``).
             Default: ``OUT/ray``.
+        backend: the Keras backend of the driver and every trial (``tensorflow`` or ``jax``).
     """
 
     out: str
@@ -75,6 +77,7 @@ class SweepSettings:
     address: str | None = None
     num_cpus: int | None = None
     storage_path: str | None = None
+    backend: str = DEFAULT
 
     def __post_init__(self) -> None:
         self.storage = password_to_environment(self.storage)
@@ -86,6 +89,7 @@ class SweepSettings:
             ("max_failures", self.max_failures >= 0, ">= 0"),
             ("scheduler", self.scheduler in SCHEDULERS, f"one of {SCHEDULERS}"),
             ("sampler", self.sampler in SAMPLERS, f"one of {SAMPLERS}"),
+            ("backend", self.backend in BACKENDS, f"one of {BACKENDS}"),
         )
         for name, ok, expected in checks:
             if not ok:

@@ -1,8 +1,9 @@
-"""The Ray Tune trainable: a trial is one :class:`sermodels.runs.TrainingRun`, one epoch per
-``step``, a checkpoint per epoch, and a collapse verdict in every result.
+"""The Ray Tune trainable: a trial is one :class:`sermodels.training.loop.TrainingRun`, one
+epoch per ``step``, a checkpoint per epoch, and a collapse verdict in every result.
 
-Actors are reused between trials (``reset_config``), so TensorFlow is imported once per
-worker, not once per trial. The corpus arrives from Ray's object store, read once per sweep.
+Actors are reused between trials (``reset_config``), so Keras and its backend are imported
+once per worker, not once per trial. The corpus arrives from Ray's object store, read once
+per sweep.
 """
 
 from __future__ import annotations
@@ -14,16 +15,15 @@ from pathlib import Path
 
 import keras
 import ray
-import tensorflow as tf
 from ray import tune
-from tensorboard.plugins.hparams import api as hp
 
 from search_spaces import SearchSpace
 from search_spaces.loader import TASKS_KEY, check_task_choice
+from sermodels.backend import configure_threads
 from sermodels.config import config_from_dict
 from sermodels.data import Corpus
 from sermodels.errors import SersweepError
-from sermodels.run import make_run
+from sermodels.training.run import make_run
 from sweep.collapse import CollapseDetector, Verdict
 from sweep.settings import SweepSettings
 
@@ -42,7 +42,7 @@ class SweepTrainable(tune.Trainable):
         self.corpus, self.space, self.settings = corpus, space, settings
         self.max_epochs = settings.max_epochs or space.max_epochs
         self.detector = CollapseDetector(**settings.detector)
-        configure_tensorflow(settings.cpus_per_trial)
+        configure_threads(settings.cpus_per_trial)
         self._start(config)
 
     def _start(self, config: dict) -> None:
@@ -105,6 +105,7 @@ class SweepTrainable(tune.Trainable):
             "collapsed": int(verdict.failed),
             "best_epoch": self.run.best_epoch, "stop_reason": self.run.stop_reason,
             "node_id": ray.get_runtime_context().get_node_id(),  # where this epoch ran
+            "keras_backend": keras.backend.backend(),
         })  # fmt: skip
         return result
 
@@ -113,19 +114,11 @@ class SweepTrainable(tune.Trainable):
         if self.closed or self.run is None:
             return
         self.closed = True
-        writer = self.run.log.writer
-        if writer is not None:
-            hparams = {
-                k: v for k, v in self.params.items() if isinstance(v, (bool, int, float, str))
-            }
-            hparams["verdict"] = self.verdict.name
-            with writer.as_default(step=self.run.epoch):
-                hp.hparams(hparams, trial_id=self.trial_id)
-                tf.summary.text("verdict", self._verdict_text())
-                for name, value in (("objective", self.best), ("epochs", self.run.epoch),
-                                    ("collapsed", float(self.verdict.failed))):  # fmt: skip
-                    if math.isfinite(value):
-                        tf.summary.scalar(f"hparams/{name}", value)
+        log = self.run.log
+        hparams = {**self.params, "verdict": self.verdict.name}
+        log.hparams(hparams, {"hparams/objective": self.best, "hparams/epochs": self.run.epoch,
+                              "hparams/collapsed": float(self.verdict.failed)})  # fmt: skip
+        log.text(self.run.epoch, "verdict", self._verdict_text())
         self.run.log.close()
         if self.trial_storage is not None:  # trials stopped from outside (ASHA) sync here
             self.trial_storage.persist_artifacts(force=True)
@@ -181,21 +174,6 @@ def newest_checkpoint(given: Path) -> Path:
 
     complete = [p for p in given.parent.glob("checkpoint_*") if (p / "state.npz").is_file()]
     return max([given, *complete], key=epoch)
-
-
-def configure_tensorflow(cpus: float) -> None:
-    """Threads for the trial's CPUs; on GPU, grow memory so trials can share one GPU."""
-    threads = max(1, round(cpus))
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
-    except RuntimeError:
-        pass  # already set in this worker: a reused actor keeps its first settings
-    for gpu in tf.config.list_physical_devices("GPU"):
-        try:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        except RuntimeError:
-            pass
 
 
 def _is_number(value) -> bool:

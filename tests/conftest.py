@@ -1,13 +1,29 @@
-"""Shared fixtures: a tiny demo corpus written once per session (real h5, real shapes)."""
+"""Shared fixtures: a tiny demo corpus written once per session (real h5, real shapes).
+
+Under ``KERAS_BACKEND=jax`` TensorFlow is made unimportable for this process and everything
+it starts (subprocesses, Ray workers), so the JAX path is tested as it runs on a machine
+without TensorFlow.
+"""
 
 import os
+import sys
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+WITHOUT_TENSORFLOW = Path(__file__).parent / "without_tensorflow"
+# JAX's compilation cache for this run alone (hermetic; every JAX process of the run shares it)
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jax-cache-"))
+if os.environ.get("KERAS_BACKEND") == "jax":
+    sys.path.insert(0, str(WITHOUT_TENSORFLOW))
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(WITHOUT_TENSORFLOW), os.environ.get("PYTHONPATH")])
+    )
 
 import pytest  # noqa: E402
 
-from sermodels.demo import write_demo_corpus  # noqa: E402
+from sermodels.data.demo import write_demo_corpus  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import optuna
 import pytest
 
 import launch
-from sermodels.demo import write_demo_corpus
+from sermodels.data.demo import write_demo_corpus
 
 GOOD_SPACE = """
 base:

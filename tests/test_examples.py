@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from sermodels.config import load_config
-from sermodels.run import train
+from sermodels.training.run import train
 
 EXAMPLES = sorted((Path(__file__).parent.parent / "examples").glob("*.yaml"))
 DEPENDENCY = re.compile(r"runs/examples/([a-z_]+)/")

@@ -14,8 +14,8 @@ import pytest
 import soundfile
 
 from sermodels.data import DataConfig, load_corpus
+from sermodels.data.extract import ExtractConfig, extract
 from sermodels.errors import DataError
-from sermodels.extract import ExtractConfig, extract
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
@@ -65,7 +65,7 @@ def test_tts_speech_becomes_the_h5_contract(tts_set, tmp_path):
 def test_loud_speech_has_more_energy_than_soft_speech(tts_set, tmp_path):
     wav_dir, _ = tts_set
     config = ExtractConfig()
-    from sermodels.extract import spectrogram
+    from sermodels.data.extract import spectrogram
 
     angry = spectrogram(wav_dir / "spk0_angry_0.wav", config)
     sad = spectrogram(wav_dir / "spk0_sad_0.wav", config)

@@ -8,8 +8,9 @@ import pytest
 
 from search_spaces import load_space, space_names
 from sermodels.config import config_from_dict
+from sermodels.data import load_run_corpus
 from sermodels.errors import ConfigError
-from sermodels.run import load_run_corpus, make_run
+from sermodels.training.run import make_run
 
 SHIPPED = ("demo", "sgan_audio", "sgan_video", "sgan_av", "sgan_unsupervised", "ser_archs",
            "ser_mtl")  # fmt: skip

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from sermodels.config import config_from_dict
+from sermodels.data import load_run_corpus
 from sermodels.errors import ConfigError
-from sermodels.run import load_run_corpus, make_run, train
+from sermodels.training.run import make_run, train
 
 DATA = dict(features=["a_feat"], tasks="category:4:2", test_idx="0,1", valid_idx="2,3")
 SMALL = dict(n_node=8, cell=8, n_filter=4, f_dnn_depth=1, dnn_depth=1)
@@ -29,6 +30,7 @@ ARCHITECTURES = [
 ]
 
 
+@pytest.mark.backends
 @pytest.mark.parametrize("frame,utterance", ARCHITECTURES)
 def test_architectures_train(tiny_corpus, frame, utterance):
     result = train(run_config({"frame": frame, "utterance": utterance}), tiny_corpus)
@@ -51,6 +53,7 @@ def test_imbalance_methods(tiny_corpus, task, ser):
     assert 0 <= result["test_uar"] <= 1
 
 
+@pytest.mark.backends
 def test_multi_task_heads_report_each_task(tiny_corpus):
     tasks = "category:4:2::1.0,arousal:3:0::0.5,arousal_c:1:6:ccc:0.5"
     config = run_config({"frame": ["dnn"], "utterance": ["dnn"]}, {"tasks": tasks})

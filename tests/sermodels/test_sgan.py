@@ -4,9 +4,12 @@ import numpy as np
 import pytest
 
 from sermodels.config import config_from_dict
+from sermodels.data import load_run_corpus
 from sermodels.errors import ConfigError
-from sermodels.run import load_run_corpus, make_run, train
-from sermodels.sgan import HEALTH_SIGNALS
+from sermodels.training.gan import HEALTH_SIGNALS
+from sermodels.training.run import make_run, train
+
+pytestmark = pytest.mark.backends  # every test here runs on TensorFlow and on JAX
 
 TINY_SGAN = dict(latent_dim=8, depth_G=3, n_kernels_G=[4, 4, 1], depth_D=1, n_kernels_D=[4],
                  pool_n_row_D=[2], pool_n_col_D=[2], n_node=8)  # fmt: skip

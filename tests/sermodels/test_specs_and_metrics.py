@@ -4,7 +4,7 @@ import pytest
 from sermodels import metrics
 from sermodels.errors import ConfigError
 from sermodels.specs import parse_ids, parse_tasks, select_layers
-from sermodels.training import SourcePatience
+from sermodels.training.common import SourcePatience
 
 
 def test_fold_ids_lists_ranges_inclusive_and_mixed():

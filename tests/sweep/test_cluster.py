@@ -3,6 +3,7 @@ both nodes, and killing the second node's raylet mid-sweep loses no trial; the t
 ran resume from their last checkpoint on the head."""
 
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -18,11 +19,16 @@ import psutil
 import pytest
 from optuna.trial import TrialState
 
-from sermodels.demo import write_demo_corpus
+from sermodels.data.demo import write_demo_corpus
 from tests.sweep.helpers import sweep_command, trial_results
 
 RAY = str(Path(sys.executable).parent / "ray")
-ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0"}
+# the cluster's own token file: `ray start` needs one and never creates it, and the tests
+# must not depend on (or write) the user's ~/.ray/auth_token
+TOKEN_DIR = tempfile.mkdtemp(prefix="raytoken")
+TOKEN = Path(TOKEN_DIR) / "auth_token"
+ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0",
+       "RAY_AUTH_TOKEN_PATH": str(TOKEN)}  # fmt: skip
 
 
 def free_port() -> int:
@@ -41,6 +47,8 @@ def two_nodes():
     # its own short temp dir (Ray's socket paths must stay short): the teardown stops this
     # cluster's processes only, never another Ray on the machine (`ray stop` would)
     temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    TOKEN.write_text(secrets.token_hex(32))
+    TOKEN.chmod(0o600)
     port, worker_port = free_port(), free_port()
     ray_start("--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
               f"--temp-dir={temp_dir}")  # fmt: skip

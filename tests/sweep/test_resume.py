@@ -13,7 +13,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sermodels.demo import write_demo_corpus
+from sermodels.data.demo import write_demo_corpus
 from tests.postgres import PASSWORD, binaries, postgres_server
 from tests.sweep.helpers import SER_BASE, sweep_command, trial_results
 

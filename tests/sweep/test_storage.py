@@ -12,7 +12,7 @@ import optuna
 import pyarrow.fs
 import pytest
 
-from sermodels.demo import write_demo_corpus
+from sermodels.data.demo import write_demo_corpus
 from tests.sweep.helpers import sweep_command
 
 ROOT = Path(__file__).resolve().parents[2]

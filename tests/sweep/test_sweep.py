@@ -12,7 +12,7 @@ import ray  # imported before init_ray on purpose: see the loopback test
 from optuna.trial import TrialState
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from sermodels.demo import write_demo_corpus
+from sermodels.data.demo import write_demo_corpus
 from sweep.final import run_final
 from sweep.report import write_report
 from sweep.results import load_study, trial_curves, write_best
@@ -103,14 +103,15 @@ def test_each_trial_has_checkpoints_and_tensorboard(finished_sweep):
     settings, _ = finished_sweep
     for trial_dir in settings.experiment_path.glob("trial_*"):
         assert list(trial_dir.glob("checkpoint_*/state.npz"))
-        accumulator = EventAccumulator(str(trial_dir / "tb"), size_guidance={"tensors": 0})
+        accumulator = EventAccumulator(str(trial_dir / "tb"), size_guidance={"scalars": 0})
         accumulator.Reload()
-        tags = set(accumulator.Tags()["tensors"])
-        assert {"d_loss", "g_loss", "d_acc_real", "diversity", "val_uar"} <= tags
-        assert "_hparams_/session_start_info" in tags and "verdict" in tags
-        epochs = len(accumulator.Tensors("val_uar"))
+        tags = accumulator.Tags()
+        assert {"d_loss", "g_loss", "d_acc_real", "diversity", "val_uar"} <= set(tags["scalars"])
+        assert "_hparams_/session_start_info" in accumulator.PluginTagToContent("hparams")
+        assert "verdict/text_summary" in tags["tensors"]
+        epochs = len(accumulator.Scalars("val_uar"))
         if epochs >= 3:  # the demo space saves generated spectrograms every 3 epochs
-            assert "generated/a_feat" in tags
+            assert "generated/a_feat" in tags["images"]
             assert list(trial_dir.glob("images/a_feat_epoch003.png"))
 
 

@@ -8,31 +8,14 @@ from pathlib import Path
 import yaml
 
 from sermodels.config import RunConfig
-from sermodels.data import Corpus, load_corpus
-from sermodels.demo import write_demo_corpus
+from sermodels.data import Corpus, load_run_corpus
 from sermodels.errors import ConfigError
-from sermodels.runs import EpochHook, TrainingRun
-
-DEMO_PATH = Path(__file__).resolve().parent.parent / "demo_data" / "demo.h5"
-
-
-def demo_corpus_path() -> Path:
-    """The built-in demo corpus, written on first use."""
-    if not DEMO_PATH.exists():
-        write_demo_corpus(DEMO_PATH)
-    return DEMO_PATH
-
-
-def load_run_corpus(config: RunConfig, data: str | Path | None = None) -> Corpus:
-    """The corpus a config asks for (``data`` overrides ``data.path``; demo when neither)."""
-    path = data or config.data.path or demo_corpus_path()
-    layout = "image" if config.model == "sgan" else "sequence"
-    return load_corpus(config.data, str(path), layout)
+from sermodels.training.loop import EpochHook, TrainingRun
 
 
 def make_run(config: RunConfig, corpus: Corpus, out: Path | None) -> TrainingRun:
-    from sermodels.ser_run import SERRun
-    from sermodels.sgan_run import SGANRun
+    from sermodels.training.ser_run import SERRun
+    from sermodels.training.sgan_run import SGANRun
 
     return (SGANRun if config.model == "sgan" else SERRun)(config, corpus, out)
 

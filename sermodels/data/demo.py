@@ -31,6 +31,14 @@ PROSODY = {
 CLASS_SHARE = (0.4, 0.2, 0.2, 0.2)  # neutral dominates, as in acted corpora such as IEMOCAP
 LONG_FRAMES, SHORT_FRAMES, N_BINS, FACE = 10, 10, 64, 48
 SAMPLE_RATE_HZ = 8000
+DEMO_PATH = Path(__file__).resolve().parents[2] / "demo_data" / "demo.h5"
+
+
+def demo_corpus_path() -> Path:
+    """The built-in demo corpus (``demo_data/demo.h5``), written on first use."""
+    if not DEMO_PATH.exists():
+        write_demo_corpus(DEMO_PATH)
+    return DEMO_PATH
 
 
 def write_demo_corpus(

@@ -7,9 +7,10 @@ from pathlib import Path
 from sermodels.config import RunConfig
 from sermodels.data import Corpus, Split
 from sermodels.errors import ConfigError
-from sermodels.runs import TrainingRun
-from sermodels.sgan import SGAN
-from sermodels.training import evaluate_task, image_grid, scalars_of, write_png
+from sermodels.training.common import evaluate_task, scalars_of
+from sermodels.training.gan import SGAN
+from sermodels.training.loop import TrainingRun
+from sermodels.training.tensorboard import image_grid, write_png
 
 
 class SGANRun(TrainingRun):
@@ -25,14 +26,14 @@ class SGANRun(TrainingRun):
             raise ConfigError("data.tasks", "the SGAN's class head needs a classification task")
         self.gan = SGAN(config.sgan, corpus.input_shapes(), self.task.n_classes)
         labelled = corpus.train.labelled & (not config.sgan.unsupervised)
-        self.data = self.gan.training_data(
+        self.rows = self.gan.training_rows(
             corpus.train.features, corpus.train.labels[:, self.task.column], labelled
         )
         self._real_sample = {k: v[:64] for k, v in corpus.train.features.items()}
 
     def train_one_epoch(self) -> dict:
         seed = self.config.train.seed * 100_003 + self.epoch
-        signals = self.gan.train_epoch(self.data, self.config.train.batch_size, seed=seed)
+        signals = self.gan.train_epoch(self.rows, self.config.train.batch_size, seed=seed)
         signals["diversity"] = self.gan.diversity(self._real_sample)
         return signals
 
@@ -56,7 +57,7 @@ class SGANRun(TrainingRun):
 
     def optimizers(self) -> list[tuple]:
         pairs = [(self.gan.d_optimizer, self.gan.discriminator.trainable_variables)]
-        g_vars = [v for g in self.gan.generators for v in g.trainable_variables]
+        g_vars = self.gan.g_variables
         return pairs + [(self.gan.g_optimizer, g_vars)] if g_vars else pairs
 
     def save_models(self, directory: Path) -> list[str]:

@@ -11,12 +11,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 
+import keras
 import numpy as np
-import tensorflow as tf
 
+from sermodels.backend import seed_everything
 from sermodels.config import RunConfig
 from sermodels.data import Corpus, Split
-from sermodels.training import SourcePatience, TensorBoardLog, seed_everything
+from sermodels.files import write_json
+from sermodels.training.common import SourcePatience
+from sermodels.training.tensorboard import TensorBoardLog
 
 EpochHook = Callable[[dict], bool]  # gets an epoch's metrics; True asks the run to stop
 
@@ -144,11 +147,11 @@ class TrainingRun(ABC):
         """Everything needed to continue after epoch ``self.epoch``: weights, optimizer
         slots, best weights and the loop's own state (``state.npz`` + ``state.json``)."""
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = _numbered("w", tf.nest.flatten(self.get_weights()))
+        arrays = _numbered("w", keras.tree.flatten(self.get_weights()))
         for index, (optimizer, _) in enumerate(self.optimizers()):
-            arrays.update(_numbered(f"o{index}_", [v.numpy() for v in optimizer.variables]))
+            arrays.update(_numbered(f"o{index}_", [np.asarray(v) for v in optimizer.variables]))
         if self.best_weights is not None:
-            arrays.update(_numbered("b", tf.nest.flatten(self.best_weights)))
+            arrays.update(_numbered("b", keras.tree.flatten(self.best_weights)))
         tmp = directory / "state.part.npz"
         np.savez(tmp, **arrays)
         os.replace(tmp, directory / "state.npz")
@@ -190,20 +193,6 @@ def _series(arrays: dict, prefix: str) -> list[np.ndarray]:
 
 
 def _unflatten(structure, flat: list[np.ndarray]):
-    if len(flat) != len(tf.nest.flatten(structure)):
+    if len(flat) != len(keras.tree.flatten(structure)):
         raise ValueError("checkpoint weights do not match the model")
-    return tf.nest.pack_sequence_as(structure, flat)
-
-
-def write_json(path: Path, value) -> None:
-    """Write JSON atomically: readers never see a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_text(json.dumps(value, indent=2, default=_plain))
-    os.replace(tmp, path)
-
-
-def _plain(value):
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+    return keras.tree.pack_sequence_as(structure, flat)

@@ -11,12 +11,12 @@ import numpy as np
 from sermodels.config import RunConfig, SERConfig
 from sermodels.data import Corpus, Split
 from sermodels.errors import ConfigError
-from sermodels.losses import inverse_frequency_weights, task_loss
-from sermodels.runs import TrainingRun
-from sermodels.ser import build_ser_model
+from sermodels.models.losses import inverse_frequency_weights, task_loss
+from sermodels.models.ser import build_ser_model
+from sermodels.models.transfer import freeze_layers, load_keras_model, transfer_weights
 from sermodels.specs import TaskSpec
-from sermodels.training import evaluate_task, scalars_of
-from sermodels.transfer import freeze_layers, load_keras_model, transfer_weights
+from sermodels.training.common import evaluate_task, scalars_of
+from sermodels.training.loop import TrainingRun
 
 
 class SERRun(TrainingRun):

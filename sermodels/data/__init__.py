@@ -1,0 +1,22 @@
+"""The data side: the h5 contract and its splits, the synthetic demo corpus, WAV extraction."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sermodels.data.corpus import Corpus, DataConfig, Split, load_corpus
+from sermodels.data.demo import demo_corpus_path
+
+if TYPE_CHECKING:
+    from sermodels.config import RunConfig
+
+__all__ = ["Corpus", "DataConfig", "Split", "demo_corpus_path", "load_corpus", "load_run_corpus"]
+
+
+def load_run_corpus(config: RunConfig, data: str | Path | None = None) -> Corpus:
+    """The corpus a run config asks for (``data`` overrides ``data.path``; the demo corpus
+    when neither), in the layout its model takes."""
+    path = data or config.data.path or demo_corpus_path()
+    layout = "image" if config.model == "sgan" else "sequence"
+    return load_corpus(config.data, str(path), layout)

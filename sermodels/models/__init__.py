@@ -1,0 +1,2 @@
+"""The Keras models: SGAN generators and discriminators, SER architectures, their losses, and
+pretrained-weight transfer."""

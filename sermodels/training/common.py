@@ -1,0 +1,50 @@
+"""Pieces every training loop shares: the source's early stopping and evaluation per task."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sermodels import metrics
+from sermodels.specs import TaskSpec
+
+
+class SourcePatience:
+    """Early stopping with the source SGAN's semantics: stop when the newest value is below
+    the worst of the previous ``patience`` values (``patience`` 0 never stops).
+
+    Example:
+        >>> stopper = SourcePatience(2)
+        >>> [stopper.update(v) for v in (0.5, 0.6, 0.55, 0.4)]
+        [False, False, False, True]
+    """
+
+    def __init__(self, patience: int) -> None:
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0, got {patience}")
+        self.patience = patience
+        self.history: list[float] = []
+
+    def update(self, value: float) -> bool:
+        previous = self.history[-self.patience :] if self.patience else []
+        self.history.append(value)
+        return len(previous) == self.patience > 0 and value < min(previous)
+
+
+def evaluate_task(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray) -> dict:
+    """Metrics of one task: a classification report, or CCC and MSE for regression."""
+    y_true = labels[:, task.column]
+    if task.is_regression:
+        y_pred = outputs.reshape(-1)
+        return {"ccc": metrics.ccc(y_true, y_pred), "mse": float(np.mean((y_true - y_pred) ** 2))}
+    report = metrics.classification_report(y_true.astype(int), outputs.argmax(1), task.n_classes)
+    report["score"] = report[task.metric if task.metric != "accuracy" else "wa"]
+    return report
+
+
+def scalars_of(prefix: str, report: dict) -> dict[str, float]:
+    """The scalar entries of an evaluation report, named ``prefix_key``."""
+    return {
+        f"{prefix}_{k}": float(v)
+        for k, v in report.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
