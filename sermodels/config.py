@@ -24,20 +24,33 @@ class TrainConfig:
 
     Args:
         epochs: the budget of epochs.
-        batch_size: rows per step (SGAN: half real, half generated).
-        patience: early stopping on validation UAR with the source SGAN's semantics: stop when
-            the newest value is below the worst of the previous ``patience`` (0: never).
+        batch_size: rows per step (SGAN: half real, half generated); 128 as the sources.
+        patience: early stopping (0: never). On the validation score (``stop_on: score``,
+            the source SGAN's rule: stop when the newest value is below the worst of the
+            previous ``patience + 1``), or on the validation loss (``stop_on: loss``, the
+            source trainer's Keras ``EarlyStopping``: no new best for ``patience`` epochs).
+        stop_on: ``score`` or ``loss`` (see ``patience``).
         save_img_interval: save generated samples every this many epochs (0: never).
         save_models: write ``.keras`` models into ``OUT/models``.
-        seed: seeds NumPy, TensorFlow and Keras.
+        seed: seeds NumPy and Keras.
+        check_batch_interval: print the running losses every this many steps (0: never;
+            the source SGAN's progress lines).
+        eval_train: also evaluate on the training rows, every epoch (``train_uar``) and at
+            the end (``train_*``); ``None``: the source's choice, on for the SGAN, off for SER.
+        adopt_epochs: epochs of the adaptation phase on ``data.adopt_idx`` folds, after the
+            training phase (0: as many as ``epochs``, the source trainer's choice).
     """
 
     epochs: int = 10
-    batch_size: int = 64
+    batch_size: int = 128
     patience: int = 5
+    stop_on: str = "score"
     save_img_interval: int = 1
     save_models: bool = True
     seed: int = 0
+    check_batch_interval: int = 0
+    eval_train: bool | None = None
+    adopt_epochs: int = 0
 
 
 @dataclass
@@ -45,23 +58,24 @@ class SGANConfig:
     """Semi-supervised GAN (per-modality values: one per feature key, or one for all).
 
     Layer lists (``n_kernels_D`` and co.) are per layer, and per modality as a list of lists
-    or the source's string form ``"2,4,6;2,4,6"``.
+    or the source's string form ``"2,4,6;2,4,6"``. Defaults are the source SGAN's parser
+    defaults (GPU-sized; the shipped spaces and ``examples/demo`` set small models).
     """
 
     latent_dim: int = 100
-    depth_G: Any = 3
-    n_kernels_G: Any = field(default_factory=lambda: [32, 16, 1])
-    cnn_n_row_G: Any = 3
-    cnn_n_col_G: Any = 3
-    depth_D: Any = 2
-    n_kernels_D: Any = field(default_factory=lambda: [8, 16])
-    cnn_n_row_D: Any = 3
-    cnn_n_col_D: Any = 3
-    pool_n_row_D: Any = field(default_factory=lambda: [1, 2])
-    pool_n_col_D: Any = field(default_factory=lambda: [1, 2])
-    dropout: float = 0.25
+    depth_G: Any = 4
+    n_kernels_G: Any = field(default_factory=lambda: [128, 64, 32, 1])
+    cnn_n_row_G: Any = 4
+    cnn_n_col_G: Any = 4
+    depth_D: Any = 4
+    n_kernels_D: Any = field(default_factory=lambda: [16, 32, 64, 128])
+    cnn_n_row_D: Any = 4
+    cnn_n_col_D: Any = 4
+    pool_n_row_D: Any = 2
+    pool_n_col_D: Any = 2
+    dropout: float = 0.0
     depth_a_v_D: int = 1
-    n_node: int = 64
+    n_node: int = 512
     validity_loss: str = "mse"
     task_weights: list[float] = field(default_factory=lambda: [0.5, 0.5])
     d_lr: float = 2e-4
@@ -82,19 +96,38 @@ class SGANConfig:
 
 @dataclass
 class SERConfig:
-    """Frame-level then utterance-level stacks, multi-task heads, imbalance handling.
+    """Frame-level then utterance-level stacks, multi-task heads, imbalance handling (the
+    source trainer's flags; ``sermodels/models/ser.py`` builds them).
 
     Args:
-        frame: frame-level blocks in order: ``dnn``, ``highway``, ``residual``, ``lstm``,
-            ``conv``, ``r_conv``, ``conv_hw``, ``conv_3d``.
-        utterance: utterance-level blocks: sequence blocks ``lstm``, ``g_lstm``,
-            ``attention``, ``g_pool`` first, then vector blocks ``dnn``, ``highway``,
-            ``residual`` (a mean pooling is added when no sequence block pools).
-        class_weight: ``none``, ``auto`` (inverse frequency) or per task
+        frame: frame-level blocks in order: convolutions ``conv``, ``r_conv`` (residual),
+            ``conv_hw`` (highway) per long frame (or over time for 1-D inputs), ``conv_3d``,
+            ``r_conv_3d``, ``conv_hw_3d`` over the time x context x dims volume; then
+            ``dnn``, ``highway``, ``residual`` per frame, or ``lstm`` (two LSTMs over the
+            long frames, the source's ``--f_lstm``).
+        utterance: sequence blocks ``lstm`` (two LSTMs), ``g_lstm`` (two LSTMs, mean over
+            time), ``attention``, ``g_pool`` (with ``lstm``: the mean of the LSTM's input
+            next to its output), then vector blocks ``dnn``, ``highway``, ``residual``.
+        conv_depth: convolution layers (the source's ``-dnn_depth`` for conv blocks).
+        n_filter, n_row, n_col, n_time, pool_t, pool_r, pool_c, l_filter, pool: per-layer
+            sizes (one value, a list, or ``"2,4"``); ``l_filter`` / ``pool`` for 1-D inputs.
+        stride: convolution stride (the source's ``-stride``).
+        frame_pool: how frame blocks become the utterance vector when no sequence block
+            follows: ``flatten`` (the source) or ``mean``.
+        input_norm: ``none`` (inputs z-scored by ``data.normalize``) or ``batchnorm`` (the
+            source's time-distributed batch normalisation inside the model).
+        clipvalue: Adam gradient clipping (the source: 0.5).
+        class_weight: ``none``, ``auto`` (by ``class_weight_formula``) or per task
             ``"category:1.0:2.0:2.0:2.0"``.
+        class_weight_formula: ``inverse`` (n / (K count), the default: equal expected weight
+            per class) or ``complement`` (1 - frequency, the source's ``-cw auto``); also the
+            weights of ``weighted_categorical_crossentropy``.
         smote_enn: resample training rows with SMOTE-ENN (single task only).
-        load_model / unloaded / frozen: pretrained ``.keras`` model, layers not copied,
-            layers not updated (index ranges ``0:7`` or name globs).
+        post_elm: classify frames, then the utterance with an extreme learning machine on
+            statistics of the frame outputs (the source's ``--post_elm``); ``elm_hidden``
+            random hidden units.
+        load_model / unloaded / frozen: pretrained model (``.keras``, or a Keras 2 ``.h5``
+            by layer order), layers not copied / not updated (index ranges, name globs, -1).
     """
 
     frame: list[str] = field(default_factory=lambda: ["conv"])
@@ -103,19 +136,29 @@ class SERConfig:
     dnn_depth: int = 1
     n_node: int = 64
     cell: int = 32
-    n_filter: int = 8
-    n_row: int = 3
-    n_col: int = 3
-    n_time: int = 3
     conv_depth: int = 1
-    pool_r: int = 2
-    pool_c: int = 2
+    n_filter: Any = 8
+    n_row: Any = 3
+    n_col: Any = 3
+    n_time: Any = 3
+    pool_t: Any = 1
+    pool_r: Any = 2
+    pool_c: Any = 2
+    l_filter: Any = 3
+    pool: Any = 2
+    stride: int = 1
+    frame_pool: str = "flatten"
+    input_norm: str = "none"
     dropout: float = 0.2
     l2: float = 0.0
     lr: float = 1e-3
+    clipvalue: float | None = None
     class_weight: str = "none"
+    class_weight_formula: str = "inverse"
     focal_gamma: float = 2.0
     smote_enn: bool = False
+    post_elm: bool = False
+    elm_hidden: int = 50
     load_model: str | None = None
     unloaded: Any = None
     frozen: Any = None
@@ -135,6 +178,25 @@ class RunConfig:
         sections = {"model": self.model, "data": self.data, "train": self.train}
         sections[self.model] = getattr(self, self.model)
         return {k: v if isinstance(v, str) else dataclasses.asdict(v) for k, v in sections.items()}
+
+
+STOP_ON = ("score", "loss")
+
+
+def check_train_config(train: TrainConfig) -> None:
+    """Bad values of the ``train`` section, as one-line errors naming the key."""
+    checks = (
+        ("epochs", train.epochs >= 1, "a positive integer"),
+        ("batch_size", train.batch_size >= 2, "an integer >= 2"),
+        ("patience", train.patience >= 0, "an integer >= 0"),
+        ("stop_on", train.stop_on in STOP_ON, f"one of {STOP_ON}"),
+        ("save_img_interval", train.save_img_interval >= 0, "an integer >= 0"),
+        ("check_batch_interval", train.check_batch_interval >= 0, "an integer >= 0"),
+        ("adopt_epochs", train.adopt_epochs >= 0, "an integer >= 0"),
+    )
+    for key, ok, expected in checks:
+        if not ok:
+            raise ConfigError(f"train.{key}", f"expected {expected}, got {getattr(train, key)!r}")
 
 
 def load_config(path: str | Path) -> RunConfig:

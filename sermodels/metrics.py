@@ -62,6 +62,17 @@ def ccc(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(2 * covariance / denominator) if denominator > 0 else 0.0
 
 
+def ccc_minmax(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """CCC after min-max normalising predictions and labels to [0, 1] (the source trainer's
+    variant: insensitive to the predictions' scale and offset, so it rewards a model that
+    only ranks well)."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    spans = (np.ptp(y_true), np.ptp(y_pred))
+    if min(spans) == 0:
+        return 0.0
+    return ccc((y_true - y_true.min()) / spans[0], (y_pred - y_pred.min()) / spans[1])
+
+
 def classification_report(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> dict:
     """UAR, WA, F1, precision and the confusion matrix (counts and row-normalised)."""
     matrix = confusion_matrix(y_true, y_pred, n_classes)

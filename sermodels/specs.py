@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sermodels.errors import ConfigError
 
@@ -13,7 +13,8 @@ CLASSIFICATION_LOSSES = (
     "categorical_focal_loss",
 )
 REGRESSION_LOSSES = ("mse", "ccc")
-METRICS = ("uar", "accuracy", "f1", "precision", "ccc")
+METRICS = ("uar", "accuracy", "f1", "precision", "ccc", "ccc_norm")
+REGRESSION_METRICS = ("ccc", "ccc_norm")
 
 
 def parse_ids(spec: str | int | list | None, where: str) -> list[int]:
@@ -58,10 +59,37 @@ def _non_negative(ids: list[int], where: str) -> list[int]:
     return ids
 
 
+def per_layer(value, depth: int, where: str) -> list[int]:
+    """One size per layer from an int (every layer), a list or the source's ``"2,4"``; a
+    longer list is cut to ``depth`` (as the source trainer read its lists).
+
+    Example:
+        >>> per_layer("2,4,8", 2, "ser.n_filter")
+        [2, 4]
+    """
+    if isinstance(value, str):
+        try:
+            value = [int(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(where, f"expected integers like '2,4', got {value!r}") from None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return [value] * depth
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) for v in value
+    ):
+        raise ConfigError(where, f"expected an integer or one per layer, got {value!r}")
+    if len(value) < depth:
+        raise ConfigError(where, f"expected {depth} values (one per layer), got {value}")
+    return value[:depth]
+
+
 def select_layers(layer_names: list[str], spec: str | list | None, where: str) -> set[int]:
-    """Layer indices picked by index ranges (``"0:8"``) and/or name globs (``"a_feat_cnn_*"``)."""
+    """Layer indices picked by index ranges (``"0:8"``), name globs (``"a_feat_cnn_*"``) or
+    ``-1`` (every layer, as the source)."""
     if spec is None or spec == "":
         return set()
+    if str(spec).strip() == "-1" or spec == [-1]:
+        return set(range(len(layer_names)))
     parts = spec if isinstance(spec, list) else str(spec).split(",")
     picked: set[int] = set()
     for part in (str(p).strip() for p in parts):
@@ -86,12 +114,14 @@ def select_layers(layer_names: list[str], spec: str | list | None, where: str) -
 class TaskSpec:
     """One task: ``name:n_classes:column[:loss[:weight[:metric]]]``.
 
-    ``n_classes == 1`` means a continuous target (regression, CCC metric).
+    ``n_classes == 1`` means a continuous target (regression, CCC metric). ``column`` is the
+    label column's number, or its name in a file that names its columns (resolved to the
+    number when the file is read).
     """
 
     name: str
     n_classes: int
-    column: int
+    column: int | str
     loss: str
     weight: float
     metric: str
@@ -99,6 +129,9 @@ class TaskSpec:
     @property
     def is_regression(self) -> bool:
         return self.n_classes == 1
+
+    def on_column(self, column: int) -> TaskSpec:
+        return replace(self, column=column)
 
 
 def parse_tasks(spec: str, where: str = "tasks") -> list[TaskSpec]:
@@ -127,19 +160,22 @@ def _parse_task(text: str, where: str) -> TaskSpec:
     if not name:
         raise ConfigError(where, f"task {text!r}: empty name")
     try:
-        n, col = int(n_classes), int(column)
+        n = int(n_classes)
+        col = int(column) if column.strip().lstrip("-").isdigit() else column.strip()
         w = float(weight) if weight else 1.0
     except ValueError:
         raise ConfigError(
-            where, f"task {text!r}: n_classes and column must be integers, weight a number"
+            where, f"task {text!r}: n_classes must be an integer, weight a number"
         ) from None
-    if n < 1 or col < 0 or w < 0:
+    if not col and col != 0:
+        raise ConfigError(where, f"task {text!r}: name the label column (number or name)")
+    if n < 1 or (isinstance(col, int) and col < 0) or w < 0:
         raise ConfigError(where, f"task {text!r}: need n_classes >= 1, column >= 0, weight >= 0")
     allowed = REGRESSION_LOSSES if n == 1 else CLASSIFICATION_LOSSES
     loss = loss or allowed[0]
     if loss not in allowed:
         raise ConfigError(where, f"task {text!r}: loss {loss!r} not one of {allowed}")
     metric = metric or ("ccc" if n == 1 else "uar")
-    if metric not in METRICS or (n == 1) != (metric == "ccc"):
+    if metric not in METRICS or (n == 1) != (metric in REGRESSION_METRICS):
         raise ConfigError(where, f"task {text!r}: metric {metric!r} does not fit this task")
     return TaskSpec(name, n, col, loss, w, metric)

@@ -72,13 +72,13 @@ class SweepTrainable(tune.Trainable):
         if self.invalid:
             return {OBJECTIVE: math.nan, "verdict": INVALID, "invalid": self.invalid,
                     "collapsed": 0, tune.result.DONE: True}  # fmt: skip
-        if self.run.epoch >= self.max_epochs or self.verdict.name in self.settings.stopping:
+        if self.run.epoch >= self.run.total_epochs or self.verdict.name in self.settings.stopping:
             # restored from its final checkpoint: end at once, without training again
             return {**self._result(self.run.history[-1]), REPLAYED: 1, tune.result.DONE: True}
         metrics = self.run.step_epoch()
         self.verdict = self._judge()
         result = self._result(metrics)
-        done = self.run.epoch >= self.max_epochs or self.run.should_stop(metrics)
+        done = self.run.epoch >= self.run.total_epochs or self.run.should_stop(metrics)
         if done or self.verdict.name in self.settings.stopping:
             self._close()  # the last result: the CollapseStopper ends a condemned trial
         return {**result, tune.result.DONE: done}

@@ -1,25 +1,36 @@
-"""The h5 data contract: validated, fold-aware reading of only the rows and keys needed.
+"""A run's data: the rows its ``data`` section selects (:mod:`sermodels.data.selection`),
+read from the h5 file (:mod:`sermodels.data.contract`) and prepared for the model: laid out,
+cropped and normalised with statistics of the training rows (:class:`Preprocessing`, which
+is saved with the models so predictions see the same inputs).
 
-Layout (as in the source projects):
-
-* feature keys (``a_feat``, ``v_feat``, any name): ``(n, long_frames, 1, short_frames, dims)``
-  for 2D input or ``(n, 1, time, context, dims)`` for 3D input;
-* ``label``: ``(n, columns)``, e.g. arousal, valence, category, speaker id, corpus id, gender;
-* optional ``start_indice`` / ``end_indice``: one row range per cross-validation fold.
+Only the requested keys and the rows of the chosen folds are read, in contiguous runs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-import h5py
 import numpy as np
 
+from sermodels.data.contract import (
+    LABEL_KEY,
+    SPEAKER_COLUMN,
+    LabelColumns,
+    attribute_list,
+    check_feature,
+    dataset,
+    file_folds,
+    label_columns,
+    open_h5,
+    read,
+    read_rows,
+)
+from sermodels.data.selection import RowPlan, plan_rows
 from sermodels.errors import ConfigError, DataError
-from sermodels.specs import TaskSpec, parse_ids, parse_tasks
+from sermodels.specs import TaskSpec, parse_tasks
 
-LABEL_KEY = "label"
-FOLD_KEYS = ("start_indice", "end_indice")
+LAYOUTS = ("image", "sequence")
+NORMALIZATIONS = ("auto", "minmax", "zscore", "none")
 
 
 @dataclass
@@ -29,16 +40,21 @@ class DataConfig:
     Args:
         path: the h5 corpus (``None``: the built-in demo corpus).
         features: feature keys, one per modality (``["a_feat", "v_feat"]``).
-        tasks: task spec ``name:n_classes:column[:loss[:weight[:metric]]]``, comma-separated.
+        tasks: task spec ``name:n_classes:column[:loss[:weight[:metric]]]``, comma-separated;
+            the column by number or by the name the file gives it.
         test_idx / valid_idx / train_idx: fold ids (``"0,1"``, ``"111:130"``). Without
             ``start_indice`` in the file they name speaker ids of ``speaker_column``.
         unlabelled_idx: folds whose rows train the GAN without their labels.
-        speaker_column: label column holding speaker ids (speaker-independent split).
+        adopt_idx: folds an SER model adapts to after training (the source's ``-adopt_idx``).
+        ignore_idx: folds left out of everything (the source's ``-ignore_idx``).
+        valid_is_test: allow validation on the test folds (``launch.py train`` only).
+        speaker_column: label column (number or name) holding speaker ids.
         r_valid / r_test: ratio split when the file has neither folds nor a speaker column;
-            ``r_valid`` also carves validation out of training when ``valid_idx`` is empty.
+            ``r_valid`` also carves validation speakers out of training.
         r_nrow / r_ncol: crop of the flattened time x feature image, per modality.
-        normalize: ``minmax`` (to [-1, 1], for tanh generators), ``zscore`` or ``none``.
-        seed: seed of the ratio splits.
+        normalize: ``minmax`` (to [-1, 1], for tanh generators), ``zscore``, ``none``, or
+            ``auto`` (minmax for the SGAN, zscore for SER).
+        seed: seed of the ratio and r_valid splits.
     """
 
     path: str | None = None
@@ -48,7 +64,10 @@ class DataConfig:
     valid_idx: str | int | list | None = "1"
     train_idx: str | int | list | None = None
     unlabelled_idx: str | int | list | None = None
-    speaker_column: int | None = None
+    adopt_idx: str | int | list | None = None
+    ignore_idx: str | int | list | None = None
+    valid_is_test: bool = False
+    speaker_column: int | str | None = None
     r_valid: float = 0.0
     r_test: float = 0.0
     r_nrow: list[int] | int | None = None
@@ -58,9 +77,75 @@ class DataConfig:
 
 
 @dataclass
-class Split:
-    """Rows of one split: features per modality, the label matrix and a labelled mask."""
+class Preprocessing:
+    """How raw rows of each feature key become model inputs: the layout, the crop, and the
+    normalisation with its statistics (from the training rows).
 
+    Example:
+        >>> prep.apply("a_feat", raw_rows)  # doctest: +SKIP
+    """
+
+    layout: str
+    crops: dict[str, tuple[int, int]] = field(default_factory=dict)
+    methods: dict[str, str] = field(default_factory=dict)
+    stats: dict[str, dict] = field(default_factory=dict)
+
+    def arrange(self, key: str, raw: np.ndarray) -> np.ndarray:
+        """Layout and crop (no statistics needed)."""
+        data = to_layout(np.asarray(raw, np.float32), self.layout)
+        if self.layout == "image":
+            rows, cols = self.crops[key]
+            data = data[:, :rows, :cols, None]
+        return data
+
+    def fit(self, key: str, arranged: np.ndarray) -> None:
+        """Statistics of ``key`` from arranged training rows."""
+        method = self.methods[key]
+        if method == "minmax":
+            self.stats[key] = {"low": float(arranged.min()), "high": float(arranged.max())}
+        elif method == "zscore":
+            axes = tuple(range(arranged.ndim - 1))
+            self.stats[key] = {
+                "mean": arranged.mean(axis=axes, dtype=np.float64).tolist(),
+                "std": (arranged.std(axis=axes, dtype=np.float64) + 1e-6).tolist(),
+            }
+
+    def normalize(self, key: str, arranged: np.ndarray) -> np.ndarray:
+        method, stats = self.methods[key], self.stats.get(key)
+        if method == "none" or not stats:
+            return arranged
+        if method == "minmax":
+            scale = 2.0 / max(stats["high"] - stats["low"], 1e-8)
+            scaled = (arranged - stats["low"]) * scale - 1.0
+            return np.clip(scaled, -1.0, 1.0).astype(np.float32)
+        mean = np.asarray(stats["mean"], np.float32)
+        std = np.asarray(stats["std"], np.float32)
+        return ((arranged - mean) / std).astype(np.float32)
+
+    def apply(self, key: str, raw: np.ndarray) -> np.ndarray:
+        """Raw rows of ``key`` (as the file holds them) -> model inputs."""
+        return self.normalize(key, self.arrange(key, raw))
+
+    def to_dict(self) -> dict:
+        return {
+            "layout": self.layout,
+            "crops": {k: list(v) for k, v in self.crops.items()},
+            "methods": self.methods,
+            "stats": self.stats,
+        }
+
+    @classmethod
+    def from_dict(cls, values: dict) -> Preprocessing:
+        crops = {k: tuple(v) for k, v in values.get("crops", {}).items()}
+        return cls(values["layout"], crops, dict(values["methods"]), dict(values["stats"]))
+
+
+@dataclass
+class Split:
+    """Rows of one split: file row ids, prepared features per modality, the label matrix and
+    a mask of rows whose labels may be used."""
+
+    rows: np.ndarray
     features: dict[str, np.ndarray]
     labels: np.ndarray
     labelled: np.ndarray
@@ -70,11 +155,15 @@ class Split:
 
     def select(self, rows: np.ndarray) -> Split:
         return Split(
-            {k: v[rows] for k, v in self.features.items()}, self.labels[rows], self.labelled[rows]
+            self.rows[rows],
+            {k: v[rows] for k, v in self.features.items()},
+            self.labels[rows],
+            self.labelled[rows],
         )
 
     def concat(self, other: Split) -> Split:
         return Split(
+            np.concatenate([self.rows, other.rows]),
             {k: np.concatenate([v, other.features[k]]) for k, v in self.features.items()},
             np.concatenate([self.labels, other.labels]),
             np.concatenate([self.labelled, other.labelled]),
@@ -83,14 +172,32 @@ class Split:
 
 @dataclass
 class Corpus:
-    """A validated train / valid / test split, ready for a model."""
+    """A validated train / valid / test (/ adopt) split, ready for a model."""
 
     train: Split
     valid: Split
     test: Split
     tasks: list[TaskSpec]
     source: str
-    layout: str  # "image" (SGAN) or "sequence" (SER)
+    layout: str
+    preprocessing: Preprocessing
+    columns: LabelColumns
+    plan: RowPlan
+    adopt: Split | None = None
+    categories: tuple[str, ...] | None = None
+
+    def class_names(self, task: TaskSpec) -> list[str]:
+        """Names of a task's classes: the file's category names for its category column,
+        else the class ids."""
+        names = self.columns.names
+        on_category = names is not None and names[task.column] == "category"
+        if on_category and self.categories and len(self.categories) >= task.n_classes:
+            return list(self.categories[: task.n_classes])
+        return [str(i) for i in range(task.n_classes)]
+
+    @property
+    def valid_is_test(self) -> bool:
+        return self.valid is self.test
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         return {k: v.shape[1:] for k, v in self.train.features.items()}
@@ -98,6 +205,7 @@ class Corpus:
     def with_tasks(self, tasks: list[TaskSpec]) -> Corpus:
         """The same rows read for other heads (a searched task list); their labels are
         checked as at load, so a head with too few classes is an error, not a crash mid-fit."""
+        tasks = [self.columns.resolve(t, self.source) for t in tasks]
         for name in ("train", "valid", "test"):
             _check_labels(getattr(self, name), tasks, self.source, name)
         return replace(self, tasks=list(tasks))
@@ -105,242 +213,140 @@ class Corpus:
     def for_final_training(self) -> Corpus:
         """Train on train + valid rows with no validation (final runs use a fixed number of
         epochs). When valid is the test split itself, it stays out of training."""
-        train = self.train if self.valid is self.test else self.train.concat(self.valid)
+        train = self.train if self.valid_is_test else self.train.concat(self.valid)
         empty = self.valid.select(np.zeros(0, dtype=int))
-        return Corpus(train, empty, self.test, self.tasks, self.source, self.layout)
+        return replace(self, train=train, valid=empty)
 
 
 def load_corpus(config: DataConfig, path: str, layout: str = "image") -> Corpus:
     """Read, validate and split ``path`` according to ``config``.
 
-    Only the requested keys and the rows of the chosen folds are read. Raises
-    :class:`DataError` (one line naming file, key and problem) before any model is built.
+    Raises :class:`DataError` (one line naming file, key and problem) or :class:`ConfigError`
+    before any model is built.
 
     Example:
         >>> corpus = load_corpus(DataConfig(features=["a_feat"]), "demo.h5")  # doctest: +SKIP
     """
-    if layout not in ("image", "sequence"):
-        raise ValueError(f"layout must be 'image' or 'sequence', got {layout!r}")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     tasks = parse_tasks(config.tasks, "data.tasks")
     if not config.features:
         raise ConfigError("data.features", "name at least one feature key, e.g. ['a_feat']")
-    try:
-        h5 = h5py.File(path, "r")
-    except FileNotFoundError:
-        raise DataError(path, None, "file not found") from None
-    except IsADirectoryError:
-        raise DataError(path, None, "is a folder; expected an .h5 file") from None
-    except OSError:
-        raise DataError(path, None, _unreadable(path)) from None
-    with h5:
+    if config.normalize not in NORMALIZATIONS:
+        raise ConfigError(
+            "data.normalize", f"expected one of {NORMALIZATIONS}, got {config.normalize!r}"
+        )
+    with open_h5(path) as h5:
         return _read_corpus(h5, path, config, tasks, layout)
 
 
-def _unreadable(path: str) -> str:
-    """Why h5py cannot open ``path``: not HDF5 at all, or an HDF5 file cut short."""
-    if not h5py.is_hdf5(path):
-        return "not an HDF5 file (no HDF5 signature; expected the output of extract/demo-data)"
-    return "HDF5 file cannot be opened (truncated or corrupt; write it again)"
-
-
-def _read_corpus(h5, path, config, tasks, layout) -> Corpus:
-    labels = _dataset(h5, path, LABEL_KEY)
+def _read_corpus(h5, path: str, config: DataConfig, tasks: list[TaskSpec], layout: str):
+    labels = dataset(h5, path, LABEL_KEY)
     if labels.ndim != 2:
         raise DataError(path, LABEL_KEY, f"expected 2 dims (n, columns), got shape {labels.shape}")
     n_rows = labels.shape[0]
     for key in config.features:
-        _check_feature_shape(_dataset(h5, path, key), path, key, n_rows)
-    for task in tasks:
-        if task.column >= labels.shape[1]:
-            raise DataError(
-                path,
-                LABEL_KEY,
-                f"task {task.name!r} uses column {task.column} but label has "
-                f"{labels.shape[1]} columns",
-            )
-    label_matrix = _read_h5(labels, path, LABEL_KEY)
-    rows = _split_rows(h5, path, config, label_matrix)
-    unlabelled = rows.pop("unlabelled")
-    rows["train"] = np.union1d(rows["train"], unlabelled)
-    splits = {
-        name: _read_split(h5, path, config, label_matrix, rows[name], layout)
-        for name in ("train", "test")
-    }
-    # validation = test when no valid fold: read those rows once, not twice
-    same = rows["valid"] is rows["test"]
-    splits["valid"] = (
-        splits["test"]
-        if same
-        else _read_split(h5, path, config, label_matrix, rows["valid"], layout)
+        check_feature(dataset(h5, path, key), path, key, n_rows, layout)
+    columns = label_columns(labels, h5, path)
+    tasks = [columns.resolve(t, path) for t in tasks]
+    label_matrix = read(labels, path, LABEL_KEY)
+    plan = plan_rows(
+        config,
+        file_folds(h5, path, n_rows),
+        _speakers(config, columns, label_matrix, path),
+        n_rows,
+        path,
     )
-    splits["train"].labelled = ~np.isin(rows["train"], unlabelled)
-    for name, split in splits.items():
-        _check_labels(split, tasks, path, name)
-    _crop_and_normalize(splits, config, path, layout)
-    return Corpus(splits["train"], splits["valid"], splits["test"], tasks, path, layout)
-
-
-def _dataset(h5, path, key) -> h5py.Dataset:
-    if key not in h5:
-        raise DataError(path, key, f"key not found (file has: {', '.join(sorted(h5.keys()))})")
-    dataset = h5[key]
-    if not isinstance(dataset, h5py.Dataset):
-        raise DataError(path, key, "expected a dataset, found a group")
-    return dataset
-
-
-def _read_h5(dataset, path, key, selection=slice(None)) -> np.ndarray:
-    try:
-        return np.asarray(dataset[selection])
-    except (OSError, RuntimeError) as exc:
-        raise DataError(path, key, f"cannot read rows (truncated or corrupt file: {exc})") from None
-
-
-def _check_feature_shape(dataset, path, key, n_rows) -> None:
-    shape = dataset.shape
-    if len(shape) != 5 or (shape[2] != 1 and shape[1] != 1):
-        raise DataError(
-            path,
-            key,
-            "expected 5 dims (n, long_frames, 1, short_frames, dims) or "
-            f"(n, 1, time, context, dims), got shape {shape}",
+    prep = Preprocessing(
+        layout, methods={key: _method(config.normalize, layout) for key in config.features}
+    )
+    raw = {
+        name: _read_split(h5, path, config, label_matrix, rows, prep)
+        for name, rows in (
+            ("train", plan.train),
+            ("test", plan.test),
+            ("valid", plan.valid),
+            ("adopt", plan.adopt),
         )
-    if shape[0] != n_rows:
-        raise DataError(path, key, f"has {shape[0]} rows but label has {n_rows}")
-
-
-def _split_rows(h5, path, config, label_matrix) -> dict[str, np.ndarray]:
-    """Row indices of train / valid / test (and which train rows are unlabelled)."""
-    folds = _folds(h5, path, config, label_matrix)
-    if folds is None:
-        return _ratio_split(len(label_matrix), config)
-    test = _fold_ids(config.test_idx, folds, path, "test_idx")
-    valid = _fold_ids(config.valid_idx, folds, path, "valid_idx")
-    unlabelled = _fold_ids(config.unlabelled_idx, folds, path, "unlabelled_idx")
-    held_out = set(test) | set(valid) | set(unlabelled)
-    if config.train_idx not in (None, ""):
-        train = _fold_ids(config.train_idx, folds, path, "train_idx")
-    else:
-        train = [f for f in range(len(folds)) if f not in held_out and len(folds[f])]
-    if not train:
-        raise DataError(path, "start_indice", "no training folds left after test/valid")
-    if not test:
-        raise ConfigError("data.test_idx", "name at least one test fold")
-    rows = {
-        "train": _rows_of(folds, train),
-        "test": _rows_of(folds, test),
-        "unlabelled": _rows_of(folds, unlabelled),
+        if name != "valid" or not plan.valid_is_test
     }
-    if valid:
-        rows["valid"] = _rows_of(folds, valid)
-    elif config.r_valid > 0:
-        rows["train"], rows["valid"] = _carve(rows["train"], config.r_valid, config.seed)
-    else:
-        rows["valid"] = rows["test"]  # as the source SGAN: validate on test when no valid fold
-    return rows
+    if layout == "image":
+        for index, key in enumerate(config.features):
+            prep.crops[key] = _crop(config, index, raw["train"].features[key].shape[1:], path, key)
+            for split in raw.values():
+                split.features[key] = prep.arrange(key, split.features[key])
+    for key in config.features:
+        if len(raw["train"]):
+            prep.fit(key, raw["train"].features[key])
+        for split in raw.values():
+            split.features[key] = prep.normalize(key, split.features[key])
+    raw["train"].labelled = ~np.isin(plan.train, plan.unlabelled)
+    raw["valid"] = raw["test"] if plan.valid_is_test else raw["valid"]
+    for name in ("train", "valid", "test"):
+        _check_labels(raw[name], tasks, path, name)
+    adopt = raw["adopt"] if len(plan.adopt) else None
+    categories = attribute_list(h5.attrs.get("categories"))
+    return Corpus(
+        raw["train"],
+        raw["valid"],
+        raw["test"],
+        tasks,
+        path,
+        layout,
+        prep,
+        columns,
+        plan,
+        adopt,
+        categories,
+    )
 
 
-def _folds(h5, path, config, label_matrix) -> list[np.ndarray] | None:
-    if FOLD_KEYS[0] in h5 or FOLD_KEYS[1] in h5:
-        return _index_folds(h5, path, len(label_matrix))
-    if config.speaker_column is None:
-        return None
+def _speakers(
+    config: DataConfig, columns: LabelColumns, labels: np.ndarray, path: str
+) -> np.ndarray | None:
+    """Speaker id per row: ``speaker_column``, else the column the file names ``speaker``."""
     column = config.speaker_column
-    if column >= label_matrix.shape[1]:
-        raise DataError(path, LABEL_KEY, f"speaker_column {column} out of range")
-    speakers = label_matrix[:, column].astype(np.int64)
-    return [np.flatnonzero(speakers == s) for s in range(int(speakers.max()) + 1)]
+    if column is None:
+        column = columns.named(SPEAKER_COLUMN)
+        if column is None:
+            return None
+    index = columns.index(column, path, "speaker_column")
+    return labels[:, index].astype(np.int64)
 
 
-def _index_folds(h5, path, n_rows) -> list[np.ndarray]:
-    starts, ends = (_read_h5(_dataset(h5, path, k), path, k).astype(np.int64) for k in FOLD_KEYS)
-    if starts.shape != ends.shape or starts.ndim != 1:
-        raise DataError(
-            path, "end_indice", f"shape {ends.shape} differs from start_indice {starts.shape}"
-        )
-    bad = np.flatnonzero((starts < 0) | (ends < starts) | (ends > n_rows))
-    if bad.size:
-        f = int(bad[0])
-        raise DataError(
-            path,
-            "start_indice",
-            f"fold {f} range [{starts[f]}, {ends[f]}) is not within 0..{n_rows}",
-        )
-    return [np.arange(s, e) for s, e in zip(starts, ends, strict=True)]
+def _method(normalize: str, layout: str) -> str:
+    if normalize == "auto":
+        return "minmax" if layout == "image" else "zscore"
+    return normalize
 
 
-def _fold_ids(spec, folds, path, name) -> list[int]:
-    ids = parse_ids(spec, f"data.{name}")
-    for fold in ids:
-        if fold >= len(folds):
-            raise DataError(
-                path,
-                "start_indice",
-                f"{name} names fold {fold} but the file has "
-                f"{len(folds)} folds (0..{len(folds) - 1})",
-            )
-        if len(folds[fold]) == 0:
-            raise DataError(path, "start_indice", f"{name} names fold {fold}, which is empty")
-    return ids
-
-
-def _rows_of(folds, ids) -> np.ndarray:
-    if not ids:
-        return np.zeros(0, dtype=np.int64)
-    return np.unique(np.concatenate([folds[i] for i in ids]))
-
-
-def _ratio_split(n_rows, config) -> dict[str, np.ndarray]:
-    if not (0 < config.r_test < 1 and 0 <= config.r_valid < 1 - config.r_test):
-        raise ConfigError(
-            "data.r_test",
-            "without folds or speaker_column, set 0 < r_test < 1 "
-            "(and 0 <= r_valid < 1 - r_test) for a ratio split",
-        )
-    order = np.random.default_rng(config.seed).permutation(n_rows)
-    n_test, n_valid = int(n_rows * config.r_test), int(n_rows * config.r_valid)
-    test, valid, train = np.split(order, [n_test, n_test + n_valid])
-    rows = {"train": np.sort(train), "test": np.sort(test), "unlabelled": np.zeros(0, np.int64)}
-    rows["valid"] = np.sort(valid) if n_valid else rows["test"]
-    return rows
-
-
-def _carve(rows, share, seed) -> tuple[np.ndarray, np.ndarray]:
-    order = np.random.default_rng(seed).permutation(rows)
-    n_valid = max(1, int(len(rows) * share))
-    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
-
-
-def _read_split(h5, path, config, label_matrix, rows, layout) -> Split:
+def _read_split(h5, path, config, label_matrix, rows, prep: Preprocessing) -> Split:
+    """Raw rows of every feature key (laid out for the model, not yet cropped/normalised)."""
     features = {}
     for key in config.features:
-        data = _read_rows(h5[key], rows, path, key).astype(np.float32, copy=False)
-        bad = ~np.isfinite(data.reshape(len(data), -1)).all(axis=1)
-        if bad.any():
+        data = read_rows(h5[key], rows, path, key).astype(np.float32, copy=False)
+        bad = ~np.isfinite(data.reshape(len(data), -1)).all(axis=1) if len(data) else []
+        if np.any(bad):
             raise DataError(path, key, f"non-finite values (NaN/Inf) in row {rows[bad][0]}")
-        features[key] = _to_layout(data, layout)
+        features[key] = data if prep.layout == "image" else to_layout(data, prep.layout)
     labelled = np.ones(len(rows), dtype=bool)
-    return Split(features, label_matrix[rows].astype(np.float32), labelled)
+    return Split(rows, features, label_matrix[rows].astype(np.float32), labelled)
 
 
-def _read_rows(dataset, rows, path, key) -> np.ndarray:
-    """Read ``rows`` (sorted) as contiguous runs: h5 slices are fast, fancy indexing is not."""
-    if len(rows) == 0:
-        return np.zeros((0, *dataset.shape[1:]), dtype=dataset.dtype)
-    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-    runs = np.split(rows, breaks)
-    return np.concatenate([_read_h5(dataset, path, key, slice(r[0], r[-1] + 1)) for r in runs])
-
-
-def _to_layout(data, layout) -> np.ndarray:
-    """image: (n, rows, cols) with rows = flattened time; sequence: (n, time, context, dims)."""
+def to_layout(data: np.ndarray, layout: str) -> np.ndarray:
+    """image: ``(n, rows, cols)`` with rows = flattened time; sequence: ``(n, time, context,
+    dims)`` for 5-D rows, ``(n, time, dims)`` for 3-D rows and ``(n, 1, dims)`` for vectors."""
+    if data.ndim == 2:
+        return data[:, None, :]
+    if data.ndim != 5:
+        return data
     n, a, b, c, d = data.shape
     if layout == "image":
         return data.reshape(n, a * b * c, d)
     return data[:, :, 0] if b == 1 else data[:, 0]
 
 
-def _check_labels(split, tasks, path, split_name) -> None:
+def _check_labels(split: Split, tasks: list[TaskSpec], path: str, split_name: str) -> None:
     for task in tasks:
         values = split.labels[split.labelled, task.column]
         if not np.isfinite(values).all():
@@ -362,21 +368,8 @@ def _check_labels(split, tasks, path, split_name) -> None:
             )
 
 
-def _crop_and_normalize(splits, config, path, layout) -> None:
-    """Crop and normalise every distinct split; the first is train, whose statistics rule."""
-    ordered = (splits["train"], splits["valid"], splits["test"])
-    distinct = list({id(s): s for s in ordered}.values())  # valid may be test itself
-    for index, key in enumerate(config.features):
-        arrays = [s.features[key] for s in distinct]
-        if layout == "image":
-            arrays = _crop(arrays, config, index, path, key)
-        arrays = _normalize(arrays, config.normalize, layout)
-        for split, array in zip(distinct, arrays, strict=True):
-            split.features[key] = array
-
-
-def _crop(arrays, config, index, path, key) -> list[np.ndarray]:
-    rows, cols = arrays[0].shape[1:]
+def _crop(config: DataConfig, index: int, shape: tuple, path: str, key: str) -> tuple[int, int]:
+    rows, cols = shape[0] * shape[1] * shape[2], shape[3]
     n_row = _per_modality(config.r_nrow, index, rows, "r_nrow")
     n_col = _per_modality(config.r_ncol, index, cols, "r_ncol")
     if n_row > rows or n_col > cols:
@@ -385,7 +378,7 @@ def _crop(arrays, config, index, path, key) -> list[np.ndarray]:
             key,
             f"r_nrow x r_ncol = {n_row}x{n_col} exceeds the flattened image {rows}x{cols}",
         )
-    return [a[:, :n_row, :n_col, None] for a in arrays]
+    return n_row, n_col
 
 
 def _per_modality(value, index, default, name) -> int:
@@ -395,19 +388,3 @@ def _per_modality(value, index, default, name) -> int:
     if index >= len(values):
         raise ConfigError(f"data.{name}", f"give one value per feature key, got {values}")
     return int(values[index])
-
-
-def _normalize(arrays, method, layout) -> list[np.ndarray]:
-    method = ("minmax" if layout == "image" else "zscore") if method == "auto" else method
-    train = arrays[0]
-    if method == "none" or len(train) == 0:
-        return arrays
-    if method == "minmax":
-        low, high = float(train.min()), float(train.max())
-        scale = 2.0 / max(high - low, 1e-8)
-        return [np.clip((a - low) * scale - 1.0, -1.0, 1.0).astype(np.float32) for a in arrays]
-    if method == "zscore":
-        axes = tuple(range(train.ndim - 1))
-        mean, std = train.mean(axis=axes), train.std(axis=axes) + 1e-6
-        return [((a - mean) / std).astype(np.float32) for a in arrays]
-    raise ConfigError("data.normalize", f"expected minmax, zscore, none or auto, got {method!r}")

@@ -15,11 +15,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from sermodels.data.contract import write_label_columns
+
 CATEGORIES = ("neutral", "happy", "angry", "sad")
 LABEL_COLUMNS = (
     "arousal", "valence", "category", "speaker", "corpus", "gender",
     "arousal_continuous", "valence_continuous",
 )  # fmt: skip
+LABEL_KINDS = ("class", "class", "class", "id", "id", "class", "continuous", "continuous")
 # Per category: pitch factor, pitch slope (relative change over an utterance), energy (dB),
 # syllable rate (Hz), spectral tilt (dB per octave), mean arousal, mean valence.
 PROSODY = {
@@ -158,10 +161,10 @@ def _write_atomically(path: Path, audio, video, labels, starts, ends) -> None:
         with h5py.File(tmp, "w") as h5:
             h5.create_dataset("a_feat", data=audio, chunks=(1, *audio.shape[1:]))
             h5.create_dataset("v_feat", data=video, chunks=(1, *video.shape[1:]))
-            h5.create_dataset("label", data=labels)
+            label = h5.create_dataset("label", data=labels)
+            write_label_columns(label, list(LABEL_COLUMNS), list(LABEL_KINDS))
             h5.create_dataset("start_indice", data=starts)
             h5.create_dataset("end_indice", data=ends)
-            h5.attrs["label_columns"] = ",".join(LABEL_COLUMNS)
             h5.attrs["categories"] = ",".join(CATEGORIES)
         os.replace(tmp, path)
     except BaseException:

@@ -24,6 +24,7 @@ import scipy.signal
 import soundfile
 import soxr
 
+from sermodels.data.contract import write_label_columns
 from sermodels.errors import ConfigError, DataError
 
 LABEL_COLUMNS = ("arousal", "valence", "category", "speaker", "corpus", "gender", "utterance")
@@ -238,10 +239,21 @@ def _write(h5, ordered: list[Utterance], speakers: list[str], config: ExtractCon
     ends = np.cumsum(per_speaker)
     h5.create_dataset("start_indice", data=(ends - per_speaker).astype(np.int64))
     h5.create_dataset("end_indice", data=ends.astype(np.int64))
-    h5.attrs["label_columns"] = ",".join(LABEL_COLUMNS)
+    write_label_columns(labels, list(LABEL_COLUMNS), column_kinds(ordered))
     h5.attrs["speakers"] = ",".join(speakers)
     h5.attrs["categories"] = ",".join(config.categories)
     return per_speaker
+
+
+def column_kinds(utterances: list[Utterance]) -> list[str]:
+    """What each label column holds: arousal / valence are class ids when every value the
+    sheet gives is a whole number, else continuous values."""
+    kinds = {"category": "class", "speaker": "id", "corpus": "id", "gender": "class",
+             "utterance": "id"}  # fmt: skip
+    for column in ("arousal", "valence"):
+        values = [u.labels[column] for u in utterances]
+        kinds[column] = "class" if all(float(v).is_integer() for v in values) else "continuous"
+    return [kinds[c] for c in LABEL_COLUMNS]
 
 
 def _parallel(ordered: list[Utterance], config: ExtractConfig, progress: bool) -> Iterator:

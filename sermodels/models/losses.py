@@ -8,10 +8,24 @@ from keras import ops
 
 from sermodels.specs import TaskSpec
 
+CLASS_WEIGHT_FORMULAS = ("inverse", "complement")
 
-def inverse_frequency_weights(class_ids: np.ndarray, n_classes: int) -> np.ndarray:
-    """Class weights n / (K * count), the 'balanced' heuristic (mean weight over rows = 1)."""
+
+def class_weights(class_ids: np.ndarray, n_classes: int, formula: str = "inverse") -> np.ndarray:
+    """Per-class weights from the training labels.
+
+    ``inverse``: n / (K count), the "balanced" heuristic: every class carries the same total
+    weight (mean weight over rows 1). ``complement``: 1 - frequency, the source trainer's
+    ``-cw auto``; with K classes it never weights a class more than K/(K-1) times another
+    of half its frequency's complement, so it corrects imbalance far less.
+
+    Example:
+        >>> class_weights(np.array([0, 0, 0, 1]), 2).tolist()
+        [0.6666666865348816, 2.0]
+    """
     counts = np.bincount(class_ids.astype(int), minlength=n_classes).astype(float)
+    if formula == "complement":
+        return (1.0 - counts / max(len(class_ids), 1)).astype(np.float32)
     weights = np.where(counts > 0, len(class_ids) / (n_classes * np.maximum(counts, 1)), 0.0)
     return weights.astype(np.float32)
 
@@ -48,14 +62,17 @@ class ConcordanceLoss(keras.losses.Loss):
         return 1.0 - 2.0 * covariance / (denominator + 1e-8)
 
 
-def task_loss(task: TaskSpec, class_ids: np.ndarray | None, focal_gamma: float):
-    """The Keras loss named by ``task.loss``."""
+def task_loss(task: TaskSpec, class_ids: np.ndarray | None, config):
+    """The Keras loss named by ``task.loss`` (``config``: the ``ser`` section, for the focal
+    gamma and the class-weight formula; the source normalised its complement weights to sum
+    to 1, which only rescales the loss)."""
     if task.loss == "categorical_crossentropy":
         return keras.losses.CategoricalCrossentropy()
     if task.loss == "weighted_categorical_crossentropy":
-        return WeightedCategoricalCrossentropy(inverse_frequency_weights(class_ids, task.n_classes))
+        weights = class_weights(class_ids, task.n_classes, config.class_weight_formula)
+        return WeightedCategoricalCrossentropy(weights)
     if task.loss == "categorical_focal_loss":
-        return keras.losses.CategoricalFocalCrossentropy(gamma=focal_gamma)
+        return keras.losses.CategoricalFocalCrossentropy(gamma=config.focal_gamma)
     if task.loss == "ccc":
         return ConcordanceLoss()
     return keras.losses.MeanSquaredError()

@@ -1,4 +1,5 @@
-"""Pretrained loading: copy weights layer by layer (by name), skip and freeze layer ranges."""
+"""Pretrained loading: copy weights layer by layer (by name from sersweep's ``.keras`` models,
+by order from the source projects' Keras 2 files), skip and freeze layer ranges."""
 
 from __future__ import annotations
 
@@ -7,7 +8,21 @@ from pathlib import Path
 import keras
 
 from sermodels.errors import ConfigError
+from sermodels.models.legacy import legacy_path, read_legacy_weights, transfer_legacy
 from sermodels.specs import select_layers
+
+
+def copy_pretrained(
+    target: keras.Model, path: str | Path, unloaded, where: str, modalities: tuple[str, ...] = ()
+) -> list[str]:
+    """Fill ``target`` from a pretrained model: a ``.keras`` file (layers by name), or a
+    Keras 2 weights file of the source projects (``.h5`` / ``.hdf5``, or the source SGAN's
+    path without suffix; layers by order per modality and kind). Returns the layers filled."""
+    legacy = None if str(path).endswith(".keras") else legacy_path(path)
+    if legacy is not None:
+        source = read_legacy_weights(legacy, where)
+        return transfer_legacy(target, source, unloaded, where, modalities)
+    return transfer_weights(target, load_keras_model(path, where), unloaded, where)
 
 
 def load_keras_model(path: str | Path, where: str) -> keras.Model:
@@ -52,7 +67,7 @@ def transfer_weights(
             )
         layer.set_weights(donor.get_weights())
         copied.append(layer.name)
-    if not copied:
+    if not copied and len(skipped) < len(names):  # (-1 in unloaded skips every layer on purpose)
         raise ConfigError(where, f"no layer of {source.name} matches this model by name")
     return copied
 

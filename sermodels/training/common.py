@@ -9,11 +9,12 @@ from sermodels.specs import TaskSpec
 
 
 class SourcePatience:
-    """Early stopping with the source SGAN's semantics: stop when the newest value is below
-    the worst of the previous ``patience`` values (``patience`` 0 never stops).
+    """Early stopping on a score with the source SGAN's semantics: stop when the newest
+    value is below the worst of the previous ``patience + 1`` values (``patience`` 0 never
+    stops).
 
     Example:
-        >>> stopper = SourcePatience(2)
+        >>> stopper = SourcePatience(1)
         >>> [stopper.update(v) for v in (0.5, 0.6, 0.55, 0.4)]
         [False, False, False, True]
     """
@@ -25,9 +26,34 @@ class SourcePatience:
         self.history: list[float] = []
 
     def update(self, value: float) -> bool:
-        previous = self.history[-self.patience :] if self.patience else []
+        window = self.patience + 1
+        previous = self.history[-window:] if self.patience else []
         self.history.append(value)
-        return len(previous) == self.patience > 0 and value < min(previous)
+        return len(previous) == window and value < min(previous)
+
+
+class LossPatience:
+    """Early stopping on a loss as Keras' ``EarlyStopping`` (the source trainer's): stop once
+    ``patience`` epochs in a row bring no new lowest value (``patience`` 0 never stops).
+
+    Example:
+        >>> stopper = LossPatience(2)
+        >>> [stopper.update(v) for v in (1.0, 0.8, 0.9, 0.85)]
+        [False, False, False, True]
+    """
+
+    def __init__(self, patience: int) -> None:
+        if patience < 0:
+            raise ValueError(f"patience must be >= 0, got {patience}")
+        self.patience = patience
+        self.history: list[float] = []
+
+    def update(self, value: float) -> bool:
+        self.history.append(value)
+        if not self.patience or len(self.history) <= self.patience:
+            return False
+        best = min(range(len(self.history)), key=self.history.__getitem__)
+        return len(self.history) - 1 - best >= self.patience
 
 
 def evaluate_task(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray) -> dict:
@@ -35,7 +61,13 @@ def evaluate_task(task: TaskSpec, outputs: np.ndarray, labels: np.ndarray) -> di
     y_true = labels[:, task.column]
     if task.is_regression:
         y_pred = outputs.reshape(-1)
-        return {"ccc": metrics.ccc(y_true, y_pred), "mse": float(np.mean((y_true - y_pred) ** 2))}
+        report = {
+            "ccc": metrics.ccc(y_true, y_pred),
+            "ccc_norm": metrics.ccc_minmax(y_true, y_pred),
+            "mse": float(np.mean((y_true - y_pred) ** 2)),
+        }
+        report["score"] = report[task.metric]
+        return report
     report = metrics.classification_report(y_true.astype(int), outputs.argmax(1), task.n_classes)
     report["score"] = report[task.metric if task.metric != "accuracy" else "wa"]
     return report

@@ -22,7 +22,7 @@ from scipy.spatial.distance import pdist
 from sermodels.config import SGANConfig
 from sermodels.errors import ConfigError
 from sermodels.models.sgan import build_discriminator, build_generator, modality_shapes
-from sermodels.models.transfer import freeze_layers, load_keras_model, transfer_weights
+from sermodels.models.transfer import copy_pretrained, freeze_layers
 
 HEALTH_SIGNALS = (
     "d_loss",
@@ -113,10 +113,11 @@ class SGAN:
 
     # ---- set-up -------------------------------------------------------------------------
     def _load_pretrained(self) -> list[str]:
-        config, copied = self.config, []
+        config = self.config
+        copied = []
+        modalities = tuple(self.modalities)
         for path, unloaded in _paired(config.load_D, config.unloaded_D, "sgan.load_D"):
-            source = load_keras_model(path, "sgan.load_D")
-            copied += transfer_weights(self.discriminator, source, unloaded, "sgan.load_D")
+            copied += copy_pretrained(self.discriminator, path, unloaded, "sgan.load_D", modalities)
         g_paths = _paired(config.load_G, config.unloaded_G, "sgan.load_G")
         if g_paths and len(g_paths) != len(self.generators):
             raise ConfigError(
@@ -125,8 +126,7 @@ class SGAN:
             )
         for generator, (path, unloaded) in zip(self.generators, g_paths, strict=False):
             if path:
-                source = load_keras_model(path, "sgan.load_G")
-                copied += transfer_weights(generator, source, unloaded, "sgan.load_G")
+                copied += copy_pretrained(generator, path, unloaded, "sgan.load_G", modalities)
         return copied
 
     def training_rows(self, features: dict, labels: np.ndarray, labelled: np.ndarray):
@@ -219,16 +219,30 @@ class SGAN:
             predicted = ops.argmax(play.c_real[:, : self.n_classes], axis=1)
             hits = ops.cast(predicted == ops.argmax(targets, axis=1), "float32")
             class_acc = masked_mean(hits, mask)
-        return ops.stack([
-            play.d_loss, play.loss_real, play.loss_fake, play.g_loss,
-            ops.mean(ops.cast(play.v_real > 0.5, "float32")),
-            ops.mean(ops.cast(play.v_fake < 0.5, "float32")),
-            class_acc, global_norm(d_grads), global_norm(g_grads), ops.ones(()),
-        ])  # fmt: skip
+        return ops.stack(
+            [
+                play.d_loss,
+                play.loss_real,
+                play.loss_fake,
+                play.g_loss,
+                ops.mean(ops.cast(play.v_real > 0.5, "float32")),
+                ops.mean(ops.cast(play.v_fake < 0.5, "float32")),
+                class_acc,
+                global_norm(d_grads),
+                global_norm(g_grads),
+                ops.ones(()),
+            ]
+        )
 
     # ---- epochs and evaluation ----------------------------------------------------------
-    def train_epoch(self, rows: TrainingRows, batch_size: int, seed: int = 0,
-                    on_batch: BatchHook | None = None, every: int = 0) -> dict:  # fmt: skip
+    def train_epoch(
+        self,
+        rows: TrainingRows,
+        batch_size: int,
+        seed: int = 0,
+        on_batch: BatchHook | None = None,
+        every: int = 0,
+    ) -> dict:
         """One pass over the training rows in ``batch_size // 2`` real rows per step, in an
         order drawn from ``seed``.
 
@@ -295,12 +309,18 @@ class SGAN:
         return float(np.mean(ratios))
 
     def save(self, directory) -> list[str]:
-        """Write ``discriminator.keras`` and ``<modality>.generator.keras``."""
+        """Write ``discriminator.keras``, ``<modality>.generator.keras`` and, with generators,
+        ``combined.keras`` (noise -> generators -> D: the source's adversarial model)."""
         paths = [f"{directory}/discriminator.keras"]
         self.discriminator.save(paths[0])
         for modality, generator in zip(self.modalities, self.generators, strict=False):
             paths.append(f"{directory}/{modality}.generator.keras")
             generator.save(paths[-1])
+        if self.generators:
+            noise = keras.Input((self.config.latent_dim,), name="noise")
+            judged = self.discriminator([g(noise) for g in self.generators])
+            paths.append(f"{directory}/combined.keras")
+            keras.Model(noise, judged, name="combined").save(paths[-1])
         return paths
 
     def weights(self) -> list:
@@ -319,8 +339,10 @@ def _in_fixed_batches(model: keras.Model, inputs: list[np.ndarray]) -> list[np.n
     for start in range(0, n, PREDICT_BATCH):
         batch = [x[start : start + PREDICT_BATCH] for x in inputs]
         rows = len(batch[0])
-        batch = [np.concatenate([b, np.zeros((PREDICT_BATCH - rows, *b.shape[1:]), b.dtype)])
-                 for b in batch]  # fmt: skip
+        batch = [
+            np.concatenate([b, np.zeros((PREDICT_BATCH - rows, *b.shape[1:]), b.dtype)])
+            for b in batch
+        ]
         result = model.predict_on_batch(batch if isinstance(model.input, list) else batch[0])
         result = result if isinstance(result, list) else [result]
         outputs.append([np.asarray(r)[:rows] for r in result])

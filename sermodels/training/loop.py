@@ -15,10 +15,10 @@ import keras
 import numpy as np
 
 from sermodels.backend import seed_everything
-from sermodels.config import RunConfig
+from sermodels.config import RunConfig, check_train_config
 from sermodels.data import Corpus, Split
 from sermodels.files import write_json
-from sermodels.training.common import SourcePatience
+from sermodels.training.common import LossPatience, SourcePatience
 from sermodels.training.tensorboard import TensorBoardLog
 
 EpochHook = Callable[[dict], bool]  # gets an epoch's metrics; True asks the run to stop
@@ -34,16 +34,33 @@ class TrainingRun(ABC):
             ``None`` writes nothing.
     """
 
+    evaluates_train = False  # the source's default for ``train.eval_train`` of this model
+
     def __init__(self, config: RunConfig, corpus: Corpus, out: Path | None = None) -> None:
+        check_train_config(config.train)
         seed_everything(config.train.seed)
-        self.config, self.corpus, self.out = config, corpus, out
+        self.config = config
+        self.corpus = corpus
+        self.out = out
         self.task = corpus.tasks[0]
+        self.class_names = corpus.class_names(self.task)
         self.epoch = 0
         self.history: list[dict] = []
-        self.best_score, self.best_epoch, self.best_weights = -math.inf, 0, None
-        self.stopper = SourcePatience(config.train.patience)
+        self.best_score = -math.inf
+        self.best_epoch = 0
+        self.best_weights = None
+        patience = SourcePatience if config.train.stop_on == "score" else LossPatience
+        self.stopper = patience(config.train.patience)
         self.log = TensorBoardLog(out / "tb" if out else None)
         self.stop_reason = "budget"
+        wanted = config.train.eval_train
+        self.eval_train = self.evaluates_train if wanted is None else wanted
+        self.labelled_train = corpus.train.select(np.flatnonzero(corpus.train.labelled))
+
+    @property
+    def total_epochs(self) -> int:
+        """Epochs of the whole run (SER adds its adaptation phase)."""
+        return self.config.train.epochs
 
     # ---- what a model supplies ----------------------------------------------------------
     @abstractmethod
@@ -78,6 +95,8 @@ class TrainingRun(ABC):
         metrics = {"epoch": self.epoch, **self.train_one_epoch()}
         if len(self.corpus.valid):  # no validation rows (final training): keep last weights
             metrics.update(self.evaluate(self.corpus.valid, "val"))
+        if self.eval_train and len(self.labelled_train):
+            metrics.update(self.evaluate(self.labelled_train, "train"))
         metrics["epoch_seconds"] = time.perf_counter() - started
         metrics["train_rows"] = len(self.corpus.train)  # for samples/s across runs
         score = metrics.get("val_score")
@@ -95,17 +114,18 @@ class TrainingRun(ABC):
         return metrics
 
     def should_stop(self, metrics: dict) -> bool:
+        watched = metrics.get("val_score" if self.config.train.stop_on == "score" else "val_loss")
         if metrics.get("nonfinite"):
             self.stop_reason = "nonfinite"
-        elif metrics.get("val_score") is not None and self.stopper.update(metrics["val_score"]):
+        elif watched is not None and self.stopper.update(watched):
             self.stop_reason = "patience"
         else:
             return False
         return True
 
     def fit(self, on_epoch: EpochHook | None = None) -> dict:
-        """Run up to ``train.epochs`` epochs, then :meth:`finish`."""
-        while self.epoch < self.config.train.epochs:
+        """Run up to :attr:`total_epochs` epochs, then :meth:`finish`."""
+        while self.epoch < self.total_epochs:
             metrics = self.step_epoch()
             if on_epoch and on_epoch(metrics):
                 self.stop_reason = "hook"
@@ -129,8 +149,13 @@ class TrainingRun(ABC):
             "stop_reason": self.stop_reason,
             "val_uar": best.get("val_uar"),
             "val_score": best.get("val_score"),
+            "valid_is_test": self.corpus.valid_is_test,
             **test,
         }
+        if self.corpus.plan.skipped_folds:
+            result["skipped_folds"] = self.corpus.plan.skipped_folds
+        if self.eval_train and len(self.labelled_train):
+            result.update(self.evaluate(self.labelled_train, "train"))
         result.setdefault("test_uar", None)  # a regression-only run has no UAR
         self.log.scalars(self.epoch, {k: v for k, v in result.items() if k.startswith("test_")})
         self.log.close()
@@ -155,10 +180,16 @@ class TrainingRun(ABC):
         tmp = directory / "state.part.npz"
         np.savez(tmp, **arrays)
         os.replace(tmp, directory / "state.npz")
-        write_json(directory / "state.json", {
-            "epoch": self.epoch, "history": self.history, "best_score": self.best_score,
-            "best_epoch": self.best_epoch, "patience_history": self.stopper.history,
-        })  # fmt: skip
+        write_json(
+            directory / "state.json",
+            {
+                "epoch": self.epoch,
+                "history": self.history,
+                "best_score": self.best_score,
+                "best_epoch": self.best_epoch,
+                "patience_history": self.stopper.history,
+            },
+        )
 
     def load_state(self, directory: Path) -> None:
         """Continue from :meth:`save_state`'s files (raises ``ValueError`` if they do not

@@ -1,5 +1,6 @@
 """Training run of an SER architecture: Keras ``fit`` one epoch at a time, multi-task heads,
-class-imbalance handling and pretrained loading."""
+class-imbalance handling, pretrained loading, adaptation folds and the ELM post-classifier
+(the source trainer's options)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ import numpy as np
 from sermodels.config import RunConfig, SERConfig
 from sermodels.data import Corpus, Split
 from sermodels.errors import ConfigError
-from sermodels.models.losses import inverse_frequency_weights, task_loss
+from sermodels.models.elm import ExtremeLearningMachine, utterance_statistics
+from sermodels.models.losses import class_weights, task_loss
 from sermodels.models.ser import build_ser_model
-from sermodels.models.transfer import freeze_layers, load_keras_model, transfer_weights
+from sermodels.models.transfer import copy_pretrained, freeze_layers
 from sermodels.specs import TaskSpec
 from sermodels.training.common import evaluate_task, scalars_of
 from sermodels.training.loop import TrainingRun
@@ -21,6 +23,10 @@ from sermodels.training.loop import TrainingRun
 
 class SERRun(TrainingRun):
     """One SER model on every task of the corpus; the first task's score drives selection.
+
+    With ``data.adopt_idx`` the run trains on the training folds for ``train.epochs``, then
+    adapts to the adaptation folds for ``train.adopt_epochs`` (as many by default); the best
+    epoch is then chosen within the adaptation phase, so the model kept is adapted.
 
     Example:
         >>> result = SERRun(config, corpus, Path("runs/ser")).fit()  # doctest: +SKIP
@@ -31,53 +37,116 @@ class SERRun(TrainingRun):
         ser = config.ser
         if len(corpus.train.features) != 1:
             raise ConfigError("data.features", "SER models take one feature key")
+        if ser.post_elm and any(t.is_regression for t in corpus.tasks):
+            raise ConfigError("ser.post_elm", "the ELM post-classifier needs classification tasks")
         self.key = next(iter(corpus.train.features))
-        train = corpus.train.select(np.flatnonzero(corpus.train.labelled))
+        train = self.labelled_train
         if ser.smote_enn:
             train = _smote_enn(train, self.key, corpus.tasks, config.train.seed)
-        self.x = train.features[self.key]
-        self.y = [_targets(t, train.labels) for t in corpus.tasks]  # in output order
-        self.sample_weight = _sample_weights(ser, corpus.tasks, train.labels)
-        self.model = build_ser_model(ser, self.x.shape[1:], corpus.tasks)
+        self.model = build_ser_model(ser, train.features[self.key].shape[1:], corpus.tasks)
+        self.frame_steps = self.model.outputs[0].shape[1] if ser.post_elm else None
+        self.phases = [train]
+        if corpus.adopt is not None:
+            self.phases.append(corpus.adopt)
+        self.loaded = []
         if ser.load_model:
-            source = load_keras_model(ser.load_model, "ser.load_model")
-            self.loaded = transfer_weights(self.model, source, ser.unloaded, "ser.load_model")
+            self.loaded = copy_pretrained(
+                self.model, ser.load_model, ser.unloaded, "ser.load_model"
+            )
         freeze_layers(self.model, ser.frozen, "ser.frozen")
+        optimizer = keras.optimizers.Adam(ser.lr, clipvalue=ser.clipvalue)
         self.model.compile(
-            optimizer=keras.optimizers.Adam(ser.lr),
-            loss=[task_loss(t, self._class_ids(t, train), ser.focal_gamma) for t in corpus.tasks],
+            optimizer=optimizer,
+            loss=[task_loss(t, _class_ids(t, train), ser) for t in corpus.tasks],
             loss_weights=[t.weight for t in corpus.tasks],
             steps_per_execution=8,  # fewer host round-trips per epoch
         )
         self.model.optimizer.build(self.model.trainable_variables)  # checkpoints restore early
+        self.elms: list[ExtremeLearningMachine] = []
 
-    @staticmethod
-    def _class_ids(task: TaskSpec, split: Split):
-        return None if task.is_regression else split.labels[:, task.column].astype(int)
+    @property
+    def total_epochs(self) -> int:
+        train = self.config.train
+        adopt = (train.adopt_epochs or train.epochs) if len(self.phases) > 1 else 0
+        return train.epochs + adopt
+
+    def _phase(self) -> Split:
+        """The rows this epoch trains on: training folds, then the adaptation folds."""
+        adapting = len(self.phases) > 1 and self.epoch > self.config.train.epochs
+        if adapting and self.epoch == self.config.train.epochs + 1:
+            self.best_score = -np.inf  # the model kept must be an adapted one
+            self.best_epoch = 0
+        return self.phases[1 if adapting else 0]
 
     def train_one_epoch(self) -> dict:
+        rows = self._phase()
         history = self.model.fit(
-            self.x, self.y, sample_weight=self.sample_weight,
-            batch_size=self.config.train.batch_size, epochs=self.epoch,
-            initial_epoch=self.epoch - 1, shuffle=True, verbose=0,
-        )  # fmt: skip
+            rows.features[self.key],
+            [self._targets(t, rows.labels) for t in self.corpus.tasks],
+            sample_weight=_sample_weights(self.config.ser, self.corpus.tasks, rows.labels),
+            batch_size=self.config.train.batch_size,
+            epochs=self.epoch,
+            initial_epoch=self.epoch - 1,
+            shuffle=True,
+            verbose=0,
+        )
         signals = {f"train_{k}": float(v[-1]) for k, v in history.history.items()}
         signals["nonfinite"] = float(not np.isfinite(list(signals.values())).all())
+        if self.config.ser.post_elm:
+            self._fit_elms()
         return signals
 
-    def evaluate(self, split: Split, prefix: str) -> dict:
+    def _targets(self, task: TaskSpec, labels: np.ndarray) -> np.ndarray:
+        """Utterance targets, repeated on every time step for a frame-level model."""
+        values = labels[:, task.column]
+        if task.is_regression:
+            targets = values.astype(np.float32)[:, None]
+        else:
+            targets = keras.utils.to_categorical(values.astype(int), task.n_classes)
+        if self.frame_steps is None:
+            return targets
+        return np.repeat(targets[:, None, :], self.frame_steps, axis=1)
+
+    def _fit_elms(self) -> None:
+        """One ELM per task on the utterance statistics of the training rows."""
+        rows = self.phases[-1] if self.epoch > self.config.train.epochs else self.phases[0]
+        features = utterance_statistics(self._outputs(rows))
+        self.elms = []
+        for task in self.corpus.tasks:
+            targets = keras.utils.to_categorical(rows.labels[:, task.column], task.n_classes)
+            elm = ExtremeLearningMachine(self.config.ser.elm_hidden, self.config.train.seed)
+            self.elms.append(elm.fit(features, targets))
+
+    def _outputs(self, split: Split) -> list[np.ndarray]:
         outputs = self.model.predict(split.features[self.key], batch_size=256, verbose=0)
-        outputs = outputs if isinstance(outputs, list) else [outputs]
+        return outputs if isinstance(outputs, list) else [outputs]
+
+    def task_outputs(self, split: Split) -> list[np.ndarray]:
+        """Per task, the utterance-level outputs (after the ELM under ``post_elm``)."""
+        outputs = self._outputs(split)
+        if not self.config.ser.post_elm:
+            return outputs
+        features = utterance_statistics(outputs)
+        return [elm.predict(features) for elm in self.elms]
+
+    def evaluate(self, split: Split, prefix: str) -> dict:
         result = {}
-        for index, (task, output) in enumerate(zip(self.corpus.tasks, outputs, strict=True)):
+        for index, (task, output) in enumerate(
+            zip(self.corpus.tasks, self.task_outputs(split), strict=True)
+        ):
             report = evaluate_task(task, output, split.labels)
             scalars = scalars_of(f"{prefix}_{task.name}", report)
             result.update(scalars)
             if index == 0:  # the first task is the headline
                 result.update(scalars_of(prefix, report))
-                result.setdefault(f"{prefix}_score", report.get("ccc"))
                 if prefix == "test" and "confusion" in report:
                     result["test_confusion"] = report["confusion"]
+        if prefix == "val" and self.config.train.stop_on == "loss":
+            targets = [self._targets(t, split.labels) for t in self.corpus.tasks]
+            losses = self.model.evaluate(
+                split.features[self.key], targets, verbose=0, return_dict=True
+            )
+            result["val_loss"] = float(losses["loss"])
         return result
 
     def get_weights(self) -> list:
@@ -85,26 +154,29 @@ class SERRun(TrainingRun):
 
     def set_weights(self, weights: list) -> None:
         self.model.set_weights(weights)
+        if self.config.ser.post_elm:
+            self._fit_elms()  # the ELMs read the restored model's outputs
 
     def optimizers(self) -> list[tuple]:
         return [(self.model.optimizer, self.model.trainable_variables)]
 
     def save_models(self, directory: Path) -> list[str]:
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / "ser.keras"
-        self.model.save(path)
-        return [str(path)]
+        paths = [directory / "ser.keras"]
+        self.model.save(paths[0])
+        for task, elm in zip(self.corpus.tasks, self.elms, strict=False):
+            paths.append(directory / f"{task.name}.elm.npz")
+            np.savez(paths[-1], **elm.arrays())
+        return [str(p) for p in paths]
 
 
-def _targets(task: TaskSpec, labels: np.ndarray) -> np.ndarray:
-    values = labels[:, task.column]
-    if task.is_regression:
-        return values.astype(np.float32)[:, None]
-    return keras.utils.to_categorical(values.astype(int), task.n_classes)
+def _class_ids(task: TaskSpec, split: Split):
+    return None if task.is_regression else split.labels[:, task.column].astype(int)
 
 
 def _sample_weights(config: SERConfig, tasks: list[TaskSpec], labels: np.ndarray):
-    """``class_weight``: ``none``, ``auto`` or ``"task:w0:w1:..."`` (comma-separated)."""
+    """``class_weight``: ``none``, ``auto`` (by ``class_weight_formula``) or
+    ``"task:w0:w1:..."`` (comma-separated)."""
     if config.class_weight in ("none", "", None):
         return None
     explicit = {}
@@ -117,13 +189,13 @@ def _sample_weights(config: SERConfig, tasks: list[TaskSpec], labels: np.ndarray
                 raise ConfigError("ser.class_weight", f"bad weights in {part!r}") from None
     weights = []
     for task in tasks:
-        ids = None if task.is_regression else labels[:, task.column].astype(int)
-        if ids is None:
+        if task.is_regression:
             weights.append(np.ones(len(labels), np.float32))
             continue
+        ids = labels[:, task.column].astype(int)
         per_class = explicit.get(task.name)
         if per_class is None:
-            per_class = inverse_frequency_weights(ids, task.n_classes)
+            per_class = class_weights(ids, task.n_classes, config.class_weight_formula)
         elif len(per_class) != task.n_classes:
             raise ConfigError(
                 "ser.class_weight",
@@ -148,6 +220,7 @@ def _smote_enn(train: Split, key: str, tasks: list[TaskSpec], seed: int) -> Spli
     labels = np.zeros((len(new_ids), train.labels.shape[1]), np.float32)
     labels[:, tasks[0].column] = new_ids
     return Split(
+        np.full(len(new_ids), -1, np.int64),  # synthetic rows have no file row
         {key: flat.reshape(-1, *features.shape[1:]).astype(np.float32)},
         labels,
         np.ones(len(new_ids), bool),

@@ -1,8 +1,11 @@
-"""Training run of the SGAN: health signals every epoch, UAR of the class head."""
+"""Training run of the SGAN: health signals every epoch, UAR of the class head on the
+validation (and, as the source, the training) rows, generated samples with D's verdict."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import numpy as np
 
 from sermodels.config import RunConfig
 from sermodels.data import Corpus, Split
@@ -10,7 +13,7 @@ from sermodels.errors import ConfigError
 from sermodels.training.common import evaluate_task, scalars_of
 from sermodels.training.gan import SGAN
 from sermodels.training.loop import TrainingRun
-from sermodels.training.tensorboard import image_grid, write_png
+from sermodels.training.tensorboard import annotated_grid, write_png
 
 
 class SGANRun(TrainingRun):
@@ -20,10 +23,16 @@ class SGANRun(TrainingRun):
         >>> result = SGANRun(config, corpus, Path("runs/one")).fit()  # doctest: +SKIP
     """
 
+    evaluates_train = True  # the source SGAN evaluated the whole training set each epoch
+
     def __init__(self, config: RunConfig, corpus: Corpus, out: Path | None = None) -> None:
         super().__init__(config, corpus, out)
         if self.task.is_regression and not config.sgan.unsupervised:
             raise ConfigError("data.tasks", "the SGAN's class head needs a classification task")
+        if config.train.stop_on != "score":
+            raise ConfigError("train.stop_on", "the SGAN stops on its validation score")
+        if corpus.adopt is not None:
+            raise ConfigError("data.adopt_idx", "adaptation folds are for SER models")
         self.gan = SGAN(config.sgan, corpus.input_shapes(), self.task.n_classes)
         labelled = corpus.train.labelled & (not config.sgan.unsupervised)
         self.rows = self.gan.training_rows(
@@ -33,16 +42,43 @@ class SGANRun(TrainingRun):
 
     def train_one_epoch(self) -> dict:
         seed = self.config.train.seed * 100_003 + self.epoch
-        signals = self.gan.train_epoch(self.rows, self.config.train.batch_size, seed=seed)
+        train = self.config.train
+        signals = self.gan.train_epoch(
+            self.rows,
+            train.batch_size,
+            seed=seed,
+            on_batch=self._progress,
+            every=train.check_batch_interval,
+        )
         signals["diversity"] = self.gan.diversity(self._real_sample)
         return signals
 
+    def _progress(self, done: int, total: int, means: dict) -> None:
+        """The source SGAN's progress line every ``check_batch_interval`` steps."""
+        parts = "  ".join(
+            f"{k}={means[k]:.3f}"
+            for k in (
+                "d_loss",
+                "d_loss_real",
+                "d_loss_fake",
+                "d_acc_real",
+                "d_acc_fake",
+                "class_acc",
+                "g_loss",
+            )
+        )
+        print(
+            f"epoch {self.epoch} batch {done}/{total} ({100 * done / total:.0f}%)  {parts}",
+            flush=True,
+        )
+
     def evaluate(self, split: Split, prefix: str) -> dict:
-        probabilities = self.gan.predict_classes(split.features)
-        result = {f"{prefix}_validity": self.gan.validity(split.features)}
-        if probabilities is None:  # unsupervised: no class head, no UAR
+        outputs = self.gan.predict(split.features)
+        result = {f"{prefix}_validity": float(np.mean(outputs[0])) if len(split) else None}
+        if self.config.sgan.unsupervised:  # no class head, no UAR
             result.update({f"{prefix}_uar": None, f"{prefix}_score": None})
             return result
+        probabilities = outputs[1][:, : self.task.n_classes]
         report = evaluate_task(self.task, probabilities, split.labels)
         result.update(scalars_of(prefix, report))
         if prefix == "test":
@@ -65,9 +101,22 @@ class SGANRun(TrainingRun):
         return self.gan.save(directory)
 
     def save_images(self, epoch: int) -> None:
+        """A 2 x 2 grid of generated samples per modality, each captioned with what D makes
+        of it (its validity, and its most likely class), as the source logged them."""
         if not self.gan.generators:
             return
-        for modality, samples in self.gan.generate(4, seed=epoch).items():
-            grid = image_grid(samples)
+        samples = self.gan.generate(4, seed=epoch)
+        outputs = self.gan.predict(samples)
+        captions = []
+        for index in range(4):
+            caption = f"real {outputs[0][index, 0]:.2f}"
+            if not self.config.sgan.unsupervised:
+                classes = outputs[1][index]
+                best = int(np.argmax(classes))
+                name = "fake" if best == self.task.n_classes else self.class_names[best]
+                caption += f"\n{name} {classes[best]:.2f}"
+            captions.append(caption)
+        for modality, images in samples.items():
+            grid = annotated_grid(images, captions, title=f"{modality}, epoch {epoch}")
             write_png(self.out / "images" / f"{modality}_epoch{epoch:03d}.png", grid)
             self.log.images(epoch, f"generated/{modality}", grid)

@@ -73,6 +73,31 @@ def image_grid(samples: np.ndarray, columns: int = 2) -> np.ndarray:
     return np.clip((np.concatenate(rows, axis=0) + 1.0) / 2.0, 0.0, 1.0).astype(np.float32)
 
 
+def annotated_grid(
+    samples: np.ndarray, captions: list[str], title: str, columns: int = 2
+) -> np.ndarray:
+    """Tiles of ``(n, rows, cols, 1)`` samples in [-1, 1], each under its caption, as one RGB
+    image in [0, 1] (spectrogram tiles turned to put frequency on the vertical axis)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    rows = -(-len(samples) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.4 * columns, 2.4 * rows), squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index < len(samples):
+            ax.imshow(np.rot90(samples[index, :, :, 0]), cmap="magma", vmin=-1, vmax=1)
+            ax.set_title(captions[index], fontsize=8)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.canvas.draw()
+    pixels = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(np.float32) / 255.0
+    plt.close(fig)
+    return pixels
+
+
 def write_png(path: Path, image: np.ndarray) -> None:
     """Write a [0, 1] grey or colour image as an 8-bit PNG."""
     path.parent.mkdir(parents=True, exist_ok=True)

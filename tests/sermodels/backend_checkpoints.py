@@ -16,20 +16,38 @@ from sermodels.training.run import make_run
 CONFIGS = {
     "sgan": {
         "model": "sgan",
-        "data": {"features": ["a_feat"], "test_idx": "0", "valid_idx": "1", "r_nrow": 32,
-                 "r_ncol": 16},
-        "sgan": {"latent_dim": 8, "depth_G": 3, "n_kernels_G": [4, 4, 1], "depth_D": 1,
-                 "n_kernels_D": [4], "pool_n_row_D": [2], "pool_n_col_D": [2], "n_node": 8},
+        "data": {
+            "features": ["a_feat"],
+            "test_idx": "0",
+            "valid_idx": "1",
+            "r_nrow": 32,
+            "r_ncol": 16,
+        },
+        "sgan": {
+            "latent_dim": 8,
+            "depth_G": 3,
+            "n_kernels_G": [4, 4, 1],
+            "depth_D": 1,
+            "n_kernels_D": [4],
+            "pool_n_row_D": [2],
+            "pool_n_col_D": [2],
+            "n_node": 8,
+        },
         "train": {"epochs": 2, "batch_size": 16, "patience": 0, "save_img_interval": 0},
     },
     "ser": {
         "model": "ser",
         "data": {"features": ["a_feat"], "test_idx": "0", "valid_idx": "1"},
-        "ser": {"frame": ["conv"], "utterance": ["lstm", "dnn"], "n_node": 8, "cell": 8,
-                "n_filter": 4},
+        "ser": {
+            "frame": ["conv"],
+            "utterance": ["lstm", "dnn"],
+            "n_node": 8,
+            "cell": 8,
+            "n_filter": 4,
+        },
         "train": {"epochs": 2, "batch_size": 16, "patience": 0},
     },
-}  # fmt: skip
+}
 
 
 def state_arrays(run) -> list[np.ndarray]:

@@ -24,8 +24,12 @@ def run_on(backend: str, *args) -> dict:
         env["PYTHONPATH"] = os.pathsep.join([str(WITHOUT_TENSORFLOW), str(ROOT)])
     done = subprocess.run(
         [sys.executable, "-m", "tests.sermodels.backend_checkpoints", *map(str, args)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -24,18 +24,29 @@ def run_config(sgan=None, data=None, epochs=2):
     })  # fmt: skip
 
 
-def test_av_sgan_trains_and_reports_health_signals(tiny_corpus, tmp_path):
+def test_av_sgan_trains_and_reports_health_signals(tiny_corpus, tmp_path, capsys):
     config = run_config(data={"unlabelled_idx": "10:11"})
+    config.train.check_batch_interval = 2
     history = []
     result = train(config, tiny_corpus, tmp_path / "run", on_epoch=lambda m: history.append(m))
     assert len(history) == 2 and result["epochs"] == 2
-    for signal in (*HEALTH_SIGNALS, "diversity", "nonfinite", "val_uar"):
-        assert np.isfinite(history[-1][signal]), signal
+    for signal in (*HEALTH_SIGNALS, "diversity", "nonfinite", "val_uar", "train_uar"):
+        assert np.isfinite(history[-1][signal]), signal  # train UAR every epoch, as the source
+    # the source's progress lines: every 2nd of the 7 steps of an epoch, and its last
+    progress = [line for line in capsys.readouterr().out.splitlines() if " batch " in line]
+    steps = [line.split()[3] for line in progress if line.startswith("epoch 1 ")]
+    assert steps == ["2/7", "4/7", "6/7", "7/7"] and "d_loss_fake=" in progress[0]
     assert history[-1]["steps"] == (6 * 10) // 8  # 8 train + 2 unlabelled folds of 6 rows
     assert 0 <= result["test_uar"] <= 1 and history[-1]["d_grad_norm"] > 0
     out = tmp_path / "run"
     assert sorted(p.name for p in (out / "models").iterdir()) == [
-        "a_feat.generator.keras", "discriminator.keras", "v_feat.generator.keras"]  # fmt: skip
+        "a_feat.generator.keras", "combined.keras", "discriminator.keras",
+        "v_feat.generator.keras"]  # fmt: skip
+    import keras
+
+    combined = keras.saving.load_model(out / "models/combined.keras", compile=False)
+    validity, classes = combined.predict_on_batch(np.zeros((2, 8), "f4"))  # noise -> G -> D
+    assert validity.shape == (2, 1) and classes.shape == (2, 5)
     assert (out / "images" / "a_feat_epoch002.png").stat().st_size > 0
     assert list((out / "tb").iterdir()) and (out / "metrics.json").exists()
 

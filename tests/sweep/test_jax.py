@@ -16,13 +16,21 @@ from tests.sweep.helpers import sweep_command, trial_results
 
 ROOT = Path(__file__).resolve().parents[2]
 # KERAS_BACKEND says tensorflow: the flag, and then the saved sweep, must win over it
-ENV = {**os.environ, "KERAS_BACKEND": "tensorflow",
-       "PYTHONPATH": os.pathsep.join([str(WITHOUT_TENSORFLOW), str(ROOT)])}  # fmt: skip
+ENV = {
+    **os.environ,
+    "KERAS_BACKEND": "tensorflow",
+    "PYTHONPATH": os.pathsep.join([str(WITHOUT_TENSORFLOW), str(ROOT)]),
+}
 
 
 def launch(*args, timeout=600) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, str(ROOT / "launch.py"), *map(str, args)], env=ENV,
-                          capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "launch.py"), *map(str, args)],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done
 
@@ -48,13 +56,24 @@ def test_train_sweep_resume_best_final_report_on_jax_without_tensorflow(tmp_path
     space.write_text(TINY_SPACE)
     config = tmp_path / "tiny_run.yaml"
     config.write_text(yaml.safe_dump(yaml.safe_load(TINY_SPACE)["base"]))
-    launch("train", config, "--backend", "jax", "--data", corpus, "--epochs", 1,
-           "--out", tmp_path / "train")  # fmt: skip
+    launch(
+        "train",
+        config,
+        "--backend",
+        "jax",
+        "--data",
+        corpus,
+        "--epochs",
+        1,
+        "--out",
+        tmp_path / "train",
+    )
     assert json.loads((tmp_path / "train/metrics.json").read_text())["epochs"] == 1
 
     out = tmp_path / "sweep"
-    command = sweep_command(corpus, out, "jx", "--space", space, "--samples", 2, "--num-cpus", 2,
-                            "--backend", "jax")  # fmt: skip
+    command = sweep_command(
+        corpus, out, "jx", "--space", space, "--samples", 2, "--num-cpus", 2, "--backend", "jax"
+    )
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert yaml.safe_load((out / "sweep.yaml").read_text())["backend"] == "jax"
