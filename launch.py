@@ -45,9 +45,14 @@ def parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo-data", help="write the synthetic demo corpus (h5)")
     demo.add_argument("out", type=Path, help="output .h5 file")
-    demo.add_argument("--speakers", type=positive, default=12)
-    demo.add_argument("--per-speaker", type=positive, default=40)
+    demo.add_argument("--speakers", type=positive, default=12, help="one fold each (>= 2)")
+    demo.add_argument("--per-speaker", type=positive, default=40, help="utterances per speaker")
+    demo.add_argument("--bins", type=positive, default=64, help="frequency bins of the audio")
+    demo.add_argument("--long-frames", type=positive, default=10)
+    demo.add_argument("--short-frames", type=positive, default=10)
+    demo.add_argument("--audio-key", default="a_feat", help="the audio's feature key")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.set_defaults(handler=demo_data)
 
     train = commands.add_parser("train", help="train one SGAN or SER configuration")
@@ -57,6 +62,10 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=positive, help="override train.epochs")
     train.add_argument("--seed", type=int, help="override train.seed")
     train.add_argument("--force", action="store_true", help="replace an existing --out")
+    add_selection_options(train)
+    train.add_argument("--valid-is-test", action="store_true",
+                       help="validate on the test folds (the source SGAN's setup; recorded in "
+                       "the metrics, refused by sweep, best and final)")  # fmt: skip
     add_backend_option(train)
     train.set_defaults(handler=train_command)
 
@@ -65,16 +74,23 @@ def parser() -> argparse.ArgumentParser:
     extract.add_argument("labels", type=Path, help="CSV: file, speaker[, category, arousal, "
                          "valence, gender, corpus]")  # fmt: skip
     extract.add_argument("out", type=Path, help="output .h5 file")
-    extract.add_argument("--sample-rate", type=positive, default=16000)
+    extract.add_argument("--sample-rate", type=positive, help="Hz (16000)")
     extract.add_argument("--no-resample", action="store_true",
                          help="a file at another sample rate is an error")  # fmt: skip
-    extract.add_argument("--window-ms", type=positive_float, default=25.0)
-    extract.add_argument("--hop-ms", type=positive_float, default=10.0)
-    extract.add_argument("--bins", type=positive, default=256, help="frequency bins")
-    extract.add_argument("--long-frames", type=positive, default=10)
-    extract.add_argument("--short-frames", type=positive, default=10)
+    extract.add_argument("--window-ms", type=positive_float, help="STFT window (25)")
+    extract.add_argument("--hop-ms", type=positive_float, help="STFT hop (10)")
+    extract.add_argument("--bins", type=positive, help="frequency bins (256)")
+    extract.add_argument("--long-frames", type=positive, help="frames per window row (10)")
+    extract.add_argument("--short-frames", type=positive, help="window rows (10)")
     extract.add_argument("--step", type=positive, help="frames between windows (half a window)")
     extract.add_argument("--categories", help="category names in id order, comma-separated")
+    extract.add_argument("--preset", choices=("default", "source"), default="default",
+                         help="source: the source extractor's log spectrogram (16 kHz, 512-point "
+                         "FFT, 32 ms Hann window, 8 ms hop, dB, 257 bins); flags given override "
+                         "it")  # fmt: skip
+    extract.add_argument("--label-columns", metavar="NAMES",
+                         help="label columns in order (default: arousal,valence,category,"
+                         "speaker,corpus,gender,utterance)")  # fmt: skip
     extract.add_argument("--workers", type=positive, help="parallel processes (CPUs - 1)")
     extract.add_argument("--quiet", action="store_true", help="no progress bar")
     extract.set_defaults(handler=extract_command)
@@ -106,6 +122,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sweep.add_argument("--detector", type=detector_settings, default={},
                        help="collapse detector, e.g. patience=4,diversity_low=0.1")  # fmt: skip
+    add_selection_options(sweep)
     sweep.add_argument("--address", help="existing Ray cluster (default: a local Ray)")
     sweep.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
     sweep.add_argument("--storage-path", help="Ray Tune storage all nodes reach: a shared "
@@ -128,12 +145,28 @@ def parser() -> argparse.ArgumentParser:
     final.add_argument("folder", type=Path)
     final.add_argument("--top", type=positive, default=3)
     final.add_argument("--seeds", type=positive, default=3)
+    add_selection_options(final)
     add_backend_option(final, "the sweep's")
     final.set_defaults(handler=final_command)
+
+    predict = commands.add_parser("predict", help="predictions of a trained model on new data")
+    predict.add_argument("model", type=Path, help="a train run folder or a sweep's final/ folder")
+    predict.add_argument("input", type=Path, help="an h5 corpus or a folder of WAV files")
+    predict.add_argument(
+        "--out", type=Path, required=True, help="per-window CSV (and NAME.utterances.csv)"
+    )
+    predict.add_argument("--folds", metavar="FOLDS", help="only these folds of an h5 (e.g. 0,1)")
+    predict.add_argument("--seed", type=int, help="which seed of a final/ folder (its first)")
+    predict.add_argument("--features", metavar="LAYER",
+                         help="write LAYER's activations to --out (.h5) instead")  # fmt: skip
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_backend_option(predict)
+    predict.set_defaults(handler=predict_command)
 
     report = commands.add_parser("report", help="Markdown report with plots in FOLDER/report")
     report.add_argument("folder", type=Path)
     report.set_defaults(handler=report_command)
+    top.command_parsers = commands.choices  # each command's parser, by name (docs and tests)
     return top
 
 
@@ -144,6 +177,37 @@ def add_backend_option(command: argparse.ArgumentParser, default: str = "") -> N
     command.add_argument(
         "--backend", choices=BACKENDS, help=f"Keras backend of this run and its workers ({default})"
     )
+
+
+def add_selection_options(command: argparse.ArgumentParser) -> None:
+    """The data selection over a config's or space's base: which folds test, validate, train
+    and are unlabelled, which tasks, and ``--set KEY=VALUE`` for any other key."""
+    group = command.add_argument_group(
+        "data selection (over the config's base; an empty value clears the base's choice)"
+    )
+    group.add_argument("--test-idx", metavar="FOLDS", help="test folds, e.g. 0,1 or 0:2")
+    group.add_argument("--valid-idx", metavar="FOLDS", help="validation folds")
+    group.add_argument("--unlabelled-idx", metavar="FOLDS", help="folds used without labels")
+    group.add_argument("--train-idx", metavar="FOLDS", help="training folds (default: the rest)")
+    group.add_argument("--tasks", help="tasks, e.g. category:4:category,arousal:1:arousal")
+    group.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append",
+                       default=[], help="any base key, e.g. --set train.batch_size=32 "
+                       "(repeatable; VALUE is read as YAML)")  # fmt: skip
+
+
+def selection_settings(args) -> dict:
+    """``{"data.test_idx": "0,1", ...}`` from the selection flags (``None`` where a flag
+    was given empty: the key is cleared back to its default)."""
+    from sermodels.config import DATA_FLAGS, parse_setting
+
+    settings = dict(parse_setting(text) for text in args.settings)
+    for name in DATA_FLAGS:
+        value = getattr(args, name)
+        if value is not None:
+            settings[f"data.{name}"] = value.strip() or None
+    if getattr(args, "valid_is_test", False):
+        settings["data.valid_is_test"] = True
+    return settings
 
 
 def positive(text: str) -> int:
@@ -157,16 +221,22 @@ def positive(text: str) -> int:
 
 
 def demo_data(args) -> int:
-    from sermodels.data.demo import write_demo_corpus
+    from sermodels.data.demo import DemoShape, write_demo_corpus
     from sermodels.errors import ConfigError
 
     if args.out.exists() and args.out.is_dir():
         raise ConfigError(str(args.out), "is a folder; give a file name such as demo.h5")
+    if args.speakers < 2:
+        raise ConfigError("--speakers", f"expected at least 2, got {args.speakers}")
+    shape = DemoShape(args.bins, args.long_frames, args.short_frames, args.audio_key)
     try:
-        path = write_demo_corpus(args.out, args.speakers, args.per_speaker, args.seed)
+        path = write_demo_corpus(args.out, args.speakers, args.per_speaker, args.seed, shape,
+                                 progress=not args.quiet)  # fmt: skip
     except OSError as exc:
         raise ConfigError(str(args.out), f"cannot write ({exc.strerror or exc})") from None
-    print(f"wrote {path} ({args.speakers} speakers x {args.per_speaker} rows)")
+    audio = f"{shape.long_frames} x 1 x {shape.short_frames} x {shape.bins}"
+    print(f"wrote {path} ({args.speakers} speakers x {args.per_speaker} rows; {shape.audio_key} "
+          f"{audio}, v_feat 48 x 48)")  # fmt: skip
     return 0
 
 
@@ -175,7 +245,7 @@ def train_command(args) -> int:
     from sermodels.config import load_config
     from sermodels.data import load_run_corpus
 
-    config = load_config(args.config)
+    config = load_config(args.config, selection_settings(args))
     if args.epochs:
         config.train.epochs = args.epochs
     if args.seed is not None:
@@ -226,17 +296,19 @@ def _float(text: str) -> float:
 
 
 def extract_command(args) -> int:
-    from sermodels.data.extract import ExtractConfig, extract
+    from sermodels.data.extract import SOURCE_PRESET, ExtractConfig, extract
     from sermodels.errors import ConfigError
 
-    options = {"sample_rate": args.sample_rate, "resample": not args.no_resample,
-               "window_ms": args.window_ms, "hop_ms": args.hop_ms, "bins": args.bins,
-               "long_frames": args.long_frames, "short_frames": args.short_frames,
-               "step": args.step}  # fmt: skip
+    options = dict(SOURCE_PRESET) if args.preset == "source" else {}
+    names = ("sample_rate", "window_ms", "hop_ms", "bins", "long_frames", "short_frames",
+             "step", "workers")  # fmt: skip
+    given = {name: getattr(args, name) for name in names}
+    options.update({k: v for k, v in given.items() if v is not None})
+    options["resample"] = not args.no_resample
     if args.categories:
         options["categories"] = tuple(c.strip().lower() for c in args.categories.split(","))
-    if args.workers:
-        options["workers"] = args.workers
+    if args.label_columns:
+        options["label_columns"] = tuple(c.strip() for c in args.label_columns.split(","))
     if args.out.is_dir():
         raise ConfigError(str(args.out), "is a folder; give a file name such as corpus.h5")
     summary = extract(args.wav_dir, args.labels, args.out, ExtractConfig(**options),
@@ -285,7 +357,7 @@ def sweep_command(args) -> int:
         max_failures=args.max_failures, stop_on_collapse=not args.no_collapse_stop,
         address=args.address, num_cpus=args.num_cpus, detector=args.detector,
         storage_path=args.storage_path, stop_verdicts=args.stop_on,
-        backend=requested(args.backend),
+        backend=requested(args.backend), base_settings=selection_settings(args),
     )  # fmt: skip
     print_summary(start_sweep(settings))
     return 0
@@ -313,12 +385,29 @@ def final_command(args) -> int:
 
     settings = load_settings(args.folder)
     settings.backend = args.backend or settings.backend  # for this command, not saved
+    settings.base_settings = {**settings.base_settings, **selection_settings(args)}
     summary = run_final(settings, args.top, args.seeds)
     for row in summary["configs"]:
         uar = f"{row['test_uar_mean']:.4f} +/- {row['test_uar_std']:.4f}"
         print(f"rank {row['rank']} (trial {row['optuna_trial']}): test UAR {uar} "
               f"over {row['seeds']} seeds")  # fmt: skip
     print(f"details: {summary['folder']}")
+    return 0
+
+
+def predict_command(args) -> int:
+    from sermodels.backend import load
+    from sermodels.specs import parse_ids
+
+    folds = parse_ids(args.folds, "--folds") if args.folds else None
+    load(args.backend)
+    from sermodels.inference.predict import predict
+
+    summary = predict(args.model, args.input, args.out, folds, args.seed, args.features,
+                      progress=not args.quiet)  # fmt: skip
+    for key in ("windows_csv", "utterances_csv", "features_h5"):
+        if key in summary:
+            print(f"wrote {summary[key]}")
     return 0
 
 

@@ -6,7 +6,7 @@ The source-style loop is the source SGAN's per batch: generator ``predict`` on n
 
 Prints one JSON object on its last line: ``ratio`` = fused / source-style samples/s.
 
-    .venv/bin/python bench/train_step.py [--config examples/demo_sgan.yaml] [--steps 40]
+    .venv/bin/python bench/train_step.py [--config examples/demo/demo_sgan.yaml] [--steps 40]
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def source_rate(config, corpus, steps: int, batch: int) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", default="examples/demo_sgan.yaml")
+    parser.add_argument("--config", default="examples/demo/demo_sgan.yaml")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)

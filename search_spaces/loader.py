@@ -11,14 +11,14 @@ from __future__ import annotations
 import copy
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import optuna
 import yaml
 
-from sermodels.config import DataConfig, config_from_dict
+from sermodels.config import DATA_FLAGS, DataConfig, apply_overrides, config_from_dict
 from sermodels.errors import ConfigError
 from sermodels.specs import parse_tasks
 
@@ -122,6 +122,27 @@ class SearchSpace:
                 depth = depth[modality or 0]
         return [param.suggest_one(trial, f"{name}.{layer}") for layer in range(depth)]
 
+    def with_settings(self, settings: dict[str, Any]) -> SearchSpace:
+        """This space with its base changed by command-line settings (``{"data.test_idx":
+        "0,1", ...}``: the data flags and ``--set``). A key the space searches cannot be set:
+        that is an error naming the parameter."""
+        if not settings:
+            return self
+        searched = {p.sets: p.name for p in self.params if p.sets}
+        for key in settings:
+            if key in searched:
+                raise ConfigError(
+                    setting_flag(key),
+                    f"{self.path.name} searches {key} (parameter {searched[key]!r}); "
+                    "change the space instead",
+                )
+        where = f"{self.path}: base with {', '.join(setting_flag(k) for k in settings)}"
+        base = apply_overrides(self.base, settings, "--set")
+        config_from_dict(base, where)
+        space = replace(self, base=base)
+        _check_one_sample(space, where)
+        return space
+
     def run_config(self, overrides: dict[str, Any], max_epochs: int | None = None,
                    data_path: str | None = None) -> dict:  # fmt: skip
         """The base config with ``overrides`` applied, as a plain mapping."""
@@ -134,6 +155,15 @@ class SearchSpace:
         if data_path is not None:
             mapping.setdefault("data", {})["path"] = str(data_path)
         return mapping
+
+
+def setting_flag(key: str) -> str:
+    """The command-line flag that sets ``key``: ``--test-idx`` for ``data.test_idx`` and the
+    other data flags, ``--set KEY`` for the rest."""
+    section, _, name = key.partition(".")
+    if section == "data" and name in DATA_FLAGS:
+        return "--" + name.replace("_", "-")
+    return f"--set {key}"
 
 
 def space_names() -> list[str]:

@@ -199,8 +199,9 @@ def check_train_config(train: TrainConfig) -> None:
             raise ConfigError(f"train.{key}", f"expected {expected}, got {getattr(train, key)!r}")
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read a run config YAML file (safe loading)."""
+def load_config(path: str | Path, settings: dict[str, Any] | None = None) -> RunConfig:
+    """Read a run config YAML file (safe loading), with command-line ``settings``
+    (``{"data.test_idx": "0,1"}``, see :func:`apply_overrides`) over it."""
     path = Path(path)
     try:
         mapping = yaml.safe_load(path.read_text())
@@ -210,6 +211,8 @@ def load_config(path: str | Path) -> RunConfig:
         mark = getattr(exc, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark else ""
         raise ConfigError(str(path), f"not valid YAML{line}") from None
+    if settings and isinstance(mapping, dict):
+        mapping = apply_overrides(mapping, settings)
     return config_from_dict(mapping, str(path))
 
 
@@ -230,6 +233,50 @@ def config_from_dict(mapping: Any, where: str = "config") -> RunConfig:
         sgan=_section(SGANConfig, mapping.get("sgan"), f"{where}: sgan"),
         ser=_section(SERConfig, mapping.get("ser"), f"{where}: ser"),
     )
+
+
+SECTIONS = {"data": DataConfig, "train": TrainConfig, "sgan": SGANConfig, "ser": SERConfig}
+DATA_FLAGS = ("test_idx", "valid_idx", "unlabelled_idx", "train_idx", "tasks")
+
+
+def apply_overrides(mapping: dict, overrides: dict[str, Any], where: str = "--set") -> dict:
+    """A copy of a run config mapping with ``{"section.key": value}`` set (``None`` clears a
+    key back to its default). Unknown sections or keys are errors naming the key.
+
+    Example:
+        >>> apply_overrides({"data": {"test_idx": "0"}}, {"data.test_idx": "1,2"})["data"]
+        {'test_idx': '1,2'}
+    """
+    result = {k: dict(v) if isinstance(v, dict) else v for k, v in mapping.items()}
+    for path, value in overrides.items():
+        section, _, key = path.partition(".")
+        if path == "model":
+            result["model"] = value
+            continue
+        if section not in SECTIONS or not key:
+            raise ConfigError(
+                f"{where} {path}", f"expected SECTION.KEY with SECTION in {sorted(SECTIONS)}"
+            )
+        known = {f.name for f in dataclasses.fields(SECTIONS[section])}
+        if key not in known:
+            raise ConfigError(f"{where} {path}", f"unknown key (known: {sorted(known)})")
+        values = result.setdefault(section, {})
+        if value is None:
+            values.pop(key, None)
+        else:
+            values[key] = value
+    return result
+
+
+def parse_setting(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with the value read as YAML (``0.5``, ``[1, 2]``, ``true``, ``abc``)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError("--set", f"expected SECTION.KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {key.strip()}", f"cannot read the value {value!r}") from None
 
 
 def _section(cls, values: Any, where: str):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
-from search_spaces import load_space
 from sermodels.backend import load as load_backend
 from sermodels.config import config_from_dict
 from sermodels.data import Corpus
@@ -14,7 +13,7 @@ from sermodels.errors import ConfigError
 from sermodels.files import write_json
 from sweep.results import top_trials, trial_run_config
 from sweep.runner import init_ray, load_sweep_corpus
-from sweep.settings import SweepSettings
+from sweep.settings import SweepSettings, sweep_space
 
 
 def train_final(corpus: Corpus, mapping: dict, out: str, seed: int, cpus: float) -> dict:
@@ -33,7 +32,7 @@ def run_final(settings: SweepSettings, top: int, seeds: int) -> dict:
     trials = top_trials(settings, top)
     if not trials:
         raise ConfigError(str(settings.folder), "no completed trial to retrain")
-    space = load_space(settings.space)
+    space = sweep_space(settings)
     corpus = load_sweep_corpus(space, settings).for_final_training()
     load_backend(settings.backend)
     init_ray(settings)
@@ -48,8 +47,7 @@ def run_final(settings: SweepSettings, top: int, seeds: int) -> dict:
     jobs = []
     for rank, trial in enumerate(trials, 1):
         mapping = trial_run_config(settings, trial)
-        # the epochs the trial needed to peak on validation (its best weights' epoch)
-        mapping["train"]["epochs"] = max(1, int(trial.user_attrs.get("best_epoch") or 1))
+        mapping["train"]["epochs"] = final_epochs(trial)
         for seed in range(seeds):
             out = folder / f"rank{rank}_trial{trial.number}" / f"seed{seed}"
             ref = task.remote(corpus_ref, mapping, str(out), seed, settings.cpus_per_trial)
@@ -59,6 +57,14 @@ def run_final(settings: SweepSettings, top: int, seeds: int) -> dict:
     write_json(folder / "summary.json", summary)
     _write_markdown(folder / "summary.md", summary)
     return summary
+
+
+def final_epochs(trial) -> int:
+    """The epochs a trial needed to reach its best value of the sweep's objective (a
+    classifier's best validation epoch; an unsupervised SGAN's best diversity epoch)."""
+    attrs = trial.user_attrs
+    epoch = attrs.get("objective_epoch") or attrs.get("best_epoch")
+    return max(1, int(epoch or 1))
 
 
 def _aggregate(jobs: list, results: list[dict]) -> list[dict]:

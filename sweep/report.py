@@ -18,7 +18,6 @@ from matplotlib.ticker import NullFormatter  # noqa: E402
 from optuna.distributions import CategoricalDistribution  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from search_spaces import load_space  # noqa: E402
 from sweep.results import (  # noqa: E402
     load_study,
     summarize,
@@ -27,7 +26,7 @@ from sweep.results import (  # noqa: E402
     trial_errors,
     verdict_of,
 )
-from sweep.settings import SweepSettings  # noqa: E402
+from sweep.settings import SweepSettings, sweep_space  # noqa: E402
 
 COLOURS = {"healthy": "tab:green", "nan": "black", "diverging": "tab:purple",
            "mode_collapse": "tab:orange", "d_overpowers": "tab:red",
@@ -39,7 +38,7 @@ def write_report(settings: SweepSettings) -> Path:
     folder = settings.folder / "report"
     folder.mkdir(parents=True, exist_ok=True)
     study = load_study(settings)
-    metric = load_space(settings.space).metric
+    metric = sweep_space(settings).metric
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     plots = {
         "Optimisation history": _history(trials, metric, study.direction, folder / "history.png"),

@@ -12,9 +12,8 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from search_spaces import load_space
 from sermodels.errors import ConfigError
-from sweep.settings import SweepSettings
+from sweep.settings import SweepSettings, sweep_space
 
 
 def mask_url(url: str) -> str:
@@ -54,7 +53,7 @@ def top_trials(
 
 def trial_run_config(settings: SweepSettings, trial: FrozenTrial) -> dict:
     """The full run config of a trial, as ``launch.py train`` reads it."""
-    space = load_space(settings.space)
+    space = sweep_space(settings)
     overrides = json.loads(trial.user_attrs["overrides"])
     data = str(Path(settings.data).resolve()) if settings.data else None
     return space.run_config(overrides, settings.max_epochs or space.max_epochs, data)

@@ -8,7 +8,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from search_spaces import SearchSpace, load_space
+from search_spaces import SearchSpace
 from sermodels.backend import load as load_backend
 from sermodels.backend import worker_environment
 from sermodels.config import config_from_dict
@@ -20,6 +20,7 @@ from sweep.settings import (
     SweepSettings,
     load_settings,
     password_to_environment,
+    sweep_space,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,7 @@ SPACE_COPY = "space.yaml"
 
 def start_sweep(settings: SweepSettings) -> dict:
     """A new sweep in ``settings.out``; returns :func:`sweep.results.summarize`."""
-    space = load_space(settings.space)
+    space = sweep_space(settings)
     if (settings.folder / SETTINGS_FILE).exists():
         raise ConfigError(str(settings.folder), "already holds a sweep; use `launch.py resume`")
     corpus = load_sweep_corpus(space, settings)
@@ -49,7 +50,7 @@ def start_sweep(settings: SweepSettings) -> dict:
     shutil.copyfile(space.path, copy)
     settings.space = str(copy.resolve())
     settings.save()
-    return _run(settings, load_space(copy), corpus, restore=False)
+    return _run(settings, sweep_space(settings), corpus, restore=False)
 
 
 def resume_sweep(folder: str | Path, storage: str | None = None) -> dict:
@@ -64,7 +65,7 @@ def resume_sweep(folder: str | Path, storage: str | None = None) -> dict:
         if url != settings.storage_url:
             where = mask_url(settings.storage_url)
             raise ConfigError(mask_url(url), f"this sweep's study is at {where}")
-    space = load_space(settings.space)
+    space = sweep_space(settings)
     corpus = load_sweep_corpus(space, settings)
     from ray import tune
 

@@ -22,7 +22,8 @@ from sweep.collapse import FAILURES
 from sweep.trainable import INVALID, OBJECTIVE, REPLAYED
 
 logger = logging.getLogger(__name__)
-VERDICT_ATTRS = ("verdict", "verdict_onset", "verdict_epoch", "best_epoch", "stop_reason")
+VERDICT_ATTRS = ("verdict", "verdict_onset", "verdict_epoch", "best_epoch", "objective_epoch",
+                 "stop_reason")  # fmt: skip
 ALWAYS_KEPT = ("verdict", "best_epoch")
 
 

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
+from search_spaces import SearchSpace, load_space
 from sermodels.backend import BACKENDS, DEFAULT
 from sermodels.errors import ConfigError
 from sweep.collapse import FAILURES, CollapseDetector
@@ -23,6 +24,10 @@ SETTINGS_FILE = "sweep.yaml"
 GENERATOR_METRICS = ("diversity_score",)
 CLASSIFIER_STOPS = tuple(v for v in FAILURES if v != "d_overpowers")
 SAMPLERS = ("tpe", "random")
+VALID_IS_TEST_REFUSED = (
+    "a sweep selects hyperparameters on its validation data, so validation cannot be the "
+    "test set; name validation folds (--valid-idx) or set r_valid"
+)
 SCHEDULERS = ("fifo", "asha")
 
 
@@ -55,6 +60,10 @@ class SweepSettings:
             every node mounts or a URI Ray's pyarrow filesystems take (``s3://bucket/dir``).
             Default: ``OUT/ray``.
         backend: the Keras backend of the driver and every trial (``tensorflow`` or ``jax``).
+        base_settings: command-line changes to the space's base config (``{"data.test_idx":
+            "0,1", "train.batch_size": 32}``; ``None`` clears a key): the data flags and
+            ``--set`` of ``launch.py sweep``. Saved, so ``resume``, ``best``, ``final`` and
+            ``report`` see the same base.
     """
 
     out: str
@@ -78,6 +87,7 @@ class SweepSettings:
     num_cpus: int | None = None
     storage_path: str | None = None
     backend: str = DEFAULT
+    base_settings: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.storage = password_to_environment(self.storage)
@@ -108,6 +118,8 @@ class SweepSettings:
             raise ConfigError("--max-epochs", f"expected a positive integer, got {self.max_epochs}")
         if self.gpus_per_trial > 1 and self.gpus_per_trial != int(self.gpus_per_trial):
             raise ConfigError("--gpus-per-trial", "above 1, give a whole number of GPUs")
+        if self.base_settings.get("data.valid_is_test"):
+            raise ConfigError("--set data.valid_is_test", VALID_IS_TEST_REFUSED)
 
     def resolve_stop_verdicts(self, metric: str) -> None:
         """Fill in the default stop verdicts for a sweep that optimises ``metric``."""
@@ -177,6 +189,16 @@ def password_to_environment(url: str | None) -> str | None:
     host = parts.hostname or ""
     netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def sweep_space(settings: SweepSettings) -> SearchSpace:
+    """The sweep's search space: its YAML file with the command-line ``base_settings`` over
+    the base. A base that validates on the test folds is refused (see
+    :data:`VALID_IS_TEST_REFUSED`)."""
+    space = load_space(settings.space).with_settings(settings.base_settings)
+    if space.base.get("data", {}).get("valid_is_test"):
+        raise ConfigError(f"{space.path}: data.valid_is_test", VALID_IS_TEST_REFUSED)
+    return space
 
 
 def load_settings(folder: str | Path) -> SweepSettings:

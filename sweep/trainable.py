@@ -49,6 +49,7 @@ class SweepTrainable(tune.Trainable):
         keras.backend.clear_session()  # drop the previous trial's graphs (reused actor)
         self.params = {k: v for k, v in config.items() if k != "overrides"}
         self.best, self.verdict, self.closed = math.nan, Verdict(), False
+        self.best_at = None  # the epoch of the best objective: `final` trains that long
         # this trial's storage: on actor reuse, Ray swaps in the next trial's before reset
         self.trial_storage = getattr(self, "_storage", None)
         self.run, self.invalid = None, None
@@ -97,13 +98,15 @@ class SweepTrainable(tune.Trainable):
         value = result.get(self.space.metric)
         if value is not None and math.isfinite(value):
             better = max if self.space.mode == "max" else min
-            self.best = value if math.isnan(self.best) else better(self.best, value)
+            if math.isnan(self.best) or better(self.best, value) != self.best:
+                self.best, self.best_at = value, metrics.get("epoch")
         verdict = self.verdict
         result.update({
             OBJECTIVE: self.best, "verdict": verdict.name, "verdict_onset": verdict.onset,
             "verdict_epoch": verdict.epoch, "verdict_signals": verdict.signals,
             "collapsed": int(verdict.failed),
-            "best_epoch": self.run.best_epoch, "stop_reason": self.run.stop_reason,
+            "best_epoch": self.run.best_epoch, "objective_epoch": self.best_at,
+            "stop_reason": self.run.stop_reason,
             "node_id": ray.get_runtime_context().get_node_id(),  # where this epoch ran
             "keras_backend": keras.backend.backend(),
         })  # fmt: skip
@@ -168,12 +171,13 @@ def newest_checkpoint(given: Path) -> Path:
 
     def epoch(path: Path) -> int:
         try:
-            return json.loads((path / "state.json").read_text())["epoch"]
+            state = json.loads((path / "state.json").read_text())
+            complete = (path / "state.npz").stat().st_size == state["state_bytes"]
+            return state["epoch"] if complete else -1
         except (OSError, ValueError, KeyError):
             return -1
 
-    complete = [p for p in given.parent.glob("checkpoint_*") if (p / "state.npz").is_file()]
-    return max([given, *complete], key=epoch)
+    return max([given, *given.parent.glob("checkpoint_*")], key=epoch)
 
 
 def _is_number(value) -> bool:

@@ -67,7 +67,7 @@ def _poke(key, index, value):
 H5_CASES = {
     "missing feature key": (_drop("a_feat"), "a_feat: key not found"),
     "missing label key": (_drop("label"), "label: key not found"),
-    "feature of wrong rank": (_set("a_feat", lambda a: a[:, :, 0]), "expected 5 dims"),
+    "feature of wrong rank": (_set("a_feat", lambda a: a[:, :, 0]), "got shape (24, 10, 10, 64)"),
     "label of wrong rank": (_set("label", lambda a: a[:, 2]), "expected 2 dims"),
     "lengths disagree": (_set("a_feat", lambda a: a[:-3]), "has 21 rows but label has 24"),
     "NaN feature": (_poke("a_feat", (7, 0, 0, 0, 0), np.nan), "non-finite values"),
@@ -75,7 +75,7 @@ H5_CASES = {
     "label out of range": (_poke("label", (5, 2), 9), "holds 9; expected class ids 0..3"),
     "fractional class id": (_poke("label", (5, 2), 1.5), "expected class ids 0..3"),
     "label column missing": (_set("label", lambda a: a[:, :2]), "column 2 but label has 2"),
-    "empty fold": (_poke("end_indice", 1, 6), "fold 1, which is empty"),
+    "empty fold": (_poke("end_indice", 1, 6), "valid_idx names only empty folds [1]"),
     "fold beyond the rows": (_poke("end_indice", 3, 40), "not within"),
     "fold bounds disagree": (_set("end_indice", lambda a: a[:3]), "start_indice"),
     "too few folds": (_set("start_indice", lambda a: a[:1]), "start_indice"),
@@ -220,3 +220,59 @@ def expect_clean_failure(args: list, messages: list[str], tmp_path: Path, capsys
     assert not out.exists() and not (tmp_path / "a_file" / "sweep").exists()
     if database.exists():  # the tables may exist; no study was created in them
         assert optuna.get_all_study_names(f"sqlite:///{database}") == []
+
+
+SER_RUN = {"model": "ser", "data": {"features": ["a_feat"], "tasks": "category:4:2",
+           "test_idx": "0", "valid_idx": "1"},
+           "ser": {"frame": ["conv"], "utterance": ["dnn"], "n_node": 8},
+           "train": {"epochs": 1, "batch_size": 8}}  # fmt: skip
+OPTION_CASES = {
+    "per-layer list too short": ({"ser": {"conv_depth": 2, "n_filter": [4]}}, "ser.n_filter",
+                                 "2 values"),
+    "per-layer list not numbers": ({"ser": {"n_row": "2,x"}}, "ser.n_row", "integers"),
+    "size below 1": ({"ser": {"pool_c": 0}}, "ser.pool_c", ">= 1"),
+    "pool larger than the map": ({"ser": {"pool_r": 64}}, "ser.pool_r", "smaller pool"),
+    "stride 0": ({"ser": {"stride": 0}}, "ser.stride", ">= 1"),
+    "frame pooling": ({"ser": {"frame_pool": "max"}}, "ser.frame_pool", "flatten"),
+    "input normalisation": ({"ser": {"input_norm": "layer"}}, "ser.input_norm", "batchnorm"),
+    "negative clipvalue": ({"ser": {"clipvalue": -1.0}}, "ser.clipvalue", "> 0"),
+    "class weight formula": ({"ser": {"class_weight_formula": "sqrt"}}, "ser.class_weight_formula",
+                             "complement"),
+    "ELM without hidden units": ({"ser": {"elm_hidden": 0}}, "ser.elm_hidden", ">= 1"),
+    "ELM on a regression task": ({"ser": {"post_elm": True}, "data": {"tasks": "a:1:6"}},
+                                 "ser.post_elm", "classification"),
+    "stop on what": ({"train": {"stop_on": "accuracy"}}, "train.stop_on", "score"),
+    "negative batch interval": ({"train": {"check_batch_interval": -1}},
+                                "train.check_batch_interval", ">= 0"),
+    "negative adaptation epochs": ({"train": {"adopt_epochs": -2}}, "train.adopt_epochs", ">= 0"),
+    "adaptation folds overlap": ({"data": {"adopt_idx": "1"}}, "data.adopt_idx", "disjoint"),
+    "unloaded layer spec": ({"ser": {"load_model": "{tmp}/none.keras", "unloaded": "-2"}},
+                            "ser.load_model", "not found"),
+    "SGAN stopping on loss": ({"model": "sgan", "train": {"stop_on": "loss"},
+                               "sgan": {"depth_G": 3, "n_kernels_G": [4, 4, 1], "depth_D": 1,
+                                        "n_kernels_D": [4], "n_node": 8}},
+                              "train.stop_on", "validation score"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", OPTION_CASES)
+def test_bad_values_of_source_options(case, good_h5, tmp_path, capsys):
+    import yaml
+
+    change, key, message = OPTION_CASES[case]
+    mapping = {k: dict(v) if isinstance(v, dict) else v for k, v in SER_RUN.items()}
+    for section, values in change.items():
+        if isinstance(values, dict):
+            mapping.setdefault(section, {}).update(
+                {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in values.items()}
+            )
+        else:
+            mapping[section] = values
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump(mapping))
+    out = tmp_path / "out"
+    code = launch.main(["train", str(config), "--data", str(good_h5), "--out", str(out)])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert key in lines[0] and (message is None or message in lines[0]), lines[0]
+    assert not out.exists() and not out.with_name("out.partial").exists()

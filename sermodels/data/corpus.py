@@ -8,6 +8,7 @@ Only the requested keys and the rows of the chosen folds are read, in contiguous
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -185,6 +186,7 @@ class Corpus:
     plan: RowPlan
     adopt: Split | None = None
     categories: tuple[str, ...] | None = None
+    extraction: dict | None = None  # ``launch.py extract``'s parameters, when it wrote the file
 
     def class_names(self, task: TaskSpec) -> list[str]:
         """Names of a task's classes: the file's category names for its category column,
@@ -286,6 +288,7 @@ def _read_corpus(h5, path: str, config: DataConfig, tasks: list[TaskSpec], layou
         _check_labels(raw[name], tasks, path, name)
     adopt = raw["adopt"] if len(plan.adopt) else None
     categories = attribute_list(h5.attrs.get("categories"))
+    extraction = json.loads(h5.attrs["extraction"]) if "extraction" in h5.attrs else None
     return Corpus(
         raw["train"],
         raw["valid"],
@@ -298,6 +301,7 @@ def _read_corpus(h5, path: str, config: DataConfig, tasks: list[TaskSpec], layou
         plan,
         adopt,
         categories,
+        extraction,
     )
 
 

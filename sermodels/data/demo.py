@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
@@ -19,9 +20,15 @@ from sermodels.data.contract import write_label_columns
 
 CATEGORIES = ("neutral", "happy", "angry", "sad")
 LABEL_COLUMNS = (
-    "arousal", "valence", "category", "speaker", "corpus", "gender",
-    "arousal_continuous", "valence_continuous",
-)  # fmt: skip
+    "arousal",
+    "valence",
+    "category",
+    "speaker",
+    "corpus",
+    "gender",
+    "arousal_continuous",
+    "valence_continuous",
+)
 LABEL_KINDS = ("class", "class", "class", "id", "id", "class", "continuous", "continuous")
 # Per category: pitch factor, pitch slope (relative change over an utterance), energy (dB),
 # syllable rate (Hz), spectral tilt (dB per octave), mean arousal, mean valence.
@@ -44,38 +51,95 @@ def demo_corpus_path() -> Path:
     return DEMO_PATH
 
 
+@dataclass(frozen=True)
+class DemoShape:
+    """Shapes of a demo corpus: ``(long_frames, 1, short_frames, bins)`` audio rows under
+    ``audio_key`` and 48 x 48 faces under ``v_feat``."""
+
+    bins: int = N_BINS
+    long_frames: int = LONG_FRAMES
+    short_frames: int = SHORT_FRAMES
+    audio_key: str = "a_feat"
+
+    def __post_init__(self) -> None:
+        for name in ("bins", "long_frames", "short_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
 def write_demo_corpus(
-    path: str | Path, n_speakers: int = 12, per_speaker: int = 40, seed: int = 0
+    path: str | Path,
+    n_speakers: int = 12,
+    per_speaker: int = 40,
+    seed: int = 0,
+    shape: DemoShape | None = None,
+    progress: bool = False,
 ) -> Path:
-    """Write the demo corpus to ``path`` atomically (it appears only when complete).
+    """Write the demo corpus to ``path`` atomically (it appears only when complete), one
+    speaker at a time, so memory stays bounded by a speaker whatever the corpus's size.
 
     Args:
         path: output h5 file.
         n_speakers: speakers, one fold each (the last two are meant as unlabelled folds).
         per_speaker: utterances per speaker.
-        seed: everything is a function of it.
+        seed: everything is a function of it (and of ``shape``).
+        shape: feature shapes (default: 10 x 1 x 10 x 64 audio).
+        progress: show a progress bar (speakers written).
 
     Example:
         >>> write_demo_corpus("demo.h5", n_speakers=4, per_speaker=8)  # doctest: +SKIP
     """
     if n_speakers < 2 or per_speaker < 1:
         raise ValueError("demo corpus needs n_speakers >= 2 and per_speaker >= 1")
+    from tqdm import tqdm
+
+    shape = shape or DemoShape()
+    path = Path(path)
     rng = np.random.default_rng(seed)
     n = n_speakers * per_speaker
-    audio = np.empty((n, LONG_FRAMES, 1, SHORT_FRAMES, N_BINS), np.float32)
-    video = np.empty((n, 1, 1, FACE, FACE), np.float32)
-    labels = np.empty((n, len(LABEL_COLUMNS)), np.float32)
-    for speaker in range(n_speakers):
-        voice = _speaker(rng, speaker)
-        for i in range(per_speaker):
-            row = speaker * per_speaker + i
-            category = int(rng.choice(4, p=CLASS_SHARE))
-            audio[row] = _spectrogram(rng, voice, category).reshape(audio.shape[1:])
-            video[row, 0, 0] = _face(rng, voice, category)
-            labels[row] = _labels(rng, voice, speaker, category)
-    starts = np.arange(n_speakers) * per_speaker
-    _write_atomically(Path(path), audio, video, labels, starts, starts + per_speaker)
-    return Path(path)
+    audio_row = (shape.long_frames, 1, shape.short_frames, shape.bins)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(suffix=".h5.part", dir=path.parent)
+    os.close(handle)
+    try:
+        with h5py.File(tmp, "w") as h5:
+            audio = h5.create_dataset(
+                shape.audio_key, (n, *audio_row), np.float32, chunks=(1, *audio_row)
+            )
+            video = h5.create_dataset(
+                "v_feat", (n, 1, 1, FACE, FACE), np.float32, chunks=(1, 1, 1, FACE, FACE)
+            )
+            labels = h5.create_dataset("label", (n, len(LABEL_COLUMNS)), np.float32)
+            write_label_columns(labels, list(LABEL_COLUMNS), list(LABEL_KINDS))
+            starts = np.arange(n_speakers) * per_speaker
+            h5.create_dataset("start_indice", data=starts)
+            h5.create_dataset("end_indice", data=starts + per_speaker)
+            h5.attrs["categories"] = ",".join(CATEGORIES)
+            for speaker in tqdm(
+                range(n_speakers), unit="speaker", desc="demo-data", disable=not progress
+            ):
+                rows = _speaker_rows(rng, speaker, per_speaker, shape)
+                block = slice(speaker * per_speaker, (speaker + 1) * per_speaker)
+                audio[block], video[block], labels[block] = rows
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _speaker_rows(rng, speaker: int, count: int, shape: DemoShape):
+    """One speaker's audio, faces and labels (the draws in the order the corpus defines)."""
+    voice = _speaker(rng, speaker)
+    audio = np.empty((count, shape.long_frames, 1, shape.short_frames, shape.bins), np.float32)
+    video = np.empty((count, 1, 1, FACE, FACE), np.float32)
+    labels = np.empty((count, len(LABEL_COLUMNS)), np.float32)
+    for i in range(count):
+        category = int(rng.choice(4, p=CLASS_SHARE))
+        audio[i] = _spectrogram(rng, voice, category, shape).reshape(audio.shape[1:])
+        video[i, 0, 0] = _face(rng, voice, category)
+        labels[i] = _labels(rng, voice, speaker, category)
+    return audio, video, labels
 
 
 def _speaker(rng, speaker) -> dict:
@@ -90,13 +154,14 @@ def _speaker(rng, speaker) -> dict:
     }
 
 
-def _spectrogram(rng, voice, category) -> np.ndarray:
+def _spectrogram(rng, voice, category, shape: DemoShape) -> np.ndarray:
     pitch, slope, energy, rate, tilt, _, _ = PROSODY[category]
-    frames = LONG_FRAMES * SHORT_FRAMES
+    frames = shape.long_frames * shape.short_frames
+    n_bins = shape.bins
     t = np.linspace(0.0, 1.0, frames)
     f0 = voice["f0"] * pitch * rng.uniform(0.88, 1.12)
     contour = f0 * (1 + (slope + rng.normal(0, 0.08)) * t + 0.03 * np.sin(2 * np.pi * 3 * t))
-    freqs = (np.arange(N_BINS) + 0.5) * (SAMPLE_RATE_HZ / 2 / N_BINS)
+    freqs = (np.arange(n_bins) + 0.5) * (SAMPLE_RATE_HZ / 2 / n_bins)
     harmonics = np.arange(1, 40)[None, :] * contour[:, None]  # (frames, harmonics)
     octaves = np.log2(np.maximum(harmonics, 1.0) / 100.0)
     tilt_db = (tilt + rng.normal(0, 1.5)) * octaves
@@ -151,22 +216,3 @@ def _labels(rng, voice, speaker, category) -> np.ndarray:
 
 def _tertile(value: float) -> int:
     return 0 if value < -1 / 3 else (2 if value > 1 / 3 else 1)
-
-
-def _write_atomically(path: Path, audio, video, labels, starts, ends) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(suffix=".h5.part", dir=path.parent)
-    os.close(handle)
-    try:
-        with h5py.File(tmp, "w") as h5:
-            h5.create_dataset("a_feat", data=audio, chunks=(1, *audio.shape[1:]))
-            h5.create_dataset("v_feat", data=video, chunks=(1, *video.shape[1:]))
-            label = h5.create_dataset("label", data=labels)
-            write_label_columns(label, list(LABEL_COLUMNS), list(LABEL_KINDS))
-            h5.create_dataset("start_indice", data=starts)
-            h5.create_dataset("end_indice", data=ends)
-            h5.attrs["categories"] = ",".join(CATEGORIES)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

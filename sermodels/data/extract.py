@@ -12,6 +12,8 @@ Label columns of the output (``label``), in this order (``-1`` where the sheet h
 from __future__ import annotations
 
 import csv
+import dataclasses
+import json
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +35,11 @@ OPTIONAL = ("category", "arousal", "valence", "gender", "corpus")
 CATEGORIES = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise", "boredom",
               "calm", "frustrated", "excited")  # fmt: skip
 GENDERS = {"f": 0, "female": 0, "w": 0, "woman": 0, "m": 1, "male": 1, "man": 1}
+SCALES = ("ln", "db")
+# The source extractor's log spectrogram (SER_FEAT_EXT, librosa): 512-point FFT over a 512-sample
+# Hann window (32 ms at 16 kHz), hop 128 (8 ms), centred frames, amplitude_to_db of the power.
+SOURCE_PRESET = {"sample_rate": 16000, "window_ms": 32.0, "hop_ms": 8.0, "bins": 257,
+                 "fft_size": 512, "window": "hann", "scale": "db"}  # fmt: skip
 SILENCE_RMS = 1e-4  # below this a whole file is silence (16-bit quantisation noise ~3e-5)
 LOG_FLOOR = 1e-10
 
@@ -50,6 +57,15 @@ class ExtractConfig:
         step: frames between the starts of consecutive windows (default: half a window).
         categories: category names in id order (integers in the sheet are taken as ids).
         workers: processes reading and transforming files.
+        scale: ``ln`` (natural log of the power over a Hamming-windowed STFT, scaled by the
+            window's sum) or ``db`` (as the source extractor: ``librosa.amplitude_to_db`` of
+            the power, i.e. ``20 log10(max(|X|^2, 1e-5))`` floored 80 dB below the file's
+            peak, over a centred, zero-padded, unscaled STFT with ``window``).
+        window: the STFT window of the ``db`` scale (``hann`` as librosa).
+        fft_size: FFT points of the ``db`` scale (``bins`` may be up to ``fft_size / 2 + 1``).
+        label_columns: the label matrix's columns, in order (a subset of
+            :data:`LABEL_COLUMNS`), e.g. the layout a corpus prepared with the source tools
+            used, so configs that number their columns keep working.
     """
 
     sample_rate: int = 16000
@@ -62,6 +78,10 @@ class ExtractConfig:
     step: int | None = None
     categories: tuple[str, ...] = CATEGORIES
     workers: int = field(default_factory=lambda: max(1, (os.cpu_count() or 2) - 1))
+    scale: str = "ln"
+    window: str = "hann"
+    fft_size: int = 512
+    label_columns: tuple[str, ...] = LABEL_COLUMNS
 
     def __post_init__(self) -> None:
         for name in ("sample_rate", "bins", "long_frames", "short_frames", "workers"):
@@ -72,6 +92,35 @@ class ExtractConfig:
             raise ConfigError("--hop-ms", f"need 0 < hop_ms <= window_ms, got {self.hop_ms}")
         if self.step is not None and self.step < 1:
             raise ConfigError("--step", f"must be >= 1, got {self.step}")
+        unknown = [c for c in self.label_columns if c not in LABEL_COLUMNS]
+        if unknown or not self.label_columns:
+            raise ConfigError(
+                "--label-columns", f"expected names from {LABEL_COLUMNS}, got {unknown or '[]'}"
+            )
+        if len(set(self.label_columns)) != len(self.label_columns):
+            raise ConfigError("--label-columns", f"a column is named twice: {self.label_columns}")
+        if self.scale not in SCALES:
+            raise ConfigError("--scale", f"expected one of {SCALES}, got {self.scale!r}")
+        if self.scale == "db" and self.bins > self.fft_size // 2 + 1:
+            limit = self.fft_size // 2 + 1
+            raise ConfigError("--bins", f"at most {limit} with a {self.fft_size}-point FFT")
+
+    def parameters(self) -> dict:
+        """What decides the features (not ``workers``): saved in the h5 and with models, so
+        ``launch.py predict`` extracts new audio the same way."""
+        values = dataclasses.asdict(self)
+        del values["workers"]
+        values["categories"] = list(self.categories)
+        values["label_columns"] = list(self.label_columns)
+        return values
+
+    @classmethod
+    def from_parameters(cls, values: dict, workers: int | None = None) -> ExtractConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        chosen = {k: v for k, v in values.items() if k in known}
+        chosen["categories"] = tuple(chosen.get("categories", CATEGORIES))
+        chosen["label_columns"] = tuple(chosen.get("label_columns", LABEL_COLUMNS))
+        return cls(**chosen, **({"workers": workers} if workers else {}))
 
     @property
     def frames(self) -> int:
@@ -157,6 +206,8 @@ def spectrogram(path: Path, config: ExtractConfig) -> np.ndarray:
         audio = soxr.resample(audio, rate, config.sample_rate, quality="HQ")
     length = round(config.sample_rate * config.window_ms / 1000)
     hop = round(config.sample_rate * config.hop_ms / 1000)
+    if config.scale == "db":
+        return _decibel_spectrogram(audio, length, hop, config)
     _, _, stft = scipy.signal.stft(
         audio, window="hamming", nperseg=length, noverlap=length - hop,
         nfft=max(2 * config.bins, length), boundary=None, padded=False,
@@ -165,12 +216,26 @@ def spectrogram(path: Path, config: ExtractConfig) -> np.ndarray:
     return np.log(power + LOG_FLOOR).astype(np.float32)
 
 
+def _decibel_spectrogram(audio: np.ndarray, length: int, hop: int, config) -> np.ndarray:
+    """librosa's ``amplitude_to_db(abs(stft(y, n_fft))**2)``, frames first."""
+    audio = np.pad(audio, config.fft_size // 2)  # centred frames, zero padding
+    if len(audio) < length:
+        audio = np.pad(audio, (0, length - len(audio)))
+    starts = hop * np.arange(1 + (len(audio) - length) // hop)
+    frames = audio[starts[:, None] + np.arange(length)[None, :]]
+    frames = frames * scipy.signal.get_window(config.window, length, fftbins=True)
+    power = np.abs(np.fft.rfft(frames, n=config.fft_size)[:, : config.bins]) ** 2
+    decibels = 20.0 * np.log10(np.maximum(power, 1e-5))
+    return np.maximum(decibels, decibels.max() - 80.0).astype(np.float32)
+
+
 def windows(frames: np.ndarray, config: ExtractConfig) -> np.ndarray:
     """Context windows ``(n, long, 1, short, bins)``; a clip shorter than one window is
     padded with the log floor (silence) to one window."""
     size = config.frames
     if len(frames) < size:
-        pad = np.full((size - len(frames), frames.shape[1]), np.log(LOG_FLOOR), np.float32)
+        silence = np.log(LOG_FLOOR) if config.scale == "ln" else float(frames.min())
+        pad = np.full((size - len(frames), frames.shape[1]), silence, np.float32)
         frames = np.concatenate([frames, pad])
     starts = range(0, len(frames) - size + 1, config.window_step)
     stacked = np.stack([frames[s : s + size] for s in starts])
@@ -222,26 +287,28 @@ def _write(h5, ordered: list[Utterance], speakers: list[str], config: ExtractCon
     shape = (config.long_frames, 1, config.short_frames, config.bins)
     features = h5.create_dataset("a_feat", (0, *shape), np.float32, maxshape=(None, *shape),
                                  chunks=(64, *shape))  # fmt: skip
-    labels = h5.create_dataset("label", (0, len(LABEL_COLUMNS)), np.float32,
-                               maxshape=(None, len(LABEL_COLUMNS)))  # fmt: skip
+    columns = config.label_columns
+    labels = h5.create_dataset("label", (0, len(columns)), np.float32,
+                               maxshape=(None, len(columns)))  # fmt: skip
     per_speaker = [0] * len(speakers)
     for utterance, block in zip(ordered, _parallel(ordered, config, progress), strict=True):
         start = features.shape[0]
         features.resize(start + len(block), axis=0)
         features[start:] = block
         speaker = speakers.index(utterance.speaker)
-        row = [utterance.labels["arousal"], utterance.labels["valence"],
-               utterance.labels["category"], speaker, utterance.labels["corpus"],
-               utterance.labels["gender"], utterance.row]  # fmt: skip
+        values = {**utterance.labels, "speaker": speaker, "utterance": utterance.row}
+        row = [values[column] for column in columns]
         labels.resize(start + len(block), axis=0)
         labels[start:] = np.tile(np.asarray(row, np.float32), (len(block), 1))
         per_speaker[speaker] += len(block)
     ends = np.cumsum(per_speaker)
     h5.create_dataset("start_indice", data=(ends - per_speaker).astype(np.int64))
     h5.create_dataset("end_indice", data=ends.astype(np.int64))
-    write_label_columns(labels, list(LABEL_COLUMNS), column_kinds(ordered))
+    kinds = dict(zip(LABEL_COLUMNS, column_kinds(ordered), strict=True))
+    write_label_columns(labels, list(columns), [kinds[c] for c in columns])
     h5.attrs["speakers"] = ",".join(speakers)
     h5.attrs["categories"] = ",".join(config.categories)
+    h5.attrs["extraction"] = json.dumps(config.parameters())
     return per_speaker
 
 

@@ -23,6 +23,9 @@ from sermodels.specs import parse_ids
 
 SELECTIONS = ("test_idx", "valid_idx", "unlabelled_idx", "adopt_idx", "ignore_idx")
 
+# the command-line flags that choose folds (sweep, train, final)
+FOLD_FLAGS = "--test-idx, --valid-idx, --unlabelled-idx and --train-idx"
+
 
 @dataclass
 class RowPlan:
@@ -70,7 +73,9 @@ def plan_rows(
     nonempty = {name: [f for f in ids if len(folds[f])] for name, ids in chosen.items()}
     for name, ids in chosen.items():
         if ids and not nonempty[name]:
-            raise DataError(path, "start_indice", f"{name} names only empty folds {ids}")
+            raise DataError(
+                path, "start_indice", f"{name} names only empty folds {ids}; see {FOLD_FLAGS}"
+            )
     if not nonempty["test_idx"]:
         raise ConfigError("data.test_idx", "name at least one test fold")
     if not explicit_train:
@@ -79,7 +84,9 @@ def plan_rows(
             f for f in range(len(folds)) if f not in held_out and len(folds[f])
         ]
     if not nonempty["train_idx"]:
-        raise DataError(path, "start_indice", "no training folds left after test/valid")
+        raise DataError(
+            path, "start_indice", f"no training folds left after test/valid; see {FOLD_FLAGS}"
+        )
     rows = {name: _rows_of(folds, ids) for name, ids in nonempty.items()}
     plan = RowPlan(
         train=np.union1d(rows["train_idx"], rows["unlabelled_idx"]),
@@ -107,7 +114,7 @@ def _fold_ids(spec, folds: list[np.ndarray], path: str, name: str) -> list[int]:
                 path,
                 "start_indice",
                 f"{name} names fold {fold} but the file has {len(folds)} folds "
-                f"(0..{len(folds) - 1})",
+                f"(0..{len(folds) - 1}); choose this corpus's folds with {FOLD_FLAGS}",
             )
     return ids
 

@@ -138,30 +138,37 @@ class _Builder:
         return self._apply(projection, inputs)
 
     def _pool(self, layer: int, volume: bool, one_d: bool) -> None:
+        """Max pooling without padding (the source's Keras default): a pool larger than the
+        map it pools is an error naming the key."""
         if one_d:
-            size = self.size("pool", layer)
-            if size > 1:
-                self.x = layers.MaxPooling1D(size, name=self.name("pool"))(self.x)
-            return
-        size = (self.size("pool_r", layer), self.size("pool_c", layer))
-        if volume:
-            size = (self.size("pool_t", layer), *size)
-            pool = layers.MaxPooling3D(size, padding="same", name=self.name("pool"))
+            sizes, keys = (self.size("pool", layer),), ("pool",)
         else:
-            pool = layers.MaxPooling2D(size, padding="same", name=self.name("pool"))
-        if max(size) > 1:
-            self.x = self._apply(pool)
+            sizes = (self.size("pool_r", layer), self.size("pool_c", layer))
+            keys = ("pool_r", "pool_c")
+            if volume:
+                sizes, keys = (self.size("pool_t", layer), *sizes), ("pool_t", *keys)
+        if max(sizes) == 1:
+            return
+        spatial = self.x.shape[1:-1] if (volume or one_d) else self.x.shape[2:-1]
+        for key, size, extent in zip(keys, sizes, spatial, strict=True):
+            if size > extent:
+                raise ConfigError(
+                    f"ser.{key}",
+                    f"layer {layer} pools {size} over a map of {extent}; use a smaller pool",
+                )
+        pool_class = {1: layers.MaxPooling1D, 2: layers.MaxPooling2D, 3: layers.MaxPooling3D}
+        pool = pool_class[len(sizes)](sizes, name=self.name("pool"))
+        self.x = pool(self.x) if (volume or one_d) else self._apply(pool)
 
     # ---- dense stacks -----------------------------------------------------------------------
     def dense_stack(self, kind: str, depth: int, per_frame: bool) -> None:
         """dnn / highway / residual layers of ``n_node``, per frame or on the utterance vector
-        (highway and residual start with a Dense of ``n_node``, the source's ``dim`` layer,
-        when the width differs)."""
+        (highway and residual start with a Dense of ``n_node``, the source's ``dim`` layer)."""
 
         def wrap(layer):
             return layers.TimeDistributed(layer) if per_frame else layer
 
-        if kind != "dnn" and self.x.shape[-1] != self.c.n_node:
+        if kind != "dnn":
             self.x = wrap(self.dense(self.c.n_node, name="dim"))(self.x)
         for _ in range(depth):
             y = wrap(self.dense(self.c.n_node, name=kind))(self.x)

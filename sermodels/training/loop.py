@@ -18,6 +18,7 @@ from sermodels.backend import seed_everything
 from sermodels.config import RunConfig, check_train_config
 from sermodels.data import Corpus, Split
 from sermodels.files import write_json
+from sermodels.inference.manifest import ModelManifest
 from sermodels.training.common import LossPatience, SourcePatience
 from sermodels.training.tensorboard import TensorBoardLog
 
@@ -162,10 +163,29 @@ class TrainingRun(ABC):
         if self.out:
             if self.config.train.save_models:
                 paths = self.save_models(self.out / "models")
+                self.manifest([Path(p).name for p in paths]).save(self.out / "models")
                 result["models"] = [str(Path(p).relative_to(self.out)) for p in paths]
             write_json(self.out / "history.json", self.history)
             write_json(self.out / "metrics.json", result)
         return result
+
+    def manifest(self, files: list[str]) -> ModelManifest:
+        """What predicting with the saved ``files`` needs (the classifier is the first)."""
+        corpus = self.corpus
+        return ModelManifest(
+            model=self.config.model,
+            classifier=files[0],
+            features=list(corpus.train.features),
+            input_shapes={k: list(v) for k, v in corpus.input_shapes().items()},
+            preprocessing=corpus.preprocessing.to_dict(),
+            tasks=list(corpus.tasks),
+            class_names=[[] if t.is_regression else corpus.class_names(t) for t in corpus.tasks],
+            config=self.config.to_dict(),
+            backend=keras.backend.backend(),
+            extraction=corpus.extraction,
+            elm_files=[f for f in files if f.endswith(".elm.npz")],
+            corpus=str(corpus.source),
+        )
 
     # ---- checkpoints --------------------------------------------------------------------
     def save_state(self, directory: Path) -> None:
@@ -183,6 +203,8 @@ class TrainingRun(ABC):
         write_json(
             directory / "state.json",
             {
+                # a copy cut short (a killed driver mid-checkpoint) shows as a size mismatch
+                "state_bytes": (directory / "state.npz").stat().st_size,
                 "epoch": self.epoch,
                 "history": self.history,
                 "best_score": self.best_score,

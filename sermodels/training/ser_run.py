@@ -80,10 +80,13 @@ class SERRun(TrainingRun):
 
     def train_one_epoch(self) -> dict:
         rows = self._phase()
+        weights = _sample_weights(self.config.ser, self.corpus.tasks, rows.labels)
+        if weights is not None and self.frame_steps is not None:  # a weight per time step
+            weights = [np.repeat(w[:, None], self.frame_steps, axis=1) for w in weights]
         history = self.model.fit(
             rows.features[self.key],
             [self._targets(t, rows.labels) for t in self.corpus.tasks],
-            sample_weight=_sample_weights(self.config.ser, self.corpus.tasks, rows.labels),
+            sample_weight=weights,
             batch_size=self.config.train.batch_size,
             epochs=self.epoch,
             initial_epoch=self.epoch - 1,

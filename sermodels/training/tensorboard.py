@@ -19,11 +19,19 @@ class TensorBoardLog:
     """
 
     def __init__(self, directory: Path | None) -> None:
-        self.writer = None
-        if directory is not None:
+        self.directory = directory
+        self._writer = None
+        self._closed = False
+
+    @property
+    def writer(self):
+        """The event file writer, opened at the first write (a run that fails before it
+        logs anything leaves no event file and no writer thread behind)."""
+        if self._writer is None and self.directory is not None and not self._closed:
             from tensorboardX import SummaryWriter
 
-            self.writer = SummaryWriter(str(directory), flush_secs=30)
+            self._writer = SummaryWriter(str(self.directory), flush_secs=30)
+        return self._writer
 
     def scalars(self, step: int, values: dict) -> None:
         if not self.writer:
@@ -57,10 +65,11 @@ class TensorBoardLog:
             self.writer.add_scalar(name, value)
 
     def close(self) -> None:
-        if self.writer:
-            self.writer.flush()
-            self.writer.close()
-            self.writer = None
+        if self._writer is not None:
+            self._writer.flush()
+            self._writer.close()
+        self._writer = None
+        self._closed = True
 
 
 def image_grid(samples: np.ndarray, columns: int = 2) -> np.ndarray:

@@ -3,6 +3,7 @@ bad input is one line, exit 2, and no output file."""
 
 import csv
 import importlib.util
+import json
 import shutil
 import subprocess
 import sys
@@ -15,7 +16,7 @@ import soundfile
 
 from sermodels.data import DataConfig, load_corpus
 from sermodels.data.extract import ExtractConfig, extract
-from sermodels.errors import DataError
+from sermodels.errors import ConfigError, DataError
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
@@ -147,3 +148,36 @@ def test_short_clips_are_padded_to_one_window_and_rates_resampled(tmp_path):
     # 0.3 s -> one padded window; 2.5 s = 248 frames -> windows start every 50 frames
     assert summary["windows"] == 1 + 3
     assert list(labels[:, 2]) == [0, 3, 3, 3]
+
+
+def test_the_source_preset_is_librosas_decibel_spectrogram(tmp_path):
+    from sermodels.data.extract import SOURCE_PRESET, spectrogram
+
+    config = ExtractConfig(**SOURCE_PRESET)
+    rate, n_fft, amplitude, k = 16000, 512, 0.3, 40  # a sine exactly on FFT bin 40 (1250 Hz)
+    seconds = np.arange(rate) / rate
+    write_wav(tmp_path / "sine.wav", amplitude * np.sin(2 * np.pi * k * rate / n_fft * seconds))
+    frames = spectrogram(tmp_path / "sine.wav", config)
+    assert frames.shape == (1 + rate // 128, 257)  # librosa's centred frame count, all bins
+    middle = frames[len(frames) // 2]
+    assert int(np.argmax(middle)) == k
+    # |X[k]| = A/2 * sum(periodic Hann of 512) = A/2 * 256; dB of the power: 20 log10(|X|^2)
+    assert middle[k] == pytest.approx(40 * np.log10(amplitude * n_fft / 4), abs=0.05)
+    assert frames.min() >= frames.max() - 80.0 - 1e-4  # top_db 80
+
+
+def test_label_columns_choose_the_layout_and_the_parameters_are_saved(tmp_path):
+    wav_dir = tmp_path / "wav"
+    wav_dir.mkdir()
+    for name in ("a.wav", "b.wav"):
+        write_wav(wav_dir / name, tone(1.2))
+    labels = sheet(tmp_path, [["a.wav", "s1", "happy"], ["b.wav", "s2", "sad"]])
+    config = ExtractConfig(label_columns=("category", "speaker"), workers=1)
+    extract(wav_dir, labels, tmp_path / "out.h5", config, progress=False)
+    with h5py.File(tmp_path / "out.h5") as h5:
+        assert h5["label"].attrs["columns"] == "category,speaker"
+        assert h5["label"][:, 0].tolist()[0] == 1  # happy
+        saved = json.loads(h5.attrs["extraction"])
+    assert ExtractConfig.from_parameters(saved, workers=1) == config
+    with pytest.raises(ConfigError, match="--label-columns"):
+        ExtractConfig(label_columns=("category", "mood"))

@@ -102,6 +102,7 @@ def test_resume_after_the_driver_is_killed(tmp_path, storage):
     study = optuna.load_study(study_name="kill", storage=storage)  # the test knows the password
     kept = [t for t in study.trials if not t.user_attrs.get("orphaned")]
     states = [(t.state.name, t.user_attrs.get("verdict"), t.user_attrs.get("error")) for t in kept]
+    states += [p.read_text()[-2000:] for p in experiment.glob("trial_*/error.txt")]
     # finished, and a FAIL only for a NaN verdict (the demo space reaches lr ratios that NaN)
     assert all(t.state.is_finished() and not t.user_attrs.get("error") for t in kept), states
     assert all(t.state != TrialState.FAIL or t.user_attrs["verdict"] == "nan" for t in kept), states

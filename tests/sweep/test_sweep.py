@@ -169,7 +169,8 @@ base:
   model: sgan
   data: {features: [a_feat], tasks: category:4:2, test_idx: "0,1", valid_idx: "2,3",
          unlabelled_idx: "10:11", r_nrow: 96, r_ncol: 64}
-  sgan: {latent_dim: 100, n_kernels_G: [32, 16, 1], n_kernels_D: [16, 32], cnn_n_row_D: [5, 3],
+  sgan: {latent_dim: 100, depth_G: 3, n_kernels_G: [32, 16, 1], depth_D: 2, n_kernels_D: [16, 32],
+         cnn_n_row_D: [5, 3],
          cnn_n_col_D: [5, 3], pool_n_row_D: [2, 2], pool_n_col_D: [2, 2]}
   train: {batch_size: 64, patience: 0, save_img_interval: 0}
 """
