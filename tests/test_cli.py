@@ -102,7 +102,11 @@ def test_sweep_input_errors_stop_before_ray_and_write_nothing(tmp_path, args, me
 @pytest.mark.parametrize("command", ["sweep", "train"])
 def test_an_output_folder_that_cannot_be_made(tmp_path, command):
     (tmp_path / "file").write_text("not a folder")
-    args = ["--space", "demo"] if command == "sweep" else [ROOT / "examples" / "ser_fcn.yaml"]
+    args = (
+        ["--space", "demo"]
+        if command == "sweep"
+        else [ROOT / "examples" / "demo" / "ser_basic_fcn.yaml"]
+    )
     result = launch(command, *args, "--out", tmp_path / "file" / "out")
     assert "cannot create" in error_line(result)
 

@@ -1,5 +1,7 @@
 """Real SGAN training at tiny sizes: the fused step, health signals, modes and loading."""
 
+import json
+
 import numpy as np
 import pytest
 
@@ -40,8 +42,11 @@ def test_av_sgan_trains_and_reports_health_signals(tiny_corpus, tmp_path, capsys
     assert 0 <= result["test_uar"] <= 1 and history[-1]["d_grad_norm"] > 0
     out = tmp_path / "run"
     assert sorted(p.name for p in (out / "models").iterdir()) == [
-        "a_feat.generator.keras", "combined.keras", "discriminator.keras",
+        "a_feat.generator.keras", "combined.keras", "discriminator.keras", "manifest.json",
         "v_feat.generator.keras"]  # fmt: skip
+    manifest = json.loads((out / "models" / "manifest.json").read_text())
+    assert manifest["classifier"] == "discriminator.keras"
+    assert manifest["features"] == ["a_feat", "v_feat"] and manifest["class_names"][0]
     import keras
 
     combined = keras.saving.load_model(out / "models/combined.keras", compile=False)
