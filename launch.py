@@ -63,6 +63,11 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, help="override train.seed")
     train.add_argument("--force", action="store_true", help="replace an existing --out")
     add_selection_options(train)
+    train.add_argument("--cv", type=positive, metavar="K",
+                       help="K speaker-independent rotations of the test folds over the test and "
+                       "training folds, as Ray tasks (OUT/summary.md)")  # fmt: skip
+    train.add_argument("--seeds", type=positive, default=1, help="seeds per rotation (--cv)")
+    train.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray (--cv)")
     train.add_argument("--valid-is-test", action="store_true",
                        help="validate on the test folds (the source SGAN's setup; recorded in "
                        "the metrics, refused by sweep, best and final)")  # fmt: skip
@@ -145,6 +150,9 @@ def parser() -> argparse.ArgumentParser:
     final.add_argument("folder", type=Path)
     final.add_argument("--top", type=positive, default=3)
     final.add_argument("--seeds", type=positive, default=3)
+    final.add_argument("--cv", type=positive, metavar="K",
+                       help="instead, K speaker-independent rotations over the folds the sweep "
+                       "did not select on (FOLDER/final/cv)")  # fmt: skip
     add_selection_options(final)
     add_backend_option(final, "the sweep's")
     final.set_defaults(handler=final_command)
@@ -245,12 +253,15 @@ def train_command(args) -> int:
     from sermodels.config import load_config
     from sermodels.data import load_run_corpus
 
-    config = load_config(args.config, selection_settings(args))
+    settings = selection_settings(args)
     if args.epochs:
-        config.train.epochs = args.epochs
+        settings["train.epochs"] = args.epochs
     if args.seed is not None:
-        config.train.seed = args.seed
+        settings["train.seed"] = args.seed
     out = args.out or ROOT / "runs" / time.strftime("train-%Y%m%d-%H%M%S")
+    if args.cv:
+        return train_cross_validation(args, settings, out)
+    config = load_config(args.config, settings)
     corpus = load_run_corpus(config, args.data)  # bad data fails before Keras starts
     load(args.backend)
     from sermodels.training.run import train_on  # Keras, on the backend just loaded
@@ -258,6 +269,41 @@ def train_command(args) -> int:
     result = train_on(config, corpus, out, on_epoch=print_epoch, overwrite=args.force)
     print_result(result, out)
     return 0
+
+
+def train_cross_validation(args, settings: dict, out: Path) -> int:
+    import yaml
+
+    from sermodels.backend import requested
+    from sermodels.config import apply_overrides, load_config
+    from sermodels.errors import ConfigError
+    from sweep.crossval import Candidate, cross_validate
+    from sweep.settings import SweepSettings
+
+    load_config(args.config, settings)  # checks the file and the settings
+    mapping = apply_overrides(yaml.safe_load(args.config.read_text()), settings)
+    if out.exists() and any(out.iterdir()) and not args.force:
+        raise ConfigError(str(out), "output folder exists and is not empty (pass --force)")
+    resources = SweepSettings(out=str(out), space=str(args.config), num_cpus=args.num_cpus,
+                              backend=requested(args.backend))  # fmt: skip
+    data = str(args.data) if args.data else None
+    candidate = Candidate(args.config.stem, mapping)
+    summary = cross_validate([candidate], data, args.cv, args.seeds, out, resources, None)
+    print_cross_validation(summary)
+    return 0
+
+
+def print_cross_validation(summary: dict) -> None:
+    for row in summary["configs"]:
+        parts = []
+        for metric in ("uar", "wa", "f1"):
+            pooled = row[f"pooled_{metric}"]
+            if pooled["mean"] is not None:  # a spread only over two seeds or more
+                spread = f" +/- {pooled['std']:.4f}" if pooled["std"] is not None else ""
+                parts.append(f"{metric.upper()} {pooled['mean']:.4f}{spread}")
+        print(f"{row['name']}: {summary['k']} rotations (test folds {row['test_groups']}), "
+              f"pooled " + ", ".join(parts or ["undefined (no classification task)"]))  # fmt: skip
+    print(f"details: {summary['folder']}/summary.md")
 
 
 def print_epoch(metrics: dict) -> bool:
@@ -386,6 +432,11 @@ def final_command(args) -> int:
     settings = load_settings(args.folder)
     settings.backend = args.backend or settings.backend  # for this command, not saved
     settings.base_settings = {**settings.base_settings, **selection_settings(args)}
+    if args.cv:
+        from sweep.final import run_final_cv
+
+        print_cross_validation(run_final_cv(settings, args.top, args.seeds, args.cv))
+        return 0
     summary = run_final(settings, args.top, args.seeds)
     for row in summary["configs"]:
         uar = f"{row['test_uar_mean']:.4f} +/- {row['test_uar_std']:.4f}"

@@ -11,6 +11,7 @@ from sermodels.config import config_from_dict
 from sermodels.data import Corpus
 from sermodels.errors import ConfigError
 from sermodels.files import write_json
+from sermodels.specs import parse_ids
 from sweep.results import top_trials, trial_run_config
 from sweep.runner import init_ray, load_sweep_corpus
 from sweep.settings import SweepSettings, sweep_space
@@ -57,6 +58,37 @@ def run_final(settings: SweepSettings, top: int, seeds: int) -> dict:
     write_json(folder / "summary.json", summary)
     _write_markdown(folder / "summary.md", summary)
     return summary
+
+
+def run_final_cv(settings: SweepSettings, top: int, seeds: int, k: int) -> dict:
+    """Cross-validate the ``top`` configs: ``k`` speaker-independent rotations over the folds
+    the sweep did not select them on, ``seeds`` seeds each (see :mod:`sweep.crossval`)."""
+    from sweep.crossval import Candidate, cross_validate
+
+    trials = top_trials(settings, top)
+    if not trials:
+        raise ConfigError(str(settings.folder), "no completed trial to cross-validate")
+    candidates = [
+        Candidate(
+            f"rank{rank}_trial{trial.number}",
+            trial_run_config(settings, trial),
+            final_epochs(trial),
+        )  # fmt: skip
+        for rank, trial in enumerate(trials, 1)
+    ]
+    data = config_from_dict(candidates[0].mapping, str(settings.folder)).data
+    selected_on = parse_ids(data.test_idx, "data.test_idx") + parse_ids(
+        data.valid_idx, "data.valid_idx"
+    )
+    note = None
+    if data.r_valid > 0:
+        note = (
+            "optimistic: the sweep validated on rows carved from its training folds (r_valid), "
+            "and those speakers rotate into the test groups here"
+        )
+    folder = settings.folder / "final" / "cv"
+    return cross_validate(candidates, settings.data, k, seeds, folder, settings, selected_on,
+                          note)  # fmt: skip
 
 
 def final_epochs(trial) -> int:

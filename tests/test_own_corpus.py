@@ -57,6 +57,8 @@ def own(tmp_path_factory):
     commands = readme_commands()
     assert commands[0][0] == "examples/tts/tts_corpus.py"
     tts.synthesize(folder, speakers=4, sentences=1)
+    extract = in_folder(commands[1][1:], folder)  # every test below reads the corpus
+    assert extract[0] == "extract" and launch.main([*extract, "--quiet"]) == 0
     init_ray(SweepSettings(out="unused", space="demo", num_cpus=2))
     assert all(args[0] == "launch.py" for args in commands[1:])
     yield folder, [args[1:] for args in commands[1:]]
@@ -105,7 +107,7 @@ def test_each_shipped_audio_space_runs_on_the_corpus_with_flags_only(own, space,
             "--max-epochs", 1, "--out", out, *flags]  # fmt: skip
     code, stdout, err = run(args, capsys)
     assert code == 0, err[-2000:]
-    assert "(1 trials)" in stdout
+    assert "(1 trials)" in stdout and "invalid_config" not in stdout  # the trial trained
     saved = (out / "sweep.yaml").read_text()
     assert "data.test_idx: '0'" in saved  # resume, best, final and report see the same base
 
@@ -184,3 +186,48 @@ def test_predict_writes_a_layers_activations(own, tmp_path, capsys):
     with h5py.File(out) as h5, h5py.File(folder / "own.h5") as corpus:
         rows = corpus["end_indice"][0] - corpus["start_indice"][0]
         assert h5["features"].shape[0] == rows and np.isfinite(h5["features"][:]).all()
+
+
+def test_train_cv_rotates_test_and_training_folds(own, capsys):
+    folder, _ = own
+    out = folder / "cv"
+    args = ["train", ROOT / "examples/demo/ser_basic_fcn.yaml", "--data", folder / "own.h5",
+            "--tasks", "category:4:category", "--test-idx", "0", "--valid-idx", "1",
+            "--set", "data.r_valid=0", "--epochs", "1", "--cv", "2", "--out", out]  # fmt: skip
+    code, stdout, err = run(args, capsys)
+    assert code == 0, err[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    (row,) = summary["configs"]
+    assert row["rotating_folds"] == [0, 2, 3] and row["test_groups"] == ["0,3", "2"]
+    with h5py.File(folder / "own.h5") as h5:
+        rows = sum(h5["end_indice"][f] - h5["start_indice"][f] for f in (0, 2, 3))
+    assert np.sum(row["pooled_confusion"]) == rows
+    assert "pooled UAR" in stdout
+
+
+def test_train_validates_on_the_test_folds_only_when_told(own, capsys):
+    folder, _ = own
+    args = ["train", ROOT / "examples/demo/ser_basic_fcn.yaml", "--data", folder / "own.h5",
+            "--tasks", "category:4:category", "--test-idx", "0", "--valid-idx", "0",
+            "--set", "data.r_valid=0", "--epochs", "1", "--out", folder / "vt"]  # fmt: skip
+    expect_error(args, capsys, "validation would be the test set", "--valid-is-test")
+    assert not (folder / "vt").exists()
+    code, _, err = run([*args, "--valid-is-test"], capsys)
+    assert code == 0, err[-2000:]
+    metrics = json.loads((folder / "vt" / "metrics.json").read_text())
+    assert metrics["valid_is_test"] is True
+    # an SER run's models predict its test folds with its own test UAR
+    code, _, err = run(["predict", folder / "vt", folder / "own.h5", "--folds", "0",
+                        "--out", folder / "vt.csv", "--quiet"], capsys)  # fmt: skip
+    assert code == 0, err
+    with open(folder / "vt.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    with h5py.File(folder / "own.h5") as h5:
+        columns = h5["label"].attrs["columns"].split(",")
+        categories = h5.attrs["categories"].split(",")
+        truth = h5["label"][:, columns.index("category")].astype(int)[
+            [int(r["input"]) for r in rows]
+        ]
+    predicted = np.array([categories.index(r["category"]) for r in rows])
+    recalls = [np.mean(predicted[truth == c] == c) for c in np.unique(truth)]
+    assert np.mean(recalls) == pytest.approx(metrics["test_uar"], abs=1e-9)

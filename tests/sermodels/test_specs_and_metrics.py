@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.metrics import recall_score
 
 from sermodels import metrics
 from sermodels.errors import ConfigError
@@ -56,8 +57,10 @@ def test_metrics_against_hand_computed_values():
     # precisions: 3/4, 1/3, 1/1; F1 per class: 0.75, 0.4, 2/3
     assert metrics.macro_precision(y_true, y_pred, 3) == pytest.approx((0.75 + 1 / 3 + 1) / 3)
     assert metrics.macro_f1(y_true, y_pred, 3) == pytest.approx((0.75 + 0.4 + 2 / 3) / 3)
-    # a class absent from y_true does not count in UAR
+    # a class absent from y_true does not count in UAR; scikit-learn's default would count it
     assert metrics.uar([0, 0], [0, 1], 3) == pytest.approx(0.5)
+    assert recall_score([0, 0], [0, 1], average="macro", zero_division=0) == pytest.approx(0.25)
+    assert metrics.uar([], [], 3) == 0.0
 
 
 def test_ccc_hand_computed():

@@ -6,6 +6,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import h5py
+import numpy as np
 import optuna
 import pytest
 import ray  # imported before init_ray on purpose: see the loopback test
@@ -13,7 +15,7 @@ from optuna.trial import TrialState
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sermodels.data.demo import write_demo_corpus
-from sweep.final import run_final
+from sweep.final import run_final, run_final_cv
 from sweep.report import write_report
 from sweep.results import load_study, trial_curves, write_best
 from sweep.runner import init_ray, start_sweep
@@ -136,6 +138,27 @@ def test_final_retrains_the_best_with_seeds_as_ray_tasks(finished_sweep):
     seeds = sorted((settings.folder / "final").glob("rank1_*/seed*/metrics.json"))
     assert len(seeds) == 2
     assert "\n| 1 | " in (settings.folder / "final" / "summary.md").read_text()
+
+
+def test_final_cross_validates_on_folds_the_sweep_did_not_select_on(finished_sweep):
+    settings, _ = finished_sweep
+    summary = run_final_cv(settings, top=1, seeds=2, k=3)
+    (row,) = summary["configs"]
+    # the demo space tests on 0,1, validates on 2,3 and leaves 10,11 unlabelled
+    assert row["held_out_folds"] == [0, 1, 2, 3]
+    assert row["test_groups"] == ["4,7", "5,8", "6,9"]
+    assert len(row["folds"]) == 3 * 2 and row["pooled_uar"]["n"] == 2
+    with h5py.File(settings.data) as h5:
+        starts, ends = h5["start_indice"][:], h5["end_indice"][:]
+    rotating_rows = int(sum(ends[f] - starts[f] for f in range(4, 10)))
+    assert np.sum(row["pooled_confusion"]) == 2 * rotating_rows  # every rotating row, per seed
+    uars = []  # pooled as the source: one confusion matrix over a seed's folds
+    for seed in (0, 1):
+        matrix = np.sum([f["confusion"] for f in row["folds"] if f["seed"] == seed], axis=0)
+        present = matrix.sum(axis=1) > 0
+        uars.append(np.mean(np.diag(matrix)[present] / matrix.sum(axis=1)[present]))
+    assert row["pooled_uar"]["mean"] == pytest.approx(np.mean(uars), abs=1e-12)
+    assert "{4,7}; {5,8}; {6,9}" in (settings.folder / "final/cv/summary.md").read_text()
 
 
 def test_report_has_census_and_plots(finished_sweep):
