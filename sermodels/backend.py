@@ -8,6 +8,7 @@ imports TensorFlow on the JAX path: a JAX process runs where TensorFlow is not i
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -172,3 +173,31 @@ def worker_environment(backend: str, cpus: float, gpus: float) -> dict[str, str]
     else:
         environment["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
     return environment
+
+
+@functools.cache
+def accelerators() -> tuple[str, ...]:
+    """The GPUs the active backend sees (empty on a CPU-only machine)."""
+    if active() == "jax":
+        import jax
+
+        return tuple(str(d) for d in jax.devices() if d.platform == "gpu")
+    import tensorflow as tf
+
+    return tuple(d.name for d in tf.config.list_physical_devices("GPU"))
+
+
+def accelerator_peak_bytes() -> int | None:
+    """Peak memory the active backend has allocated on its first GPU, or ``None`` without a
+    GPU (or where the backend does not report it)."""
+    if not accelerators():
+        return None
+    if active() == "jax":
+        import jax
+
+        gpu = next(d for d in jax.devices() if d.platform == "gpu")
+        stats = gpu.memory_stats() or {}
+        return stats.get("peak_bytes_in_use")
+    import tensorflow as tf
+
+    return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])

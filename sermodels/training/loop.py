@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from sermodels.backend import seed_everything
+from sermodels.backend import accelerator_peak_bytes, seed_everything
 from sermodels.config import RunConfig, check_train_config
 from sermodels.data import Corpus, Split
 from sermodels.files import write_json
@@ -99,6 +99,9 @@ class TrainingRun(ABC):
         if self.eval_train and len(self.labelled_train):
             metrics.update(self.evaluate(self.labelled_train, "train"))
         metrics["epoch_seconds"] = time.perf_counter() - started
+        peak = accelerator_peak_bytes()
+        if peak is not None:  # on a GPU: how much of it this run needs (sizing trial shares)
+            metrics["gpu_peak_bytes"] = peak
         metrics["train_rows"] = len(self.corpus.train)  # for samples/s across runs
         score = metrics.get("val_score")
         if score is not None and math.isfinite(score) and score > self.best_score:
