@@ -1,1 +1,1 @@
-"""The sweep: the only package that knows Ray Tune and Optuna (built in issue 3)."""
+"""The sweep: the only package that knows Ray Tune and Optuna."""

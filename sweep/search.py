@@ -28,7 +28,11 @@ ALWAYS_KEPT = ("verdict", "best_epoch")
 
 
 SAMPLERS = {
-    "tpe": lambda seed: optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True),
+    # constant_liar: trials still running count as bad results, so concurrent trials are not
+    # drawn next to each other (no effect when one trial runs at a time)
+    "tpe": lambda seed: optuna.samplers.TPESampler(
+        seed=seed, multivariate=True, group=True, constant_liar=True
+    ),
     "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
 }
 
