@@ -1,184 +1,246 @@
-"""How right the collapse detector is: a labelled set of SGAN runs on the demo corpus (the
-cases of ``bench/common.py``, each built to end healthy or in one failure mode), several
-seeds, full budgets, judged by the detector as the sweep judges them (epoch by epoch).
+"""How right the collapse detector is, out of sample: the shipped defaults replayed, epoch by
+epoch as a sweep's trial judges itself, on recorded SGAN histories
+(``bench/histories/sgan_runs.json``, written by ``bench/record_histories.py``).
 
-Ground truth is an oracle with hindsight, independent of the detector's warm-up and
-patience: a mode is present when its defining signal holds from some epoch (its onset) to
-the end of the run -- a non-finite loss (NaN: from its first epoch); D's accuracy on fakes
-<= 0.05 or a dead D gradient (g_overpowers); D >= 0.95 accurate on real and fake
-(d_overpowers); sample diversity < 0.2 (mode_collapse); a loss > 1e4 (diverging). The true
-mode is the case's design label when present, else the present mode with the earliest
-onset, else healthy. Delay = verdict epoch - true onset, for runs called correctly.
+Figures are reported on the **evaluation** set (every shipped SGAN space, seeds the
+thresholds never saw) with the **calibration** set's (the demo space) beside them. Ground
+truth never comes from the detector's signals:
 
-Random draws of the demo space (full budgets, no design label: the oracle's label) widen the
-set of healthy and failing runs the detector must get right.
+* *mechanism cases*: the failure was forced from a known epoch (the onset) and the mechanism
+  names its mode; healthy controls had nothing forced. A run's *call* is its deciding
+  verdict under the space's shipped stop list (what a sweep names it; ``healthy`` when it
+  reached none). Precision: runs called failed in their mechanism's mode / runs called
+  failed; recall: mechanism runs called in their mode / mechanism runs (runaway learning
+  rates force a failure without fixing its name: any failure verdict is right for them);
+  delay: verdict epoch - onset (median). ``reached`` counts a mode as found when it is among
+  every verdict the run reached, not only the deciding one.
+* *outcome evaluation*: random draws from each space trained to their whole budget with
+  nothing stopped; their ground truth is the full-budget objective. Replaying the shipped
+  defaults on them gives (a) how many of the best 10 % of draws (per space) the sweep would
+  have stopped, (b) the share of epochs saved on the worse half (per space), (c) regret: the
+  best objective among the draws a sweep keeps (neither stopped nor non-finite) against the
+  best of all.
 
-Prints one JSON object on its last line: overall ``precision`` (runs called failed that
-failed in the called mode), ``recall`` (failing runs called in their mode), mean
-``delay_epochs``, ``per_mode`` precision / recall / delay, how often a case's design label
-was what happened (``design_label_held``), and the same figures for other detector settings
-replayed on the same runs (``alternative_settings``).
+Also: how well the two diversity measures separate a generator that cannot vary from
+healthy ones (ROC AUC over epochs from the onset on, calibration set), and what they cost
+(``diversity_seconds`` / ``epoch_seconds``, median over every recorded epoch).
 
-    .venv/bin/python bench/detector_accuracy.py [--epochs 12] [--seeds 3] [--random 8]
+Prints one JSON object on its last line; ``cache_stale`` is true (and a line on stderr says
+so) when the model code, the spaces or the recorder changed since the histories were
+recorded: rerun ``bench/record_histories.py`` (about 35 minutes on a 2-core CPU).
+
+    .venv/bin/python bench/detector_accuracy.py [--histories FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
-import os
-import tempfile
+import statistics
+import sys
 from collections import Counter
 from pathlib import Path
 
-from common import CASES, case_space, enqueued_sweep, print_json, results_by_trial
+from common import print_json
+from record_histories import OUT, code_hash
+from sklearn.metrics import roc_auc_score
 
-from sweep.collapse import FAILURES, CollapseDetector
-from sweep.runner import start_sweep
-from sweep.settings import SweepSettings
+from sweep.collapse import FAILURES, HEALTHY, NAN, CollapseDetector, deciding_verdict
+from sweep.settings import default_stop_verdicts
 
-# replayed on the same runs beside the defaults (patience 3, warmup 1): the first default
-# (warmup 2), and shorter windows that answer sooner -- do they call healthy runs failed?
-ALTERNATIVES = ({"warmup": 2}, {"patience": 2}, {"warmup": 0}, {"patience": 2, "warmup": 0})
-
-
-def _value(row: dict, key: str) -> float:
-    value = row.get(key)
-    return value if isinstance(value, (int, float)) else math.nan
+ANY_FAILURE = "failed"
 
 
-SIGNALS = {
-    "nan": lambda r: bool(r.get("nonfinite")) or not all(
-        math.isfinite(_value(r, k)) for k in ("d_loss", "g_loss")),
-    "g_overpowers": lambda r: _value(r, "d_acc_fake") <= 0.05 or _value(r, "d_grad_norm") < 1e-6,
-    "d_overpowers": lambda r: min(_value(r, "d_acc_real"), _value(r, "d_acc_fake")) >= 0.95,
-    "mode_collapse": lambda r: _value(r, "diversity") < 0.2,
-    "diverging": lambda r: max(_value(r, "d_loss"), _value(r, "g_loss")) > 1e4,
-}  # fmt: skip
+def load_runs(path: Path) -> dict:
+    payload = json.loads(path.read_text())
+    for run in payload["runs"]:
+        run["history"] = [{k: _number(v) for k, v in row.items()} for row in run["history"]]
+    return payload
 
 
-def onset(mode: str, rows: list[dict]) -> int | None:
-    """First epoch from which ``mode``'s signal holds to the end (NaN: first NaN epoch)."""
-    holds = [SIGNALS[mode](row) for row in rows]
-    if mode == "nan":
-        return rows[holds.index(True)]["epoch"] if any(holds) else None
-    start = None
-    for row, held in zip(rows, holds, strict=True):
-        start = (start or row["epoch"]) if held else None
-    return start
+def _number(value):
+    return float(value) if isinstance(value, str) else value  # NaN / inf are stored as text
 
 
-def truth(design: str, rows: list[dict]) -> tuple[str, int | None]:
-    """The oracle's mode and onset for one run (see the module docstring)."""
-    onsets = {mode: onset(mode, rows) for mode in SIGNALS}
-    if onsets.get(design):
-        return design, onsets[design]
-    present = sorted((epoch, mode) for mode, epoch in onsets.items() if epoch)
-    return (present[0][1], present[0][0]) if present else ("healthy", None)
+def replay(run: dict, detector: CollapseDetector) -> dict:
+    """The run judged as a sweep's trial would judge itself after every epoch: the epoch it
+    would stop at (None: never), its deciding verdict then, and every verdict it reached."""
+    stopping = tuple(default_stop_verdicts(run["objective"]))
+    history = run["history"]
+    for epoch in range(1, len(history) + 1):
+        reached = detector.verdicts(history[:epoch])
+        verdict = deciding_verdict(reached, stopping)
+        if verdict.name in stopping:
+            return {"stop_epoch": epoch, "verdict": verdict, "reached": reached}
+    reached = detector.verdicts(history)
+    return {"stop_epoch": None, "verdict": deciding_verdict(reached, stopping), "reached": reached}
 
 
-def judge(runs: list[tuple[str, list[dict]]], settings: dict) -> list[dict]:
-    """Each ``(design label, rows)`` run judged by ``CollapseDetector(**settings)`` epoch by
-    epoch (replayed on the recorded signals: the verdict a sweep's trial reaches)."""
-    detector, judged = CollapseDetector(**settings), []
-    for design, rows in runs:
-        label, true_onset = truth(design, rows)
-        verdict = detector.verdict(rows)
-        right = verdict.name == label != "healthy"
-        judged.append({"design": design, "label": label, "called": verdict.name,
-                       "true_onset": true_onset, "verdict_epoch": verdict.epoch or None,
-                       "delay": verdict.epoch - true_onset if right else None})  # fmt: skip
-    return judged
-
-
-def score(judged: list[dict]) -> dict:
-    """Overall and per-mode precision, recall and delay of judged runs."""
+def mechanism_figures(runs: list[dict], detector: CollapseDetector) -> dict:
+    judged = []
+    for run in runs:
+        outcome = replay(run, detector)
+        called = outcome["verdict"].name
+        label = run["label"]
+        right = called != HEALTHY and (called == label or label == ANY_FAILURE)
+        found = [v for v in outcome["reached"] if v.name == label or label == ANY_FAILURE]
+        judged.append({
+            "space": run["space"], "mechanism": run["mechanism"] or "control", "label": label,
+            "called": called, "reached": [v.name for v in outcome["reached"]],
+            "right": right, "found": bool(found),
+            "delay": outcome["verdict"].epoch - run["onset"] if right else None,
+            "reached_delay": found[0].epoch - run["onset"] if found else None,
+        })  # fmt: skip
+    called_failed = [j for j in judged if j["called"] != HEALTHY]
+    forced = [j for j in judged if j["label"] != HEALTHY]
     per_mode = {}
-    for mode in FAILURES:
-        labelled = [j for j in judged if j["label"] == mode]
-        called = [j for j in judged if j["called"] == mode]
-        delays = [j["delay"] for j in labelled if j["delay"] is not None]
+    for mode in (*FAILURES, ANY_FAILURE):
+        labelled = [j for j in forced if j["label"] == mode]
+        called = [j for j in called_failed if j["called"] == mode]
+        if not labelled and not called:
+            continue
         per_mode[mode] = {
-            "runs": len(labelled), "called": len(called),
-            "precision": _share(sum(j["label"] == mode for j in called), len(called)),
-            "recall": _share(len(delays), len(labelled)),
-            "delay_epochs": round(sum(delays) / len(delays), 2) if delays else None,
+            "runs": len(labelled),
+            "recall": _share(sum(j["right"] for j in labelled), len(labelled)),
+            "precision": _share(sum(j["label"] == mode for j in called), len(called))
+            if mode != ANY_FAILURE else None,
+            "median_delay": _median([j["delay"] for j in labelled]),
+            "recall_reached": _share(sum(j["found"] for j in labelled), len(labelled)),
         }  # fmt: skip
-    called_failed = [j for j in judged if j["called"] != "healthy"]
-    failing = [j for j in judged if j["label"] != "healthy"]
-    delays = [j["delay"] for j in judged if j["delay"] is not None]
     return {
-        "precision": _share(sum(j["called"] == j["label"] for j in called_failed),
-                            len(called_failed)),
-        "recall": _share(sum(j["called"] == j["label"] for j in failing), len(failing)),
-        "delay_epochs": round(sum(delays) / len(delays), 2) if delays else None,
-        "healthy_called_failed": sum(j["label"] == "healthy" != j["called"] for j in judged),
+        "runs": len(judged),
+        "forced": len(forced),
+        "controls": len(judged) - len(forced),
+        "precision": _share(sum(j["right"] for j in called_failed), len(called_failed)),
+        "recall": _share(sum(j["right"] for j in forced), len(forced)),
+        "median_delay": _median([j["delay"] for j in forced]),
+        "controls_called_failed": sum(j["label"] == HEALTHY != j["called"] for j in judged),
         "per_mode": per_mode,
-    }  # fmt: skip
+        "calls": dict(Counter(f"{j['mechanism']}->{j['called']}" for j in judged)),
+    }
+
+
+def outcome_figures(runs: list[dict], detector: CollapseDetector) -> dict:
+    """Random draws per space: what replaying the shipped defaults keeps and saves."""
+    by_space: dict[str, list] = {}
+    for run in runs:
+        outcome = replay(run, detector)
+        values = [_objective(run["objective"], row) for row in run["history"]]
+        finite = [v for v in values if math.isfinite(v)]
+        went_nan = any(v.name == NAN for v in outcome["reached"])
+        by_space.setdefault(run["space"], []).append({
+            "full": max(finite) if finite and not went_nan else -math.inf,
+            "epochs": len(run["history"]), "stop_epoch": outcome["stop_epoch"],
+            "kept": outcome["stop_epoch"] is None and not went_nan,
+            "verdict": outcome["verdict"].name,
+        })  # fmt: skip
+    top_stopped = 0
+    top_count = 0
+    saved = 0
+    worse_epochs = 0
+    regrets = {}
+    for space, draws in by_space.items():
+        ranked = sorted(draws, key=lambda d: d["full"], reverse=True)
+        top = ranked[: max(1, math.ceil(0.1 * len(ranked)))]
+        top_count += len(top)
+        top_stopped += sum(d["stop_epoch"] is not None for d in top)
+        for draw in ranked[len(ranked) - len(ranked) // 2 :]:  # the worse half
+            worse_epochs += draw["epochs"]
+            if draw["stop_epoch"] is not None:
+                saved += draw["epochs"] - draw["stop_epoch"]
+        kept = [d["full"] for d in draws if d["kept"]]
+        best = ranked[0]["full"]
+        regrets[space] = round(best - max(kept), 4) if kept and math.isfinite(best) else None
+    return {
+        "draws": len(runs),
+        "top_10pct_stopped": top_stopped,
+        "top_10pct_draws": top_count,
+        "worse_half_epochs_saved": _share(saved, worse_epochs),
+        "regret_per_space": regrets,
+        "verdicts": dict(Counter(d["verdict"] for ds in by_space.values() for d in ds)),
+        "stopped": sum(d["stop_epoch"] is not None for ds in by_space.values() for d in ds),
+    }
+
+
+def diversity_auc(runs: list[dict], onset: int) -> dict:
+    """ROC AUC of each diversity measure for "G cannot vary" against healthy controls, over
+    every epoch from the onset on (higher: the measure separates them better)."""
+    labels, ratio_scores, ndb_scores = [], [], []
+    for run in runs:
+        if run["mechanism"] not in ("cut_noise", None) or run["kind"] == "random":
+            continue
+        for row in run["history"][onset - 1 :]:
+            ratio, ndb = row.get("diversity"), row.get("ndb")
+            if not all(isinstance(v, float) and math.isfinite(v) for v in (ratio, ndb)):
+                continue
+            labels.append(int(run["mechanism"] == "cut_noise"))
+            ratio_scores.append(-ratio)  # low ratio: collapsed
+            ndb_scores.append(ndb)  # many different bins: collapsed
+    if len(set(labels)) < 2:
+        return {"distance_ratio": None, "ndb": None, "epochs": len(labels)}
+    return {
+        "distance_ratio": round(roc_auc_score(labels, ratio_scores), 3),
+        "ndb": round(roc_auc_score(labels, ndb_scores), 3),
+        "epochs": len(labels),
+    }
+
+
+def diversity_cost(runs: list[dict]) -> float | None:
+    rows = [row for run in runs for row in run["history"]]
+    shares = [r["diversity_seconds"] / r["epoch_seconds"] for r in rows
+              if r.get("diversity_seconds") and r.get("epoch_seconds")]  # fmt: skip
+    return round(statistics.median(shares), 3) if shares else None
+
+
+def _objective(metric: str, row: dict) -> float:
+    if metric == "diversity_score":  # as the trainable computes it
+        diversity = row.get("diversity")
+        ok = isinstance(diversity, float) and math.isfinite(diversity) and diversity > 0
+        return min(diversity, 1.0 / diversity) if ok else -math.inf
+    value = row.get(metric)
+    return value if isinstance(value, (int, float)) and math.isfinite(value) else -math.inf
 
 
 def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 3) if whole else None
+    return round(part / whole, 3) if whole else None  # undefined, not 0, without cases
 
 
-def sweep_runs(args, tmp: Path) -> tuple[list[tuple[str, list[dict]]], list[str]]:
-    """The labelled cases x seeds, then random draws of the demo space (label: the oracle's),
-    all with full budgets; and the verdict each trial reported."""
-    trials = [{"case": c, "train.seed": 100 + s} for c in CASES for s in range(args.seeds)]
-    space = case_space(tmp / "cases.yaml", CASES, args.epochs)
-    settings = SweepSettings(out=str(tmp / "cases"), space=str(space), max_epochs=args.epochs,
-                             name="detector", concurrency=2, num_cpus=2,
-                             stop_on_collapse=False)  # fmt: skip
-    enqueued_sweep(settings, trials)
-    results = results_by_trial(settings)
-    runs = [(CASES[r["params"]["case"]][0], r["rows"]) for r in results]
-    if args.random:
-        settings = SweepSettings(out=str(tmp / "random"), space="demo", max_epochs=args.epochs,
-                                 name="random", samples=args.random, sampler="random",
-                                 concurrency=2, num_cpus=2, stop_on_collapse=False)  # fmt: skip
-        start_sweep(settings)
-        drawn = results_by_trial(settings)
-        runs += [("unlabelled", r["rows"]) for r in drawn]
-        results += drawn
-    return runs, [r["attrs"].get("verdict", "healthy") for r in results]
+def _median(values: list) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--random", type=int, default=8, help="random demo-space draws")
+    parser.add_argument("--histories", type=Path, default=OUT)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        runs, reported = sweep_runs(args, Path(tmp))
-    judged = judge(runs, {})
-    for row in judged:
-        print(row, flush=True)
-    designed = [j for j in judged if j["design"] != "unlabelled"]
-    drawn = [j for j in judged if j["design"] == "unlabelled"]
-    alternatives = {}
-    for settings in ALTERNATIVES:
-        replayed = judge(runs, settings)
-        name = ",".join(f"{k}={v}" for k, v in settings.items())
-        alternatives[name] = {
-            "labelled_set": _headline(score(replayed[: len(designed)])),
-            "random_draws": _headline(score(replayed[len(designed) :])),
+    if not args.histories.is_file():
+        print(f"error: {args.histories}: no recorded histories; run bench/record_histories.py",
+              file=sys.stderr)  # fmt: skip
+        sys.exit(2)
+    payload = load_runs(args.histories)
+    stale = payload["code_hash"] != code_hash()
+    if stale:
+        print(f"detector_accuracy: {args.histories.name} was recorded with other model code "
+              f"({payload['code_hash']}, now {code_hash()}): rerun bench/record_histories.py",
+              file=sys.stderr)  # fmt: skip
+    detector = CollapseDetector()
+    figures = {"benchmark": "detector_accuracy", "cache_stale": stale,
+               "recorded": payload["recorded"], "epochs": payload["epochs"]}  # fmt: skip
+    for set_name in ("evaluation", "calibration"):
+        runs = [r for r in payload["runs"] if r["set"] == set_name]
+        cases = [r for r in runs if r["kind"] in ("mechanism", "control")]
+        figures[set_name] = {
+            "spaces": sorted({r["space"] for r in runs}),
+            "mechanism": mechanism_figures(cases, detector),
+            "diversity_auc": diversity_auc(runs, payload["onset"]),
         }
-    print_json({
-        "benchmark": "detector_accuracy", "epochs": args.epochs, "seeds": args.seeds,
-        "runs": len(designed), **score(designed),
-        "replay_mismatches": sum(j["called"] != v for j, v in zip(judged, reported, strict=True)),
-        "design_label_held": sum(j["design"] == j["label"] for j in designed),
-        "modes_without_cases": [m for m in FAILURES if m not in {CASES[c][0] for c in CASES}],
-        "random_draws": {"runs": len(drawn), **_headline(score(drawn))},
-        "random_draw_labels": dict(Counter(f"{j['label']}->{j['called']}" for j in drawn)),
-        "alternative_settings": alternatives, "cpus": os.cpu_count(),
-    })  # fmt: skip
-
-
-def _headline(figures: dict) -> dict:
-    keys = ("precision", "recall", "delay_epochs", "healthy_called_failed")
-    return {k: figures[k] for k in keys}
+        drawn = [r for r in runs if r["kind"] == "random"]
+        if drawn:
+            figures[set_name]["outcome"] = outcome_figures(drawn, detector)
+    figures["diversity_cost_share"] = diversity_cost(payload["runs"])
+    print_json(figures)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
 """Collapse detection: a verdict on a GAN's health from its per-epoch signals.
 
-Pure Python over the history a trial reports (``d_acc_real``, ``d_acc_fake``, ``d_loss``,
-``g_loss``, ``d_grad_norm``, ``g_grad_norm``, ``diversity``, ``nonfinite``), so it can be
-unit-tested on made-up histories and reused by any stopper. The defaults and why they were
-chosen are in ``docs/collapse.md``.
+Pure Python over the history a trial reports (``d_acc_real``, ``d_acc_fake``,
+``d_loss_real``, ``d_loss_fake``, ``g_loss``, ``d_grad_norm``, ``g_grad_norm``,
+``diversity``, ``nonfinite``), so it can be unit-tested on recorded histories and reused by
+any stopper. A history can reach several failure modes, one after another: the detector
+names every one it reached (:meth:`CollapseDetector.verdicts`), and
+:func:`deciding_verdict` picks the one a trial is known by given the verdicts that stop it.
+The definitions and why the defaults were chosen are in ``docs/collapse.md``.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ import math
 from dataclasses import asdict, dataclass, field
 
 HEALTHY = "healthy"
-VERDICTS = (HEALTHY, "nan", "diverging", "mode_collapse", "d_overpowers", "g_overpowers")
+NAN = "nan"
+VERDICTS = (HEALTHY, NAN, "diverging", "dead", "mode_collapse", "d_overpowers", "g_overpowers")
 FAILURES = VERDICTS[1:]
-WATCHED = ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "d_grad_norm", "g_grad_norm",
-           "diversity")  # fmt: skip
+WATCHED = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake",
+           "d_grad_norm", "g_grad_norm", "diversity")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,16 +47,17 @@ class Verdict:
 
 
 class CollapseDetector:
-    """Reads a history of epoch metrics and names the first failure mode it finds.
+    """Reads a history of epoch metrics and names the failure modes it reached.
 
     Args:
         patience: consecutive epochs a failure condition must hold before the verdict.
         warmup: first epochs where only NaN is judged (G starts from noise and D from
             chance, so the first epochs of every run look lopsided).
-        d_acc_high: D accuracy on real and on fake rows at or above which D "wins".
+        d_acc_high: D accuracy on fake rows at or above which D "wins" (and, on real rows
+            too, at or above which a D whose gradients vanished is right, not dead).
         d_acc_fooled: D accuracy on fake rows at or below which D is fooled.
-        d_loss_stall: D is "no longer learning" when its loss over the window fell by less
-            than this fraction, or its gradient norm is below ``dead_grad``.
+        d_loss_stall: a loss "does not fall" while its newest value is at least
+            ``1 - d_loss_stall`` times every earlier value of the window.
         dead_grad: gradient norm under which a network is dead (saturated outputs).
         diversity_low: generated / real mean pairwise distance below which G has collapsed.
         diverge_factor: a loss or gradient norm this many times its post-warmup minimum.
@@ -62,6 +67,8 @@ class CollapseDetector:
         >>> detector = CollapseDetector(patience=2, warmup=0)
         >>> history = [{"epoch": e, "nonfinite": 0.0, "d_loss": float("nan")} for e in (1, 2)]
         >>> detector.verdict(history).name
+        'nan'
+        >>> deciding_verdict(detector.verdicts(history), stopping=()).name
         'nan'
     """
 
@@ -90,13 +97,16 @@ class CollapseDetector:
     def settings(self) -> dict:
         return dict(vars(self))
 
-    def verdict(self, history: list[dict]) -> Verdict:
-        """The earliest failure in ``history`` (one dict per epoch, oldest first)."""
+    def verdicts(self, history: list[dict]) -> list[Verdict]:
+        """Every failure mode ``history`` (one dict per epoch, oldest first) reached, each at
+        its first window, earliest first (ties: the order of :data:`VERDICTS`)."""
         found = [v for v in (self._nan(history), *self._windowed(history)) if v is not None]
-        if not found:
-            return Verdict()
-        # earliest verdict wins; on a tie the order of VERDICTS decides (NaN first)
-        return min(found, key=lambda v: (v.epoch, VERDICTS.index(v.name)))
+        return sorted(found, key=lambda v: (v.epoch, VERDICTS.index(v.name)))
+
+    def verdict(self, history: list[dict]) -> Verdict:
+        """The earliest failure in ``history``, or healthy."""
+        found = self.verdicts(history)
+        return found[0] if found else Verdict()
 
     def nan_verdict(self, history: list[dict]) -> Verdict:
         """Only the ``nan`` verdict (for models without a generator: no game to judge)."""
@@ -109,15 +119,16 @@ class CollapseDetector:
             if metrics.get("nonfinite") or any(
                 isinstance(v, float) and not math.isfinite(v) for v in values
             ):
-                return self._found("nan", history, index, index)
+                return self._found(NAN, history, index, index)
         return None
 
     def _windowed(self, history: list[dict]):
         judged = range(self.warmup, len(history))
         yield self._first_run("diverging", history, judged, self._diverging(history))
+        yield self._first_run("dead", history, judged, self._dead)
         yield self._first_run("mode_collapse", history, judged, self._collapsed)
         yield self._first_run("d_overpowers", history, judged, self._d_wins)
-        yield self._first_run("g_overpowers", history, judged, self._g_wins(history))
+        yield self._first_run("g_overpowers", history, judged, self._g_wins)
 
     def _first_run(self, name, history, judged, condition) -> Verdict | None:
         """First window of ``patience`` consecutive judged epochs where ``condition`` holds."""
@@ -151,38 +162,58 @@ class CollapseDetector:
 
         return condition
 
+    def _dead(self, history, index, _start) -> bool:
+        """D's gradient has vanished and so has G's, which flows through D, while D is not
+        right about both halves: D's outputs saturated on the wrong side and nothing learns
+        any more. (A D that saturates by being right on both halves is ``d_overpowers``.)"""
+        metrics = history[index]
+        d_grad = _number(metrics, "d_grad_norm")
+        g_grad = _number(metrics, "g_grad_norm")
+        if d_grad is None or d_grad >= self.dead_grad:
+            return False
+        if g_grad is not None and g_grad >= self.dead_grad:
+            return False
+        return not self._d_right_on_both_halves(metrics)
+
+    def _d_right_on_both_halves(self, metrics: dict) -> bool:
+        real = _number(metrics, "d_acc_real")
+        fake = _number(metrics, "d_acc_fake")
+        return real is not None and fake is not None and min(real, fake) >= self.d_acc_high
+
     def _collapsed(self, history, index, _start) -> bool:
         diversity = _number(history[index], "diversity")
         return diversity is not None and diversity < self.diversity_low
 
     def _d_wins(self, history, index, start) -> bool:
-        """D near-perfect on real and fake while G's loss does not come down."""
-        metrics = history[index]
-        real, fake = _number(metrics, "d_acc_real"), _number(metrics, "d_acc_fake")
-        if real is None or fake is None or min(real, fake) < self.d_acc_high:
+        """D rejects nearly every fake and G's loss does not fall: G cannot catch up. Judged
+        from G's side of the game, as ``g_overpowers`` is from D's: how D treats real rows is
+        not G's problem (label smoothing and instance noise keep D unsure of them)."""
+        fake = _number(history[index], "d_acc_fake")
+        if fake is None or fake < self.d_acc_high or self._dead(history, index, start):
+            return False  # a dead D is not winning either: see `dead`
+        return self._not_falling(history, "g_loss", start, index)
+
+    def _g_wins(self, history, index, start) -> bool:
+        """D fooled by the fakes (calls them real) and its loss on the fake rows does not
+        fall: D has lost the game rather than being on its way to learn it. Judged on
+        ``d_loss_fake``, not D's total loss, which the class head's learning on real rows
+        keeps lowering while the game is lost."""
+        fake = _number(history[index], "d_acc_fake")
+        if fake is None or fake > self.d_acc_fooled or self._dead(history, index, start):
+            return False  # a dead G is not winning: see `dead`
+        key = "d_loss_fake" if _number(history[index], "d_loss_fake") is not None else "d_loss"
+        return self._not_falling(history, key, start, index)
+
+    def _not_falling(self, history, key: str, start: int | None, index: int) -> bool:
+        """``key``'s newest value has not fallen by ``d_loss_stall`` from any earlier value
+        of the window (its highest), so a low first value cannot hide a decline after it; a
+        window that starts now has nothing to fall from."""
+        now = _number(history[index], key)
+        if now is None:
             return False
-        g_now, g_then = (
-            _number(metrics, "g_loss"),
-            _number(history[index if start is None else start], "g_loss"),
-        )
-        return g_now is not None and g_then is not None and g_now >= 0.95 * g_then
-
-    def _g_wins(self, history):
-        def condition(history, index, start) -> bool:
-            """D fooled on fakes (or dead: no gradient) and its loss no longer falling."""
-            metrics = history[index]
-            fake, grad = _number(metrics, "d_acc_fake"), _number(metrics, "d_grad_norm")
-            dead = grad is not None and grad < self.dead_grad
-            if not dead and (fake is None or fake > self.d_acc_fooled):
-                return False
-            d_now, d_then = (
-                _number(metrics, "d_loss"),
-                _number(history[index if start is None else start], "d_loss"),
-            )
-            stalled = d_now is not None and d_then is not None
-            return dead or (stalled and d_now >= (1.0 - self.d_loss_stall) * d_then)
-
-        return condition
+        earlier = [_number(h, key) for h in history[index if start is None else start : index]]
+        earlier = [v for v in earlier if v is not None]
+        return not earlier or now >= (1.0 - self.d_loss_stall) * max(earlier)
 
     def _found(self, name: str, history: list[dict], onset: int, index: int) -> Verdict:
         signals = {k: history[index][k] for k in WATCHED if k in history[index]}
@@ -198,3 +229,24 @@ def _number(metrics: dict, key: str) -> float | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     return None
+
+
+def deciding_verdict(reached: list[Verdict], stopping: tuple[str, ...] | frozenset) -> Verdict:
+    """The verdict a trial is known by, from every verdict it ``reached`` (earliest first).
+
+    The first verdict that ``stopping`` lists (it ends the trial, whatever labels came
+    before); else ``nan`` when reached (the run failed, whether or not ``nan`` stops); else
+    the earliest label; else healthy.
+
+    Example:
+        >>> labelled, collapsed = Verdict("d_overpowers", 2, 4), Verdict("mode_collapse", 5, 7)
+        >>> deciding_verdict([labelled, collapsed], stopping=("mode_collapse",)).name
+        'mode_collapse'
+    """
+    for verdict in reached:
+        if verdict.name in stopping:
+            return verdict
+    for verdict in reached:
+        if verdict.name == NAN:
+            return verdict
+    return reached[0] if reached else Verdict()

@@ -29,7 +29,7 @@ from sweep.results import (  # noqa: E402
 from sweep.settings import SweepSettings, sweep_space  # noqa: E402
 
 COLOURS = {"healthy": "tab:green", "nan": "black", "diverging": "tab:purple",
-           "mode_collapse": "tab:orange", "d_overpowers": "tab:red",
+           "dead": "tab:gray", "mode_collapse": "tab:orange", "d_overpowers": "tab:red",
            "g_overpowers": "tab:blue"}  # fmt: skip
 
 
@@ -143,6 +143,10 @@ def _markdown(settings: SweepSettings, trials, metric: str, plots: dict) -> str:
              f"`{summary['tensorboard']}`", "", "## Failure census", "",
              "| verdict | trials |", "|---|---:|"]  # fmt: skip
     lines += [f"| {verdict} | {n} |" for verdict, n in counts.most_common()]
+    reached = Counter(v["name"] for t in trials for v in t.user_attrs.get("verdicts", []))
+    if reached:  # a trial can reach several failure modes; the census counts the deciding one
+        modes = ", ".join(f"{name} {n}" for name, n in reached.most_common())
+        lines += ["", f"Every failure mode reached (a trial counts once per mode): {modes}."]
     lines += ["", "## Top trials", "",
               f"| rank | Optuna trial | best {metric} | epoch | parameters |",
               "|---:|---:|---:|---:|---|"]  # fmt: skip

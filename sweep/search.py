@@ -2,8 +2,9 @@
 
 Ray's ``OptunaSearch`` asks the study for parameters and tells it the final value. This
 subclass also records, per Optuna trial, the Ray trial id and config overrides (so ``best``
-can rebuild a config from the study alone) and the verdict; a collapsed trial is told as
-PRUNED (a NaN one as FAIL) so TPE learns to avoid the region.
+can rebuild a config from the study alone), the deciding verdict and every verdict the trial
+reached; a trial stopped by a verdict is told as PRUNED, and one that reached ``nan`` (at
+any point) as FAIL, so TPE learns to avoid the region and ``best`` / ``final`` never pick it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import SearchSpace
-from sweep.collapse import FAILURES
+from sweep.collapse import FAILURES, NAN
 from sweep.trainable import INVALID, OBJECTIVE, REPLAYED
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,9 @@ class SweepOptunaSearch(OptunaSearch):
         }  # Ray hands searchers flat results
         if signals:
             ot_trial.set_user_attr("verdict_signals", signals)
+        reached = json.loads(result.get("verdicts") or "[]")
+        if reached:
+            ot_trial.set_user_attr("verdicts", reached)
         value = result.get(OBJECTIVE)
         verdict = result.get("verdict", "healthy")
         if error:
@@ -134,7 +138,7 @@ class SweepOptunaSearch(OptunaSearch):
         elif verdict == INVALID:
             state = TrialState.FAIL
             ot_trial.set_user_attr("invalid", result.get("invalid", ""))
-        elif verdict == "nan":
+        elif verdict == NAN or any(v["name"] == NAN for v in reached):
             state = TrialState.FAIL
         elif verdict in self.stopping or value is None or not math.isfinite(value):
             state = TrialState.PRUNED

@@ -1,5 +1,6 @@
 """The Ray Tune trainable: a trial is one :class:`sermodels.training.loop.TrainingRun`, one
-epoch per ``step``, a checkpoint per epoch, and a collapse verdict in every result.
+epoch per ``step``, a checkpoint per epoch, and the collapse verdicts in every result: every
+failure mode the trial reached (``verdicts``), and the one it is known by (``verdict``).
 
 Actors are reused between trials (``reset_config``), so Keras and its backend are imported
 once per worker, not once per trial. The corpus arrives from Ray's object store, read once
@@ -24,7 +25,7 @@ from sermodels.config import config_from_dict
 from sermodels.data import Corpus
 from sermodels.errors import SersweepError
 from sermodels.training.run import make_run
-from sweep.collapse import CollapseDetector, Verdict
+from sweep.collapse import CollapseDetector, Verdict, deciding_verdict
 from sweep.settings import SweepSettings
 
 OBJECTIVE = "objective"  # best value so far of the space's metric: what Optuna and ASHA see
@@ -49,7 +50,9 @@ class SweepTrainable(tune.Trainable):
     def _start(self, config: dict) -> None:
         keras.backend.clear_session()  # drop the previous trial's graphs (reused actor)
         self.params = {k: v for k, v in config.items() if k != "overrides"}
-        self.best, self.verdict, self.closed = math.nan, Verdict(), False
+        self.best, self.closed = math.nan, False
+        self.reached: list[Verdict] = []  # every failure mode reached, earliest first
+        self.verdict = Verdict()  # the one that decides the trial's fate (see `_judge`)
         self.best_at = None  # the epoch of the best objective: `final` trains that long
         # this trial's storage: on actor reuse, Ray swaps in the next trial's before reset
         self.trial_storage = getattr(self, "_storage", None)
@@ -78,18 +81,23 @@ class SweepTrainable(tune.Trainable):
             # restored from its final checkpoint: end at once, without training again
             return {**self._result(self.run.history[-1]), REPLAYED: 1, tune.result.DONE: True}
         metrics = self.run.step_epoch()
-        self.verdict = self._judge()
+        self._judge()
         result = self._result(metrics)
         done = self.run.epoch >= self.run.total_epochs or self.run.should_stop(metrics)
         if done or self.verdict.name in self.settings.stopping:
             self._close()  # the last result: the CollapseStopper ends a condemned trial
         return {**result, tune.result.DONE: done}
 
-    def _judge(self) -> Verdict:
-        """GANs get every verdict; other models (no G, so no game) only ``nan``."""
+    def _judge(self) -> None:
+        """Every verdict the history reached (GANs: every failure mode; other models, with
+        no G and so no game: only ``nan``), and the deciding one: the first that stops the
+        trial, whatever label-only verdicts came before it."""
         if self.is_gan:
-            return self.detector.verdict(self.run.history)
-        return self.detector.nan_verdict(self.run.history)
+            self.reached = self.detector.verdicts(self.run.history)
+        else:
+            nan = self.detector.nan_verdict(self.run.history)
+            self.reached = [nan] if nan.failed else []
+        self.verdict = deciding_verdict(self.reached, self.settings.stopping)
 
     def _result(self, metrics: dict) -> dict:
         result = {k: v for k, v in metrics.items() if _is_number(v)}
@@ -105,6 +113,7 @@ class SweepTrainable(tune.Trainable):
         result.update({
             OBJECTIVE: self.best, "verdict": verdict.name, "verdict_onset": verdict.onset,
             "verdict_epoch": verdict.epoch, "verdict_signals": verdict.signals,
+            "verdicts": json.dumps([v.to_dict() for v in self.reached]),
             "collapsed": int(verdict.failed),
             "best_epoch": self.run.best_epoch, "objective_epoch": self.best_at,
             "stop_reason": self.run.stop_reason,
@@ -128,13 +137,15 @@ class SweepTrainable(tune.Trainable):
             self.trial_storage.persist_artifacts(force=True)
 
     def _verdict_text(self) -> str:
-        verdict = self.verdict
-        if not verdict.failed:
+        if not self.reached:
             return f"healthy after {self.run.epoch} epochs"
-        signals = ", ".join(f"{k}={v:.4g}" for k, v in verdict.signals.items())
-        return (
-            f"{verdict.name}: onset epoch {verdict.onset}, verdict at {verdict.epoch} ({signals})"
-        )
+        lines = []
+        for verdict in self.reached:
+            signals = ", ".join(f"{k}={v:.4g}" for k, v in verdict.signals.items())
+            deciding = " (decides the trial)" if verdict == self.verdict else ""
+            lines.append(f"{verdict.name}{deciding}: onset epoch {verdict.onset}, verdict at "
+                         f"{verdict.epoch} ({signals})")  # fmt: skip
+        return "\n\n".join(lines)
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         if self.run is not None:
@@ -149,7 +160,7 @@ class SweepTrainable(tune.Trainable):
             self.run.load_state(checkpoint)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise CorruptCheckpoint(f"{checkpoint}: unreadable checkpoint ({exc})") from None
-        self.verdict = self._judge()
+        self._judge()
         for metrics in self.run.history:  # the best objective so far, as before the move
             self._result(metrics)
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 from keras import ops
-from scipy.spatial.distance import pdist
 
 from sermodels.config import SGANConfig
 from sermodels.errors import ConfigError
@@ -288,25 +287,14 @@ class SGAN:
         return float(np.mean(self.predict(sample)[0]))
 
     def generate(self, count: int, seed: int = 0) -> dict[str, np.ndarray]:
-        """``count`` samples per modality from fixed noise (for images and diversity)."""
+        """``count`` samples per modality from fixed noise (for images and diversity; the
+        first ``n`` of ``count`` samples are the ``n`` samples of ``generate(n, seed)``)."""
         noise = np.random.default_rng(seed).standard_normal((count, self.config.latent_dim))
         noise = noise.astype(np.float32)
         return {
             m: _in_fixed_batches(g, [noise])[0]
             for m, g in zip(self.modalities, self.generators, strict=True)
         }
-
-    def diversity(self, real: dict, count: int = 64) -> float:
-        """Mean pairwise distance of generated samples over that of real rows (1: as diverse
-        as the data; near 0: mode collapse), averaged over modalities."""
-        if not self.generators:
-            return float("nan")
-        fakes = self.generate(count)
-        ratios = [
-            mean_pairwise_distance(fakes[m]) / max(mean_pairwise_distance(real[m][:count]), 1e-8)
-            for m in self.modalities
-        ]
-        return float(np.mean(ratios))
 
     def save(self, directory) -> list[str]:
         """Write ``discriminator.keras``, ``<modality>.generator.keras`` and, with generators,
@@ -370,12 +358,6 @@ def means(sums: np.ndarray) -> dict:
     signals["nonfinite"] = float(not np.isfinite(sums).all())
     signals["steps"] = int(sums[-1])
     return signals
-
-
-def mean_pairwise_distance(samples: np.ndarray) -> float:
-    """Mean Euclidean distance over all pairs of rows."""
-    flat = np.asarray(samples, np.float64).reshape(len(samples), -1)
-    return float(pdist(flat).mean()) if len(flat) > 1 else 0.0
 
 
 def _paired(paths, unloaded, where) -> list[tuple[str | None, object]]:

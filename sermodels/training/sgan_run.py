@@ -3,6 +3,7 @@ validation (and, as the source, the training) rows, generated samples with D's v
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,16 @@ from sermodels.config import RunConfig
 from sermodels.data import Corpus, Split
 from sermodels.errors import ConfigError
 from sermodels.training.common import evaluate_task, scalars_of
+from sermodels.training.diversity import DifferentBins, distance_ratio, real_sample
 from sermodels.training.gan import SGAN
 from sermodels.training.loop import TrainingRun
 from sermodels.training.tensorboard import annotated_grid, write_png
+
+PAIRWISE_SAMPLES = 64  # generated samples and real rows of the distance ratio
+NDB_SAMPLES = 640  # generated samples per epoch for the different-bins test
+NDB_REAL_ROWS = 2000  # real rows the bins are fitted on (all, in a smaller corpus)
+ROWS_PER_BIN = 20  # real rows per bin, at least (the test needs counts to work with)
+MAX_BINS = 100  # as Richardson & Weiss
 
 
 class SGANRun(TrainingRun):
@@ -38,7 +46,19 @@ class SGANRun(TrainingRun):
         self.rows = self.gan.training_rows(
             corpus.train.features, corpus.train.labels[:, self.task.column], labelled
         )
-        self._real_sample = {k: v[:64] for k, v in corpus.train.features.items()}
+        self._diversity_rows = real_sample(
+            corpus.train.features, config.train.seed, PAIRWISE_SAMPLES
+        )
+        self._bins = self._fit_bins(corpus.train.features, config.train.seed)
+
+    def _fit_bins(self, features: dict, seed: int) -> dict:
+        """Per modality, the k-means bins of the different-bins test, fitted once on up to
+        ``NDB_REAL_ROWS`` real rows (none when too few rows fill two bins: ``ndb`` is NaN)."""
+        fitted_on = real_sample(features, seed, NDB_REAL_ROWS)
+        bins = min(MAX_BINS, len(next(iter(fitted_on.values()))) // ROWS_PER_BIN)
+        if not self.gan.generators or bins < 2:
+            return {}
+        return {m: DifferentBins(fitted_on[m], bins, seed=seed) for m in self.gan.modalities}
 
     def train_one_epoch(self) -> dict:
         seed = self.config.train.seed * 100_003 + self.epoch
@@ -50,8 +70,27 @@ class SGANRun(TrainingRun):
             on_batch=self._progress,
             every=train.check_batch_interval,
         )
-        signals["diversity"] = self.gan.diversity(self._real_sample)
+        signals.update(self.diversity())
         return signals
+
+    def diversity(self) -> dict:
+        """How varied G's samples are, averaged over modalities: ``diversity`` (their mean
+        pairwise distance over that of real rows) and ``ndb`` (the share of statistically
+        different bins), from one fixed draw of noise; ``diversity_seconds`` is their cost."""
+        if not self.gan.generators:
+            return {"diversity": float("nan"), "ndb": float("nan")}
+        started = time.perf_counter()
+        fakes = self.gan.generate(NDB_SAMPLES)
+        modalities = self.gan.modalities
+        ratios = [
+            distance_ratio(fakes[m][:PAIRWISE_SAMPLES], self._diversity_rows[m]) for m in modalities
+        ]
+        shares = [self._bins[m].share(fakes[m]) for m in modalities if m in self._bins]
+        return {
+            "diversity": float(np.mean(ratios)),
+            "ndb": float(np.mean(shares)) if shares else float("nan"),
+            "diversity_seconds": time.perf_counter() - started,
+        }
 
     def _progress(self, done: int, total: int, means: dict) -> None:
         """The source SGAN's progress line every ``check_batch_interval`` steps."""

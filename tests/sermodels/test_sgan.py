@@ -32,7 +32,7 @@ def test_av_sgan_trains_and_reports_health_signals(tiny_corpus, tmp_path, capsys
     history = []
     result = train(config, tiny_corpus, tmp_path / "run", on_epoch=lambda m: history.append(m))
     assert len(history) == 2 and result["epochs"] == 2
-    for signal in (*HEALTH_SIGNALS, "diversity", "nonfinite", "val_uar", "train_uar"):
+    for signal in (*HEALTH_SIGNALS, "diversity", "ndb", "nonfinite", "val_uar", "train_uar"):
         assert np.isfinite(history[-1][signal]), signal  # train UAR every epoch, as the source
     # the source's progress lines: every 2nd of the 7 steps of an epoch, and its last
     progress = [line for line in capsys.readouterr().out.splitlines() if " batch " in line]
@@ -132,3 +132,15 @@ def test_single_modality_models_load_into_av_branches_and_freeze(tiny_corpus, tm
     with pytest.raises(ConfigError, match="list it in unloaded"):
         bad = run_config(sgan={**sgan, "unloaded_D": None}, epochs=1)
         make_run(bad, load_run_corpus(bad, tiny_corpus), None)
+
+
+def test_the_diversity_baseline_is_a_seeded_sample_across_speakers():
+    from sermodels.training.diversity import real_sample
+
+    rows = {"a_feat": np.arange(480, dtype=np.float32)[:, None]}  # stored speaker by speaker
+    sample = real_sample(rows, seed=3, count=64)["a_feat"][:, 0]
+    assert len(np.unique(sample)) == 64
+    assert len(np.unique(sample // 40)) >= 10  # rows of most of the 12 speakers, not 1 or 2
+    assert np.array_equal(sample, real_sample(rows, seed=3, count=64)["a_feat"][:, 0])
+    assert not np.array_equal(sample, real_sample(rows, seed=4, count=64)["a_feat"][:, 0])
+    assert len(real_sample({"a_feat": rows["a_feat"][:10]}, seed=0, count=64)["a_feat"]) == 10

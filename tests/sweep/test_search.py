@@ -1,5 +1,7 @@
-"""The searcher's choices that need no Ray cluster: sampler, SQLite journal mode."""
+"""The searcher's choices that need no Ray cluster: sampler, SQLite journal mode, and the
+Optuna state each trial's verdicts make."""
 
+import json
 import sqlite3
 
 import optuna
@@ -23,3 +25,35 @@ def test_an_unknown_sampler_is_refused(tmp_path):
     with pytest.raises(ValueError, match="sampler must be one of"):
         SweepOptunaSearch(load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s",
                           sampler="grid")  # fmt: skip
+
+
+def told_state(tmp_path, result: dict, stopping=("nan", "mode_collapse")):
+    """The Optuna trial a searcher makes of ``result``, a trial's last result."""
+    tmp_path.mkdir(exist_ok=True)
+    searcher = SweepOptunaSearch(load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s",
+                                 stopping=stopping)  # fmt: skip
+    searcher.suggest("t1")
+    verdicts = json.dumps([{"name": n, "onset": e, "epoch": e, "signals": {}}
+                           for n, e in result.pop("reached", [])])  # fmt: skip
+    searcher.on_trial_complete("t1", {"objective": 0.7, "verdicts": verdicts, **result})
+    (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}").trials
+    return trial
+
+
+def test_a_trial_that_went_nan_after_a_label_fails(tmp_path):
+    trial = told_state(tmp_path, {"verdict": "nan",
+                                  "reached": [("d_overpowers", 4), ("nan", 7)]})  # fmt: skip
+    assert trial.state == optuna.trial.TrialState.FAIL
+    assert [v["name"] for v in trial.user_attrs["verdicts"]] == ["d_overpowers", "nan"]
+
+
+def test_a_label_only_verdict_completes_and_a_stopping_one_prunes(tmp_path):
+    labelled = told_state(tmp_path / "a", {"verdict": "d_overpowers",
+                                           "reached": [("d_overpowers", 4)]})  # fmt: skip
+    assert labelled.state == optuna.trial.TrialState.COMPLETE and labelled.value == 0.7
+    stopped = told_state(
+        tmp_path / "b",
+        {"verdict": "mode_collapse", "reached": [("d_overpowers", 4), ("mode_collapse", 7)]},
+    )
+    assert stopped.state == optuna.trial.TrialState.PRUNED
+    assert stopped.user_attrs["verdict"] == "mode_collapse"

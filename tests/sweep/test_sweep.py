@@ -87,11 +87,13 @@ def test_sweep_runs_every_trial_and_the_study_agrees_with_ray(finished_sweep):
     assert {t.user_attrs["ray_trial_id"] for t in study.trials} == set(results)
     # the demo space optimises val UAR: d_overpowers labels, the sweep keeps what it resolved
     saved = load_settings(settings.folder).stop_verdicts
-    assert saved == ["nan", "diverging", "mode_collapse", "g_overpowers"]
+    assert saved == ["nan", "diverging", "dead", "mode_collapse", "g_overpowers"]
     for trial in study.trials:
         rows = results[trial.user_attrs["ray_trial_id"]]
         assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))  # no epoch twice
         assert trial.user_attrs["verdict"] == rows[-1]["verdict"]
+        # every verdict reached, on the study as in the results
+        assert trial.user_attrs.get("verdicts", []) == json.loads(rows[-1]["verdicts"])
         if trial.state == TrialState.COMPLETE:
             assert trial.value == pytest.approx(rows[-1]["objective"])
             assert trial.value == pytest.approx(max(r["val_uar"] for r in rows))
