@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sermodels.errors import ConfigError
 from sweep.settings import SweepSettings, sweep_space
+from sweep.storage import open_storage
 
 
 def mask_url(url: str) -> str:
@@ -24,7 +25,8 @@ def mask_url(url: str) -> str:
 def load_study(settings: SweepSettings) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        return optuna.load_study(study_name=settings.name, storage=settings.storage_url)
+        storage = open_storage(settings.storage_url)
+        return optuna.load_study(study_name=settings.name, storage=storage)
     except KeyError:
         raise ConfigError(
             mask_url(settings.storage_url),

@@ -122,10 +122,12 @@ def check_storage_path(root: str) -> None:
 
 def check_storage(url: str) -> None:
     """Open the Optuna storage once in the driver: a bad URL fails before Ray starts."""
-    import optuna
+    from sweep.storage import is_journal, open_storage
 
+    if is_journal(url) and not Path(url.split(":", 1)[1]).parent.is_dir():
+        raise ConfigError(url, "the journal file's folder does not exist")
     try:
-        optuna.storages.RDBStorage(url)
+        open_storage(url)
     except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
         problem = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
         raise ConfigError(
@@ -146,12 +148,13 @@ def init_ray(settings: SweepSettings) -> None:
         for key, value in LOOPBACK_ONLY.items():
             os.environ.setdefault(key, value)
     import ray
-    from ray._private import ray_constants
+
+    from sweep.internals import keep_local_ray_on_one_node
 
     if ray.is_initialized():
         return
     if not settings.address:  # Ray read the flag when it was imported, maybe before us
-        ray_constants.ENABLE_RAY_CLUSTER = False
+        keep_local_ray_on_one_node()
     env = {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),

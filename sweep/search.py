@@ -20,6 +20,14 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import SearchSpace
 from sweep.collapse import FAILURES, NAN
+from sweep.internals import (
+    live_trial,
+    searcher_completed,
+    searcher_study,
+    searcher_trials,
+    stored_state,
+)
+from sweep.storage import open_storage
 from sweep.trainable import INVALID, OBJECTIVE, REPLAYED
 
 logger = logging.getLogger(__name__)
@@ -54,7 +62,7 @@ class SweepOptunaSearch(OptunaSearch):
 
     Args:
         space: the loaded search space.
-        storage: Optuna storage URL (SQLite, PostgreSQL, ...).
+        storage: Optuna storage URL (SQLite, PostgreSQL, ``journal:PATH``, ...).
         study_name: the study to create or continue.
         seed: seed of the sampler.
         mode: ``max`` or ``min`` of :data:`~sweep.trainable.OBJECTIVE`.
@@ -81,12 +89,12 @@ class SweepOptunaSearch(OptunaSearch):
             mode=mode,
             sampler=SAMPLERS[sampler](seed),
             study_name=study_name,
-            storage=_rdb_storage(storage),
+            storage=open_storage(storage),
         )
 
     def suggest(self, trial_id: str) -> dict | None:
         config = super().suggest(trial_id)
-        ot_trial = self._ot_trials[trial_id]
+        ot_trial = searcher_trials(self)[trial_id]
         ot_trial.set_user_attr("ray_trial_id", trial_id)
         ot_trial.set_user_attr("overrides", json.dumps(config["overrides"]))
         return config
@@ -101,22 +109,25 @@ class SweepOptunaSearch(OptunaSearch):
         """Whether ``trial_id`` maps to an Optuna trial. After a driver kill, the searcher
         state Ray restores can predate a trial Ray did record: find it in the study by the
         Ray id it was labelled with."""
-        if trial_id in self._ot_trials:
+        trials = searcher_trials(self)
+        if trial_id in trials:
             return True
-        running = self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        for frozen in running:
+        study = searcher_study(self)
+        for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if frozen.user_attrs.get("ray_trial_id") == trial_id:
-                self._ot_trials[trial_id] = optuna.Trial(self._ot_study, frozen._trial_id)
+                trials[trial_id] = live_trial(study, frozen)
                 return True
         return False
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:  # fmt: skip
-        if trial_id in self._completed_trials or not self._known(trial_id):
+        completed = searcher_completed(self)
+        if trial_id in completed or not self._known(trial_id):
             return
-        ot_trial = self._ot_trials[trial_id]
-        if self._ot_study._storage.get_trial(ot_trial._trial_id).state.is_finished():
-            self._completed_trials.add(trial_id)  # told before a driver restart
+        ot_trial = searcher_trials(self)[trial_id]
+        study = searcher_study(self)
+        if stored_state(study, ot_trial).is_finished():
+            completed.add(trial_id)  # told before a driver restart
             return
         result = result or {}
         for key in VERDICT_ATTRS:  # a commit each: skip the 0 / "" a healthy trial reports
@@ -145,28 +156,17 @@ class SweepOptunaSearch(OptunaSearch):
         else:
             state = TrialState.COMPLETE
         try:
-            self._ot_study.tell(ot_trial, value if state == TrialState.COMPLETE else None,
-                                state=state)  # fmt: skip
+            study.tell(ot_trial, value if state == TrialState.COMPLETE else None, state=state)
         except (ValueError, RuntimeError) as exc:  # already told before a driver restart
             logger.warning("trial %s: %s", trial_id, exc)
-        self._completed_trials.add(trial_id)
-
-
-def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage; a SQLite study file in write-ahead-log mode (commits without a
-    rollback journal: about a fifth of the searcher's time per trial, see BENCHMARKS.md)."""
-    storage = optuna.storages.RDBStorage(url)
-    if url.startswith("sqlite:"):
-        with storage.engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-    return storage
+        completed.add(trial_id)
 
 
 def reconcile_study(storage: str, study_name: str, known_trial_ids: set[str]) -> int:
     """Fail Optuna trials left RUNNING by a killed driver that Ray Tune never recorded (they
     will not resume); returns how many. Trials Ray knows are resumed and told normally."""
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
     except KeyError:
         return 0
     orphans = [
@@ -174,7 +174,7 @@ def reconcile_study(storage: str, study_name: str, known_trial_ids: set[str]) ->
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         if t.user_attrs.get("ray_trial_id") not in known_trial_ids
     ]
-    for trial in orphans:
-        study._storage.set_trial_user_attr(trial._trial_id, "orphaned", True)
-        study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    for frozen in orphans:
+        live_trial(study, frozen).set_user_attr("orphaned", True)
+        study.tell(frozen.number, state=TrialState.FAIL)
     return len(orphans)

@@ -15,6 +15,7 @@ from search_spaces import SearchSpace, load_space
 from sermodels.backend import BACKENDS, DEFAULT
 from sermodels.errors import ConfigError
 from sweep.collapse import FAILURES, CollapseDetector
+from sweep.storage import normalise
 
 SETTINGS_FILE = "sweep.yaml"
 # A discriminator that wins the game can still be the best classifier (Dai et al. 2017, "Good
@@ -44,7 +45,8 @@ class SweepSettings:
         name: study and experiment name.
         concurrency: trials running at once.
         cpus_per_trial / gpus_per_trial: Ray resources per trial (fractions allowed).
-        storage: Optuna storage URL (default: ``sqlite:///OUT/study.db``); a PostgreSQL
+        storage: Optuna storage URL (default: ``sqlite:///OUT/study.db``), or
+            ``journal:PATH`` (an Optuna journal file, no server); a PostgreSQL
             password is kept out of it (see :func:`password_to_environment`).
         scheduler: ``fifo`` or ``asha`` (asynchronous successive halving on the objective).
         sampler: Optuna sampler: ``tpe`` (multivariate TPE) or ``random``.
@@ -91,6 +93,8 @@ class SweepSettings:
 
     def __post_init__(self) -> None:
         self.storage = password_to_environment(self.storage)
+        if self.storage:
+            self.storage = normalise(self.storage)
         checks = (
             ("samples", self.samples >= 1, "a positive integer"),
             ("concurrency", self.concurrency >= 1, "a positive integer"),

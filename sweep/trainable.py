@@ -26,6 +26,7 @@ from sermodels.data import Corpus
 from sermodels.errors import SersweepError
 from sermodels.training.run import make_run
 from sweep.collapse import CollapseDetector, Verdict, deciding_verdict
+from sweep.internals import sync_artifacts, trial_storage
 from sweep.settings import SweepSettings
 
 OBJECTIVE = "objective"  # best value so far of the space's metric: what Optuna and ASHA see
@@ -55,7 +56,7 @@ class SweepTrainable(tune.Trainable):
         self.verdict = Verdict()  # the one that decides the trial's fate (see `_judge`)
         self.best_at = None  # the epoch of the best objective: `final` trains that long
         # this trial's storage: on actor reuse, Ray swaps in the next trial's before reset
-        self.trial_storage = getattr(self, "_storage", None)
+        self.trial_storage = trial_storage(self)
         self.run, self.invalid = None, None
         try:
             self._build(config)
@@ -134,7 +135,7 @@ class SweepTrainable(tune.Trainable):
         log.text(self.run.epoch, "verdict", self._verdict_text())
         self.run.log.close()
         if self.trial_storage is not None:  # trials stopped from outside (ASHA) sync here
-            self.trial_storage.persist_artifacts(force=True)
+            sync_artifacts(self.trial_storage)
 
     def _verdict_text(self) -> str:
         if not self.reached:

@@ -179,6 +179,8 @@ CLI_CASES = {
     "storage URL scheme": (["--storage", "nodb://x"], ["nodb://x", "Optuna storage"]),
     "storage in a missing folder": (["--storage", "sqlite:///{tmp}/no/dir/s.db"],
                                     ["no/dir/s.db", "Optuna storage"]),
+    "journal in a missing folder": (["--storage", "journal:{tmp}/no/dir/s.log"],
+                                    ["no/dir/s.log", "journal file's folder does not exist"]),
     "storage path scheme": (["--storage-path", "nosuch://bucket/x"], ["--storage-path"]),
     "address not HOST:PORT": (["--address", "nowhere"], ["--address nowhere", "HOST:PORT"]),
     "unreachable address": (["--address", "127.0.0.1:1"], ["--address 127.0.0.1:1", "within"]),

@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sermodels.data.demo import write_demo_corpus
+from sweep.storage import open_storage
 from tests.postgres import PASSWORD, binaries, postgres_server
 from tests.sweep.helpers import SER_BASE, sweep_command, trial_results
 
@@ -37,10 +38,12 @@ def postgres_url():
         yield url
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", "postgresql", "journal"])
 def storage(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'sweep' / 'study.db'}"
+    if request.param == "journal":  # an Optuna journal file, no database
+        return f"journal:{tmp_path / 'sweep' / 'study.log'}"
     return request.getfixturevalue("postgres_url")
 
 
@@ -48,7 +51,7 @@ def finished_trials(storage: str, experiment: Path) -> list:
     if not list(experiment.glob("trial_*/checkpoint_*")):  # the study exists by then
         return []
     try:
-        study = optuna.load_study(study_name="kill", storage=storage)
+        study = optuna.load_study(study_name="kill", storage=open_storage(storage))
     except KeyError:
         return []
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
@@ -99,7 +102,7 @@ def test_resume_after_the_driver_is_killed(tmp_path, storage):
     out, experiment, before = kill_mid_sweep(tmp_path, storage)
     epochs_before = epochs_by_trial(experiment)
     resumed = resume(out, storage)
-    study = optuna.load_study(study_name="kill", storage=storage)  # the test knows the password
+    study = optuna.load_study(study_name="kill", storage=open_storage(storage))  # has the password
     kept = [t for t in study.trials if not t.user_attrs.get("orphaned")]
     states = [(t.state.name, t.user_attrs.get("verdict"), t.user_attrs.get("error")) for t in kept]
     states += [p.read_text()[-2000:] for p in experiment.glob("trial_*/error.txt")]

@@ -8,6 +8,7 @@ import optuna
 import pytest
 
 from search_spaces import load_space
+from sweep.internals import searcher_study
 from sweep.search import SweepOptunaSearch
 
 
@@ -16,7 +17,7 @@ from sweep.search import SweepOptunaSearch
 def test_sampler_choice_and_wal_study(tmp_path, name, kind):
     path = tmp_path / "study.db"
     searcher = SweepOptunaSearch(load_space("demo"), f"sqlite:///{path}", "s", sampler=name)
-    assert isinstance(searcher._sampler, kind)
+    assert isinstance(searcher_study(searcher).sampler, kind)
     with sqlite3.connect(path) as connection:  # commits without a rollback journal
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 

@@ -1,0 +1,63 @@
+"""What sersweep relies on in Ray Tune's and Optuna's private names (``sweep/internals.py``):
+an upgrade that changes one of them fails here, by name."""
+
+import inspect
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from ray import tune
+
+from search_spaces import load_space
+from sweep import internals
+from sweep.search import SweepOptunaSearch, reconcile_study
+
+
+@pytest.fixture
+def searcher(tmp_path):
+    return SweepOptunaSearch(load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s")
+
+
+def test_optuna_search_keeps_its_trials_study_and_told_ids(searcher):
+    searcher.suggest("ray-1")
+    trials = internals.searcher_trials(searcher)
+    study = internals.searcher_study(searcher)
+    assert isinstance(trials["ray-1"], optuna.Trial) and isinstance(study, optuna.Study)
+    assert internals.stored_state(study, trials["ray-1"]) == TrialState.RUNNING
+    searcher.on_trial_complete("ray-1", {"objective": 0.5})
+    assert "ray-1" in internals.searcher_completed(searcher)
+    assert internals.stored_state(study, trials["ray-1"]) == TrialState.COMPLETE
+
+
+def test_a_stored_running_trial_gets_a_live_handle_that_writes(searcher):
+    searcher.suggest("ray-1")
+    study = internals.searcher_study(searcher)
+    (frozen,) = study.get_trials(states=(TrialState.RUNNING,))
+    internals.live_trial(study, frozen).set_user_attr("seen", True)
+    assert study.trials[0].user_attrs["seen"] is True
+
+
+def test_orphans_are_failed_and_labelled_through_the_live_handle(searcher, tmp_path):
+    searcher.suggest("ray-known")
+    searcher.suggest("ray-orphan")
+    assert reconcile_study(f"sqlite:///{tmp_path / 's.db'}", "s", {"ray-known"}) == 1
+    study = internals.searcher_study(searcher)
+    states = {t.user_attrs["ray_trial_id"]: (t.state, t.user_attrs.get("orphaned"))
+              for t in study.get_trials()}  # fmt: skip
+    assert states == {"ray-known": (TrialState.RUNNING, None),
+                      "ray-orphan": (TrialState.FAIL, True)}  # fmt: skip
+
+
+def test_ray_has_its_single_node_flag():
+    from ray._private import ray_constants
+
+    assert isinstance(ray_constants.ENABLE_RAY_CLUSTER, bool)
+
+
+def test_a_class_trainable_keeps_a_storage_context_that_syncs_on_demand():
+    from ray.train._internal.storage import StorageContext
+
+    assert "self._storage = storage" in inspect.getsource(tune.Trainable.__init__)
+    force = inspect.signature(StorageContext.persist_artifacts).parameters["force"]
+    assert force.default is False
+    assert internals.trial_storage(object()) is None  # outside Tune: nothing to sync
