@@ -1,12 +1,14 @@
 """Peak memory of a whole sweep (driver, Ray's servers, trial workers) with 2 concurrent
-trials vs 1, on a ~1 GB corpus, in one run.
+trials vs 1, on a ~1 GB corpus of both modalities (audio and faces), in one run.
 
-Each sweep runs in a child process (its own local Ray) training the same two enqueued demo
-configurations for one epoch; this process samples the proportional set size (PSS: shared
-pages such as Ray's object store divided among the processes that map them, so nothing is
-counted twice) of the child's whole process tree every 0.25 s.
+Each sweep runs in a child process (its own local Ray) training two identical trials of the
+``sgan_av`` space (its base: both feature keys; fixed demo-sized networks) for one epoch;
+this process samples the proportional set size (PSS: shared pages such as Ray's object store
+divided among the processes that map them, so nothing is counted twice) of the child's
+whole process tree every 0.25 s.
 
-Prints one JSON object on its last line: ``ratio`` = peak PSS at concurrency 2 / at 1.
+Prints one JSON object on its last line: ``ratio`` = peak PSS at concurrency 2 / at 1, and
+``second_trial_gib`` = what the second concurrent trial adds (peak at 2 - peak at 1).
 
     .venv/bin/python bench/memory.py [--per-speaker 2520] [--epochs 1]
 """
@@ -25,8 +27,20 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
-PARAMS = {"sgan.d_lr": 2e-4, "g_over_d_lr": 2.0, "sgan.latent_dim": 64, "sgan.n_node": 64,
-          "stabiliser": "none"}  # fmt: skip
+FIXED = {"sgan.d_lr": 2e-4, "sgan.g_lr": 4e-4, "sgan.latent_dim": 64, "sgan.n_node": 64,
+         "sgan.depth_G": 3, "sgan.n_kernels_G": [16, 8, 1], "sgan.depth_D": 2,
+         "sgan.n_kernels_D": [8, 16], "sgan.pool_n_row_D": [2, 2],
+         "sgan.pool_n_col_D": [2, 2]}  # fmt: skip
+
+
+def av_space(path: Path) -> Path:
+    """``sgan_av``'s base (audio and faces) with every searched value fixed: identical trials."""
+    import yaml
+
+    space = yaml.safe_load((ROOT / "search_spaces" / "sgan_av.yaml").read_text())
+    space["params"] = {key: {"type": "fixed", "value": value} for key, value in FIXED.items()}
+    path.write_text(yaml.safe_dump(space, sort_keys=False))
+    return path
 
 
 def tree_pss(root: psutil.Process) -> int:
@@ -58,20 +72,14 @@ def child_sweep(concurrency: int, corpus: str, epochs: int, out: str) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     sys.path.insert(0, str(ROOT))
-    import optuna
-
     from sweep.runner import start_sweep
     from sweep.settings import SweepSettings
 
-    settings = SweepSettings(out=out, space="demo", data=corpus, samples=2, max_epochs=epochs,
-                             name="memory", concurrency=concurrency,
+    space = av_space(Path(out).parent / f"av{concurrency}.yaml")
+    settings = SweepSettings(out=out, space=str(space), data=corpus, samples=2,
+                             max_epochs=epochs, name="memory", concurrency=concurrency,
                              cpus_per_trial=2 / concurrency, stop_on_collapse=False,
                              num_cpus=2)  # fmt: skip
-    Path(out).mkdir(parents=True)
-    study = optuna.create_study(study_name="memory", storage=settings.storage_url,
-                                direction="maximize")  # fmt: skip
-    for _ in range(2):
-        study.enqueue_trial(PARAMS)
     start_sweep(settings)
 
 
@@ -105,6 +113,7 @@ def main() -> None:
         "peak_gib_c1": round(one["peak_bytes"] / 2**30, 2),
         "peak_gib_c2": round(two["peak_bytes"] / 2**30, 2),
         "ratio": round(two["peak_bytes"] / one["peak_bytes"], 3),
+        "second_trial_gib": round((two["peak_bytes"] - one["peak_bytes"]) / 2**30, 2),
         "wall_s_c1": one["wall_s"], "wall_s_c2": two["wall_s"], "cpus": os.cpu_count(),
     }))  # fmt: skip
 
