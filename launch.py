@@ -174,6 +174,14 @@ def parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="Markdown report with plots in FOLDER/report")
     report.add_argument("folder", type=Path)
     report.set_defaults(handler=report_command)
+
+    dashboard = commands.add_parser(
+        "dashboard", help="serve the sweep's study in optuna-dashboard on 127.0.0.1"
+    )
+    dashboard.add_argument("folder", type=Path)
+    dashboard.add_argument("--port", type=port_number, default=8080)
+    dashboard.add_argument("--storage", help="the study's URL again, with its password")
+    dashboard.set_defaults(handler=dashboard_command)
     top.command_parsers = commands.choices  # each command's parser, by name (docs and tests)
     return top
 
@@ -216,6 +224,16 @@ def selection_settings(args) -> dict:
     if getattr(args, "valid_is_test", False):
         settings["data.valid_is_test"] = True
     return settings
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {value}")
+    return value
 
 
 def positive(text: str) -> int:
@@ -459,6 +477,22 @@ def predict_command(args) -> int:
     for key in ("windows_csv", "utterances_csv", "features_h5"):
         if key in summary:
             print(f"wrote {summary[key]}")
+    return 0
+
+
+def dashboard_command(args) -> int:
+    from sweep.dashboard import serve
+    from sweep.results import load_study
+    from sweep.settings import load_settings, password_to_environment
+    from sweep.storage import normalise
+
+    settings = load_settings(args.folder)
+    if args.storage:
+        settings.storage = normalise(password_to_environment(args.storage))
+    load_study(settings)  # a missing study is a one-line error before the server starts
+    print(f"optuna-dashboard: http://127.0.0.1:{args.port}/dashboard (Ctrl-C stops it)",
+          flush=True)  # fmt: skip
+    serve(settings, args.port)
     return 0
 
 

@@ -177,6 +177,7 @@ def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: b
     init_ray(settings)
     from ray import tune
 
+    from sweep.dashboard import write_census_note
     from sweep.search import reconcile_study
     from sweep.trainable import SweepTrainable
 
@@ -196,6 +197,7 @@ def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: b
     unfinished = {r.metrics.get("trial_id") for r in results
                   if r.error is None and not (r.metrics or {}).get("done")}  # fmt: skip
     reconcile_study(settings.storage_url, settings.name, known_trial_ids=unfinished)
+    write_census_note(settings)  # the study's note in optuna-dashboard
     return summarize(settings)
 
 
@@ -207,6 +209,7 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import ConcurrencyLimiter
 
+    from sweep.dashboard import TrialImages
     from sweep.loggers import CsvResults, JsonResults
     from sweep.progress import ProgressCallback
     from sweep.search import SweepOptunaSearch
@@ -215,8 +218,10 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
 
     settings.resolve_stop_verdicts(space.metric)
     max_epochs = settings.max_epochs or space.max_epochs
+    images = TrialImages(settings.folder, settings.experiment_uri)  # for optuna-dashboard
     searcher = SweepOptunaSearch(space, settings.storage_url, settings.name, settings.seed,
-                                 space.mode, settings.stopping, settings.sampler)  # fmt: skip
+                                 space.mode, settings.stopping, settings.sampler,
+                                 images)  # fmt: skip
     scheduler = None
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(metric=OBJECTIVE, mode=space.mode, max_t=max_epochs,

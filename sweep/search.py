@@ -20,6 +20,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from search_spaces import SearchSpace
 from sweep.collapse import FAILURES, NAN
+from sweep.dashboard import TrialImages
 from sweep.internals import (
     live_trial,
     searcher_completed,
@@ -70,6 +71,8 @@ class SweepOptunaSearch(OptunaSearch):
             its budget and is told COMPLETE with its value (the label stays as an attribute).
         sampler: ``tpe`` (multivariate TPE grouped by the conditional sub-spaces a
             define-by-run space makes) or ``random`` (the baseline to compare TPE against).
+        images: attaches each trial's last generated images to its Optuna trial before
+            the trial is told (artifacts for optuna-dashboard); ``None``: none.
 
     Example:
         >>> searcher = SweepOptunaSearch(load_space("demo"), "sqlite:///study.db", "demo")
@@ -77,10 +80,11 @@ class SweepOptunaSearch(OptunaSearch):
 
     def __init__(self, space: SearchSpace, storage: str, study_name: str, seed: int = 0,
                  mode: str = "max", stopping: tuple[str, ...] = FAILURES,
-                 sampler: str = "tpe") -> None:  # fmt: skip
+                 sampler: str = "tpe", images: TrialImages | None = None) -> None:  # fmt: skip
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
         self.stopping = tuple(stopping)
+        self.images = images
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         super().__init__(
@@ -119,6 +123,16 @@ class SweepOptunaSearch(OptunaSearch):
                 return True
         return False
 
+    def _attach_images(self, trial: optuna.Trial, trial_id: str) -> None:
+        """Images are a view of the trial, not its result: a failure to read or store them is
+        logged and the trial is told as usual."""
+        if self.images is None:
+            return
+        try:
+            self.images.attach(trial, trial_id)
+        except (OSError, ValueError) as exc:
+            logger.warning("trial %s: generated images not attached (%s)", trial_id, exc)
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:  # fmt: skip
         completed = searcher_completed(self)
@@ -155,6 +169,7 @@ class SweepOptunaSearch(OptunaSearch):
             state = TrialState.PRUNED
         else:
             state = TrialState.COMPLETE
+        self._attach_images(ot_trial, trial_id)
         try:
             study.tell(ot_trial, value if state == TrialState.COMPLETE else None, state=state)
         except (ValueError, RuntimeError) as exc:  # already told before a driver restart
