@@ -47,6 +47,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 OUT = ROOT / "bench" / "histories" / "sgan_runs.json"
 ONSET = 3  # the first epoch a forced failure acts on
+NDB_SAMPLES = 640  # generated samples per epoch for the different-bins test
 RECIPE = {"sgan.d_lr": 1.0e-4, "sgan.g_lr": 1.0e-3, "sgan.instance_noise": 0.3,
           "sgan.label_smoothing": 0.3, "sgan.depth_G": 3, "sgan.n_kernels_G": [16, 8, 1],
           "sgan.cnn_n_row_G": 3, "sgan.cnn_n_col_G": 3, "sgan.depth_D": 2,
@@ -154,6 +155,7 @@ def record(run_spec: dict, epochs: int, data: str) -> dict:
                      if k in ("sgan.d_lr", "sgan.g_lr") or k.split(".")[1] not in
                      space.base.get("sgan", {})}  # fmt: skip
     overrides["train.seed"] = run_spec["seed"]
+    overrides["sgan.ndb_samples"] = NDB_SAMPLES  # off by default; recorded to compare it
     mapping = space.run_config(overrides, max_epochs=epochs)
     mapping["train"].update({"patience": 0, "save_img_interval": 0, "save_models": False})
     config = config_from_dict(mapping, run_spec["space"])

@@ -86,6 +86,7 @@ class SGANConfig:
     label_smoothing: float = 0.0
     instance_noise: float = 0.0
     d_steps: int = 1
+    ndb_samples: int = 0
     load_G: Any = None
     load_D: Any = None
     unloaded_G: Any = None

@@ -389,5 +389,7 @@ def _check_config(config: SGANConfig) -> None:
         raise ConfigError("sgan.dropout", "need 0 <= dropout < 1 and 0 <= label_smoothing < 0.5")
     if not 0 <= config.beta1 < 1 or config.instance_noise < 0:
         raise ConfigError("sgan.beta1", "need 0 <= beta1 < 1 and instance_noise >= 0")
+    if config.ndb_samples < 0:
+        raise ConfigError("sgan.ndb_samples", f"must be >= 0 (0: off), got {config.ndb_samples}")
     if not config.generator and config.unsupervised:
         raise ConfigError("sgan.generator", "an unsupervised SGAN needs its generator")

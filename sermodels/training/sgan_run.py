@@ -18,7 +18,6 @@ from sermodels.training.loop import TrainingRun
 from sermodels.training.tensorboard import annotated_grid, write_png
 
 PAIRWISE_SAMPLES = 64  # generated samples and real rows of the distance ratio
-NDB_SAMPLES = 640  # generated samples per epoch for the different-bins test
 NDB_REAL_ROWS = 2000  # real rows the bins are fitted on (all, in a smaller corpus)
 ROWS_PER_BIN = 20  # real rows per bin, at least (the test needs counts to work with)
 MAX_BINS = 100  # as Richardson & Weiss
@@ -53,10 +52,14 @@ class SGANRun(TrainingRun):
 
     def _fit_bins(self, features: dict, seed: int) -> dict:
         """Per modality, the k-means bins of the different-bins test, fitted once on up to
-        ``NDB_REAL_ROWS`` real rows (none when too few rows fill two bins: ``ndb`` is NaN)."""
+        ``NDB_REAL_ROWS`` real rows; none when ``sgan.ndb_samples`` is 0 (the default: it costs
+        a quarter of an epoch on a 320-row corpus, and no verdict reads it) or too few rows
+        fill two bins."""
+        if not self.gan.generators or not self.config.sgan.ndb_samples:
+            return {}
         fitted_on = real_sample(features, seed, NDB_REAL_ROWS)
         bins = min(MAX_BINS, len(next(iter(fitted_on.values()))) // ROWS_PER_BIN)
-        if not self.gan.generators or bins < 2:
+        if bins < 2:
             return {}
         return {m: DifferentBins(fitted_on[m], bins, seed=seed) for m in self.gan.modalities}
 
@@ -75,22 +78,22 @@ class SGANRun(TrainingRun):
 
     def diversity(self) -> dict:
         """How varied G's samples are, averaged over modalities: ``diversity`` (their mean
-        pairwise distance over that of real rows) and ``ndb`` (the share of statistically
-        different bins), from one fixed draw of noise; ``diversity_seconds`` is their cost."""
+        pairwise distance over that of real rows) and, with ``sgan.ndb_samples``, ``ndb``
+        (the share of statistically different bins), from one fixed draw of noise;
+        ``diversity_seconds`` is their cost."""
         if not self.gan.generators:
-            return {"diversity": float("nan"), "ndb": float("nan")}
+            return {"diversity": float("nan")}
         started = time.perf_counter()
-        fakes = self.gan.generate(NDB_SAMPLES)
+        fakes = self.gan.generate(max(PAIRWISE_SAMPLES, self.config.sgan.ndb_samples))
         modalities = self.gan.modalities
         ratios = [
             distance_ratio(fakes[m][:PAIRWISE_SAMPLES], self._diversity_rows[m]) for m in modalities
         ]
-        shares = [self._bins[m].share(fakes[m]) for m in modalities if m in self._bins]
-        return {
-            "diversity": float(np.mean(ratios)),
-            "ndb": float(np.mean(shares)) if shares else float("nan"),
-            "diversity_seconds": time.perf_counter() - started,
-        }
+        signals = {"diversity": float(np.mean(ratios))}
+        if self._bins:
+            signals["ndb"] = float(np.mean([self._bins[m].share(fakes[m]) for m in modalities]))
+        signals["diversity_seconds"] = time.perf_counter() - started
+        return signals
 
     def _progress(self, done: int, total: int, means: dict) -> None:
         """The source SGAN's progress line every ``check_batch_interval`` steps."""

@@ -27,7 +27,7 @@ def run_config(sgan=None, data=None, epochs=2):
 
 
 def test_av_sgan_trains_and_reports_health_signals(tiny_corpus, tmp_path, capsys):
-    config = run_config(data={"unlabelled_idx": "10:11"})
+    config = run_config(sgan={"ndb_samples": 640}, data={"unlabelled_idx": "10:11"})
     config.train.check_batch_interval = 2
     history = []
     result = train(config, tiny_corpus, tmp_path / "run", on_epoch=lambda m: history.append(m))
