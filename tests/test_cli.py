@@ -127,3 +127,12 @@ def test_storage_passwords_never_printed(tmp_path):
 @pytest.mark.parametrize("command", ["resume", "best", "final", "report"])
 def test_commands_on_a_folder_that_is_not_a_sweep(tmp_path, command):
     assert "not a sweep folder" in error_line(launch(command, tmp_path))
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["{tmp}/none"], "not a sweep folder"), (["{tmp}", "--port", "99999"], "port number")],
+)
+def test_dashboard_input_errors_are_one_line(tmp_path, args, message):
+    result = launch("dashboard", *[a.format(tmp=tmp_path) for a in args])
+    assert result.returncode == 2 and message in error_line(result)
