@@ -53,8 +53,7 @@ class CollapseDetector:
         patience: consecutive epochs a failure condition must hold before the verdict.
         warmup: first epochs where only NaN is judged (G starts from noise and D from
             chance, so the first epochs of every run look lopsided).
-        d_acc_high: D accuracy on fake rows at or above which D "wins" (and, on real rows
-            too, at or above which a D whose gradients vanished is right, not dead).
+        d_acc_high: D accuracy on real and on fake rows at or above which D "wins".
         d_acc_fooled: D accuracy on fake rows at or below which D is fooled.
         d_loss_stall: a loss "does not fall" while its newest value is at least
             ``1 - d_loss_stall`` times every earlier value of the window.
@@ -185,12 +184,10 @@ class CollapseDetector:
         return diversity is not None and diversity < self.diversity_low
 
     def _d_wins(self, history, index, start) -> bool:
-        """D rejects nearly every fake and G's loss does not fall: G cannot catch up. Judged
-        from G's side of the game, as ``g_overpowers`` is from D's: how D treats real rows is
-        not G's problem (label smoothing and instance noise keep D unsure of them)."""
-        fake = _number(history[index], "d_acc_fake")
-        if fake is None or fake < self.d_acc_high or self._dead(history, index, start):
-            return False  # a dead D is not winning either: see `dead`
+        """D right about nearly every real and every generated row while G's loss does not
+        fall: G cannot catch up."""
+        if not self._d_right_on_both_halves(history[index]) or self._dead(history, index, start):
+            return False
         return self._not_falling(history, "g_loss", start, index)
 
     def _g_wins(self, history, index, start) -> bool:

@@ -51,12 +51,12 @@ def test_d_overpowers_when_d_is_perfect_and_g_loss_climbs():
     assert verdict.signals["d_acc_real"] == 1.0
 
 
-def test_d_overpowers_is_judged_on_the_fakes():
-    # D unsure of real rows (smoothed targets), sure of the fakes; G's loss climbs
+def test_a_d_unsure_of_real_rows_is_not_d_overpowers():
+    # D sure of the fakes but calling most real rows fake (smoothed targets, noisy inputs):
+    # a stable recipe's ordinary state, not D dominance
     rows = history(10, d_acc_real=0.3, d_acc_fake=after(4, 0.97, 0.8),
                    g_loss=lambda e: 0.6 + 0.05 * e)  # fmt: skip
-    verdict = CollapseDetector().verdict(rows)
-    assert (verdict.name, verdict.onset, verdict.epoch) == ("d_overpowers", 4, 6)
+    assert CollapseDetector().verdict(rows).name == "healthy"
 
 
 def test_perfect_d_with_falling_g_loss_is_not_d_overpowers():
