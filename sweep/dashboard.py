@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections import Counter
 from pathlib import Path
 
 import optuna
@@ -80,17 +79,10 @@ def last_images(experiment_uri: str, ray_trial_id: str) -> list[tuple[str, bytes
 
 def census_note(trials: list[optuna.trial.FrozenTrial]) -> str:
     """The failure census in Markdown: deciding verdicts, and every failure mode reached."""
-    from sweep.results import verdict_of
+    from sweep.results import census_lines
 
-    deciding = Counter(verdict_of(t) for t in trials)
-    reached = Counter(v["name"] for t in trials for v in t.user_attrs.get("verdicts", []))
-    lines = ["# Failure census", "", f"{len(trials)} finished trials.", "",
-             "| verdict | trials |", "|---|---:|"]  # fmt: skip
-    lines += [f"| {verdict} | {n} |" for verdict, n in deciding.most_common()]
-    if reached:
-        modes = ", ".join(f"{name} {n}" for name, n in reached.most_common())
-        lines += ["", f"Every failure mode reached (a trial counts once per mode): {modes}."]
-    return "\n".join(lines) + "\n"
+    lines = ["# Failure census", "", f"{len(trials)} finished trials.", ""]
+    return "\n".join(lines + census_lines(trials)) + "\n"
 
 
 def write_census_note(settings) -> None:

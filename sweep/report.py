@@ -1,11 +1,12 @@
 """``launch.py report``: a Markdown report with PNG plots in ``OUT/report/``: optimisation
-history, parameter importances, failure modes by hyperparameter, learning curves."""
+history, parameter importances and objective by parameter (Optuna's own matplotlib plots),
+and what Optuna has no plot for: failure modes by hyperparameter, learning curves."""
 
 from __future__ import annotations
 
 import math
 import warnings
-from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
@@ -14,11 +15,19 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
+from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.ticker import NullFormatter  # noqa: E402
 from optuna.distributions import CategoricalDistribution  # noqa: E402
+from optuna.importance import FanovaImportanceEvaluator  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
+from optuna.visualization.matplotlib import (  # noqa: E402
+    plot_optimization_history,
+    plot_param_importances,
+    plot_slice,
+)
 
 from sweep.results import (  # noqa: E402
+    census_lines,
     load_study,
     summarize,
     top_trials,
@@ -41,8 +50,9 @@ def write_report(settings: SweepSettings) -> Path:
     metric = sweep_space(settings).metric
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     plots = {
-        "Optimisation history": _history(trials, metric, study.direction, folder / "history.png"),
-        "Parameter importances": _importances(study, folder / "importances.png"),
+        "Optimisation history": _saved(history_plot(study, metric), folder / "history.png"),
+        "Parameter importances": _saved(importance_plot(study), folder / "importances.png"),
+        "Objective by hyperparameter": _saved(slice_plot(study, metric), folder / "slice.png"),
         "Failure modes by hyperparameter": _census(trials, folder / "failure_modes.png"),
         "Learning curves of the top trials": _curves(settings, metric, folder / "curves.png"),
     }
@@ -50,39 +60,49 @@ def write_report(settings: SweepSettings) -> Path:
     return folder / "report.md"
 
 
-def _history(trials, metric: str, direction, path: Path) -> str | None:
-    scored = [t for t in trials if t.state == TrialState.COMPLETE]
-    if not scored:
+def history_plot(study: optuna.Study, metric: str) -> Axes | None:
+    """Optuna's optimisation history of the COMPLETE trials (objective and best so far)."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return None
-    fig, ax = plt.subplots(figsize=(7, 4))
-    numbers, values = [t.number for t in scored], [t.value for t in scored]
-    ax.scatter(numbers, values, c="tab:green", label="healthy trial")
-    maximise = direction == optuna.study.StudyDirection.MAXIMIZE
-    best = (np.maximum if maximise else np.minimum).accumulate(values)
-    ax.plot(numbers, best, c="gray", label="best so far")
-    stopped = [t.number for t in trials if t.state != TrialState.COMPLETE]
-    if stopped:
-        low = min(values)
-        ax.scatter(stopped, [low] * len(stopped), marker="x", c="tab:red", label="stopped/failed")
-    ax.set(xlabel="Optuna trial", ylabel=f"best {metric}", title="Optimisation history")
-    ax.legend()
-    return _save(fig, path)
+    with _quiet():
+        return plot_optimization_history(study, target_name=metric)
 
 
-def _importances(study: optuna.Study, path: Path) -> str | None:
+def importance_plot(study: optuna.Study) -> Axes | None:
+    """Optuna's fANOVA parameter importances over the COMPLETE trials (seeded, so a report
+    written twice agrees with itself); ``None`` while too few trials share parameters."""
     try:
-        with warnings.catch_warnings():  # few trials per regime: the plot says what it can
-            warnings.simplefilter("ignore")
-            importances = optuna.importance.get_param_importances(study)
+        with _quiet():
+            ax = plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
     except (RuntimeError, ValueError):  # too few completed trials, or no shared parameters
         return None
-    if not importances:
+    return ax if ax.patches else None
+
+
+def slice_plot(study: optuna.Study, metric: str) -> Axes | np.ndarray | None:
+    """Optuna's slice plot: each parameter's values against the objective."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return None
-    fig, ax = plt.subplots(figsize=(7, 0.5 + 0.4 * len(importances)))
-    names = list(importances)[::-1]
-    ax.barh(names, [importances[n] for n in names], color="tab:blue")
-    ax.set(xlabel="importance (fANOVA)", title="Parameter importances (healthy trials)")
-    return _save(fig, path)
+    with _quiet():
+        return plot_slice(study, target_name=metric)
+
+
+@contextmanager
+def _quiet():
+    """Optuna's matplotlib plots are marked experimental, and fANOVA warns on few trials."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def _saved(axes, path: Path) -> str | None:
+    """Save one of Optuna's plots (its colour bars do not take ``tight_layout``)."""
+    if axes is None:
+        return None
+    figure = (axes if isinstance(axes, Axes) else np.ravel(axes)[0]).figure
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return path.name
 
 
 def _census(trials, path: Path) -> str | None:
@@ -137,16 +157,10 @@ def _save(fig, path: Path) -> str:
 
 def _markdown(settings: SweepSettings, trials, metric: str, plots: dict) -> str:
     summary = summarize(settings)
-    counts = Counter(verdict_of(t) for t in trials)
     lines = [f"# Sweep report: {settings.name}", "",
              f"{len(trials)} finished trials · study `{summary['study']}` · "
-             f"`{summary['tensorboard']}`", "", "## Failure census", "",
-             "| verdict | trials |", "|---|---:|"]  # fmt: skip
-    lines += [f"| {verdict} | {n} |" for verdict, n in counts.most_common()]
-    reached = Counter(v["name"] for t in trials for v in t.user_attrs.get("verdicts", []))
-    if reached:  # a trial can reach several failure modes; the census counts the deciding one
-        modes = ", ".join(f"{name} {n}" for name, n in reached.most_common())
-        lines += ["", f"Every failure mode reached (a trial counts once per mode): {modes}."]
+             f"`{summary['tensorboard']}`", "", "## Failure census", ""]  # fmt: skip
+    lines += census_lines(trials)
     lines += ["", "## Top trials", "",
               f"| rank | Optuna trial | best {metric} | epoch | parameters |",
               "|---:|---:|---:|---:|---|"]  # fmt: skip

@@ -42,6 +42,19 @@ def verdict_of(trial: FrozenTrial) -> str:
     return trial.user_attrs.get("verdict", "unknown" if trial.state.is_finished() else "running")
 
 
+def census_lines(trials: list[FrozenTrial]) -> list[str]:
+    """The failure census as Markdown lines: a table of deciding verdicts, then every failure
+    mode reached (a trial can reach several; the table counts the one that decided)."""
+    deciding = Counter(verdict_of(t) for t in trials)
+    reached = Counter(v["name"] for t in trials for v in t.user_attrs.get("verdicts", []))
+    lines = ["| verdict | trials |", "|---|---:|"]
+    lines += [f"| {verdict} | {n} |" for verdict, n in deciding.most_common()]
+    if reached:
+        modes = ", ".join(f"{name} {n}" for name, n in reached.most_common())
+        lines += ["", f"Every failure mode reached (a trial counts once per mode): {modes}."]
+    return lines
+
+
 def top_trials(
     settings: SweepSettings, k: int, study: optuna.Study | None = None
 ) -> list[FrozenTrial]:

@@ -179,7 +179,11 @@ class SweepOptunaSearch(OptunaSearch):
 
 def reconcile_study(storage: str, study_name: str, known_trial_ids: set[str]) -> int:
     """Fail Optuna trials left RUNNING by a killed driver that Ray Tune never recorded (they
-    will not resume); returns how many. Trials Ray knows are resumed and told normally."""
+    will not resume); returns how many. Trials Ray knows are resumed and told normally.
+
+    Optuna's heartbeat does this job only for ``study.optimize()`` on RDB storages, and it
+    would fail every stale RUNNING trial, the ones ``resume`` continues among them; Ray's
+    searcher asks and tells, so the reconciliation is done here, against Ray's own record."""
     try:
         study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
     except KeyError:

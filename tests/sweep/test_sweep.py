@@ -168,7 +168,7 @@ def test_report_has_census_and_plots(finished_sweep):
     report = write_report(settings)
     text = report.read_text()
     assert "## Failure census" in text and "## Top trials" in text
-    for image in ("history.png", "failure_modes.png"):
+    for image in ("history.png", "slice.png", "failure_modes.png"):
         assert f"({image})" in text and (report.parent / image).stat().st_size > 1000
 
 
