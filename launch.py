@@ -117,6 +117,9 @@ def parser() -> argparse.ArgumentParser:
                        help="Optuna sampler (random: a baseline for TPE)")  # fmt: skip
     sweep.add_argument("--seed", type=int, default=0, help="sampler seed")
     sweep.add_argument("--max-failures", type=int, default=2, help="retries per trial")
+    sweep.add_argument("--snapshot-every", type=int, default=1, metavar="N",
+                       help="Ray's experiment snapshot every N checkpoints of a trial, keeping "
+                            "N (1: exact resume; more: less driver time per epoch)")  # fmt: skip
     sweep.add_argument("--no-collapse-stop", action="store_true",
                        help="label collapsing trials but let them run their budget")  # fmt: skip
     sweep.add_argument(
@@ -418,7 +421,8 @@ def sweep_command(args) -> int:
         max_epochs=args.max_epochs, name=name, concurrency=args.concurrency,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
         storage=args.storage, scheduler=args.scheduler, sampler=args.sampler, seed=args.seed,
-        max_failures=args.max_failures, stop_on_collapse=not args.no_collapse_stop,
+        max_failures=args.max_failures, snapshot_every=args.snapshot_every,
+        stop_on_collapse=not args.no_collapse_stop,
         address=args.address, num_cpus=args.num_cpus, detector=args.detector,
         storage_path=args.storage_path, stop_verdicts=args.stop_on,
         backend=requested(args.backend), base_settings=selection_settings(args),

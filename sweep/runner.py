@@ -246,9 +246,11 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
                 JsonResults(),
                 CsvResults(),
             ],
-            # one kept checkpoint forces Ray's experiment snapshot after every checkpoint, so
-            # Ray's record never lags what the Optuna study was told by more than one epoch
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1, checkpoint_frequency=1),
+            # Ray forces its experiment snapshot after every num_to_keep-th checkpoint of a
+            # trial: at 1, Ray's record never lags what the study was told by over one epoch
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=settings.snapshot_every, checkpoint_frequency=1
+            ),
             # TensorBoard logs and images travel with checkpoints to the storage path
             sync_config=tune.SyncConfig(sync_period=30, sync_artifacts=True),
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),

@@ -52,6 +52,12 @@ class SweepSettings:
         sampler: Optuna sampler: ``tpe`` (multivariate TPE) or ``random``.
         seed: seed of the sampler.
         max_failures: retries of a trial whose worker died (from its last checkpoint).
+        snapshot_every: Ray's experiment snapshot is forced after every ``snapshot_every``-th
+            checkpoint of a trial, and that many checkpoints per trial are kept. 1 (the
+            default) keeps Ray's record within one epoch of what the study was told, so
+            ``resume`` is exact; larger values spend less driver time per epoch on big sweeps,
+            and a resumed trial may re-run up to ``snapshot_every - 1`` epochs where its newer
+            checkpoints are not beside the snapshot's (remote storage).
         stop_on_collapse: stop trials the collapse detector condemns (else label only).
         stop_verdicts: the verdicts that stop a trial (``None``: by the space's objective,
             see :func:`default_stop_verdicts`; resolved when the sweep starts).
@@ -82,6 +88,7 @@ class SweepSettings:
     sampler: str = "tpe"
     seed: int = 0
     max_failures: int = 2
+    snapshot_every: int = 1
     stop_on_collapse: bool = True
     stop_verdicts: list[str] | None = None
     detector: dict = field(default_factory=dict)
@@ -101,6 +108,7 @@ class SweepSettings:
             ("cpus_per_trial", self.cpus_per_trial > 0, "> 0"),
             ("gpus_per_trial", self.gpus_per_trial >= 0, ">= 0 (fractions share a GPU)"),
             ("max_failures", self.max_failures >= 0, ">= 0"),
+            ("snapshot_every", self.snapshot_every >= 1, "a positive integer (checkpoints)"),
             ("scheduler", self.scheduler in SCHEDULERS, f"one of {SCHEDULERS}"),
             ("sampler", self.sampler in SAMPLERS, f"one of {SAMPLERS}"),
             ("backend", self.backend in BACKENDS, f"one of {BACKENDS}"),

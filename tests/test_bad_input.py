@@ -165,6 +165,7 @@ CLI_CASES = {
     "zero samples": (["--samples", "0"], ["--samples", "positive integer"]),
     "negative samples": (["--samples", "-3"], ["--samples", "positive integer"]),
     "zero concurrency": (["--concurrency", "0"], ["--concurrency", "positive integer"]),
+    "zero snapshot cadence": (["--snapshot-every", "0"], ["--snapshot-every", "positive integer"]),
     "zero max epochs": (["--max-epochs", "0"], ["--max-epochs", "positive integer"]),
     "zero CPUs per trial": (["--cpus-per-trial", "0"], ["--cpus-per-trial", "> 0"]),
     "negative GPUs per trial": (["--gpus-per-trial", "-1"], ["--gpus-per-trial", ">= 0"]),

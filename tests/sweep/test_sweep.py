@@ -175,7 +175,7 @@ def test_report_has_census_and_plots(finished_sweep):
 def test_asha_sweep_with_labels_only_on_separate_storage(ray_cluster, small_corpus, tmp_path):
     settings = SweepSettings(out=str(tmp_path / "asha"), space="demo", data=str(small_corpus),
                              samples=4, max_epochs=3, name="asha", scheduler="asha",
-                             stop_on_collapse=False, num_cpus=2,
+                             stop_on_collapse=False, num_cpus=2, snapshot_every=2,
                              storage_path=str(tmp_path / "shared"))  # fmt: skip
     summary = start_sweep(settings)
     study = load_study(settings)
@@ -187,6 +187,10 @@ def test_asha_sweep_with_labels_only_on_separate_storage(ray_cluster, small_corp
     assert settings.experiment_path.parent == tmp_path / "shared"  # trials live there
     assert not (settings.folder / "ray").exists()
     assert len(trial_curves(settings)) == 4  # read back through pyarrow's filesystem
+    # a snapshot every 2 checkpoints keeps 2 per trial (ASHA's grace period is 2 epochs)
+    kept = [len(list(folder.glob("checkpoint_*")))
+            for folder in settings.experiment_path.glob("trial_*")]  # fmt: skip
+    assert len(kept) == 4 and max(kept) == 2
 
 
 COLLAPSE_BASE = """
