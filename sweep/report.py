@@ -81,7 +81,8 @@ def importance_plot(study: optuna.Study) -> Axes | None:
 
 def slice_plot(study: optuna.Study, metric: str) -> Axes | np.ndarray | None:
     """Optuna's slice plot: each parameter's values against the objective."""
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not any(t.params for t in complete):
         return None
     with _quiet():
         return plot_slice(study, target_name=metric)
