@@ -50,9 +50,9 @@ def write_report(settings: SweepSettings) -> Path:
     metric = sweep_space(settings).metric
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     plots = {
-        "Optimisation history": _saved(history_plot(study, metric), folder / "history.png"),
-        "Parameter importances": _saved(importance_plot(study), folder / "importances.png"),
-        "Objective by hyperparameter": _saved(slice_plot(study, metric), folder / "slice.png"),
+        "Optimisation history": _save_plot(history_plot(study, metric), folder / "history.png"),
+        "Parameter importances": _save_plot(importance_plot(study), folder / "importances.png"),
+        "Objective by hyperparameter": _save_plot(slice_plot(study, metric), folder / "slice.png"),
         "Failure modes by hyperparameter": _census(trials, folder / "failure_modes.png"),
         "Learning curves of the top trials": _curves(settings, metric, folder / "curves.png"),
     }
@@ -96,7 +96,7 @@ def _quiet():
         yield
 
 
-def _saved(axes, path: Path) -> str | None:
+def _save_plot(axes, path: Path) -> str | None:
     """Save one of Optuna's plots (its colour bars do not take ``tight_layout``)."""
     if axes is None:
         return None
