@@ -1,16 +1,30 @@
-"""Driver overhead per trial: 1,000 trivial trials through the sweep's whole driver
-machinery (Optuna TPE searcher on SQLite, concurrency limiter, collapse stopper, progress and
-result loggers, a checkpoint per step) vs the same trials through bare Ray Tune (random
-search, no callbacks), in one run.
+"""The driver's cost per trial as a study grows, apart from the sampler's, on every storage.
 
-A trivial trial reports one result and ends: what is left is the driver's cost per trial.
+For each storage (SQLite, the default; an Optuna journal file; PostgreSQL, on a server this
+benchmark starts on 127.0.0.1 when its binaries are installed) and each study size (0, 1,000
+and 10,000 finished trials, written into the study with ``Study.add_trials``, not run),
+100 new trivial trials run through the sweep's whole driver machinery: ``new_tuner`` of
+``sweep/runner.py`` (the Optuna searcher with the shipped TPE sampler, the concurrency
+limiter, the collapse stopper, progress and result callbacks, a checkpoint per step and
+Ray's experiment snapshot after each). A trivial trial reports one result per step and has
+no model and no data: what is left is the driver's cost.
 
-Prints one JSON object on its last line: ``ms_per_trial`` (the sweep's wall time / trials),
-``ms_per_trial_last_100`` (the pace at the end: costs grow with the study), the share spent
-in Optuna (``optuna_ms_per_trial``: ask + tell + user attributes, timed in the searcher),
-the same sweep with Optuna's random sampler instead of TPE, and bare Ray Tune.
+Every call Optuna makes to the sampler is timed inside it, and so is ``ray.wait``, where Ray
+Tune's controller idles until a trial answers. Over the steady pace (the completions of the
+first to the last new trial, Ray's start-up left out), per trial: ``pace_ms`` (wall time),
+``tpe_ms`` (the sampler, including the finished trials it reads from the storage),
+``waiting_ms`` (the driver idle, waiting for trials) and ``overhead_ms``, the rest: the
+driver's own work per trial excluding the sampler (ask, tell and user attributes on the
+storage, Ray Tune's bookkeeping and snapshots, the callbacks). With real trials the waiting
+overlaps training; the overhead and the sampler's time are what the driver spends.
 
-    .venv/bin/python bench/driver_scale.py [--trials 1000] [--space demo]
+A second part measures the snapshot cadence (``--snapshot-every``): 50 trivial trials of 10
+steps each on a new SQLite study, at 1 (the default: a snapshot per checkpoint) and 10.
+
+Prints one JSON object on its last line; ``ms_per_trial`` is the overhead excluding the
+sampler at 10,000 finished trials on SQLite.
+
+    .venv/bin/python bench/driver_scale.py [--sizes 0,1000,10000] [--trials 100]
 """
 
 from __future__ import annotations
@@ -18,40 +32,56 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from search_spaces import load_space  # noqa: E402
+import optuna  # noqa: E402
+
+import sweep.search  # noqa: E402
+from search_spaces import SearchSpace, load_space  # noqa: E402
 from sweep.runner import init_ray, new_tuner  # noqa: E402
-from sweep.search import SweepOptunaSearch  # noqa: E402
 from sweep.settings import SweepSettings  # noqa: E402
+from sweep.storage import open_storage  # noqa: E402
+from tests.postgres import binaries, postgres_server  # noqa: E402
+
+PREFILLED = "prefilled_"
+CADENCE_TRIALS = 50
+CADENCE_STEPS = 10
 
 
-def trivial_trainable():
+def trivial_trainable(steps: int):
     from ray import tune
 
     class Trivial(tune.Trainable):
-        """One step, a made-up objective, done: no model, no data."""
+        """``steps`` steps of a made-up objective, then done: no model, no data."""
 
         def setup(self, config: dict) -> None:
             self.value = (hash(str(config)) % 1000) / 1000
+            self.epoch = 0
 
         def step(self) -> dict:
+            self.epoch += 1
             return {"objective": self.value, "val_uar": self.value, "verdict": "healthy",
-                    "collapsed": 0, "done": True}  # fmt: skip
+                    "collapsed": 0, "epoch": self.epoch, "done": self.epoch >= steps}  # fmt: skip
 
         def save_checkpoint(self, checkpoint_dir: str) -> None:
-            Path(checkpoint_dir, "state.json").write_text(json.dumps({"value": self.value}))
+            state = {"value": self.value, "epoch": self.epoch}
+            Path(checkpoint_dir, "state.json").write_text(json.dumps(state))
 
         def load_checkpoint(self, checkpoint_dir: str) -> None:
-            self.value = json.loads(Path(checkpoint_dir, "state.json").read_text())["value"]
+            state = json.loads(Path(checkpoint_dir, "state.json").read_text())
+            self.value = state["value"]
+            self.epoch = state["epoch"]
 
         def reset_config(self, new_config: dict) -> bool:
             self.setup(new_config)
@@ -60,88 +90,175 @@ def trivial_trainable():
     return Trivial
 
 
-class TimedSearch(SweepOptunaSearch):
-    """The sweep's searcher, timing its own calls (what Optuna costs the driver)."""
+class CallTimes:
+    """When each timed call started and how long it took (wall clock)."""
 
-    seconds = 0.0
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, float]] = []
 
-    def suggest(self, trial_id):
-        started = time.perf_counter()
+    def timed(self, method, *args, **kwargs):
+        started = time.time()
         try:
-            return super().suggest(trial_id)
+            return method(*args, **kwargs)
         finally:
-            TimedSearch.seconds += time.perf_counter() - started
+            self.calls.append((started, time.time() - started))
 
-    def on_trial_complete(self, trial_id, result=None, error=False):
-        started = time.perf_counter()
-        try:
-            return super().on_trial_complete(trial_id, result, error)
-        finally:
-            TimedSearch.seconds += time.perf_counter() - started
+    def seconds_between(self, start: float, end: float) -> float:
+        return sum(seconds for started, seconds in self.calls if start < started <= end)
 
 
-def sweep_machinery(space, trials: int, out: Path, sampler: str = "tpe") -> dict:
-    import sweep.search
-    from sweep.results import load_study
+class TimedSampler(optuna.samplers.BaseSampler):
+    """Times every call Optuna makes to the sampler it wraps."""
 
-    settings = SweepSettings(out=str(out), space=str(space.path), samples=trials, max_epochs=1,
-                             name="scale", concurrency=2, num_cpus=2, sampler=sampler)  # fmt: skip
-    out.mkdir(parents=True)
-    original, sweep.search.SweepOptunaSearch = sweep.search.SweepOptunaSearch, TimedSearch
+    def __init__(self, sampler: optuna.samplers.BaseSampler, times: CallTimes) -> None:
+        self.sampler = sampler
+        self.times = times
+
+    def infer_relative_search_space(self, study, trial):
+        return self.times.timed(self.sampler.infer_relative_search_space, study, trial)
+
+    def sample_relative(self, study, trial, search_space):
+        return self.times.timed(self.sampler.sample_relative, study, trial, search_space)
+
+    def sample_independent(self, study, trial, param_name, param_distribution):
+        method = self.sampler.sample_independent
+        return self.times.timed(method, study, trial, param_name, param_distribution)
+
+    def before_trial(self, study, trial):
+        return self.times.timed(self.sampler.before_trial, study, trial)
+
+    def after_trial(self, study, trial, state, values):
+        return self.times.timed(self.sampler.after_trial, study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.sampler.reseed_rng()
+
+
+@contextmanager
+def timed_driver():
+    """While the block runs, the shipped TPE sampler is wrapped in a :class:`TimedSampler`,
+    and ``ray.wait`` (where Ray Tune's controller idles until a trial answers) is timed;
+    yields both :class:`CallTimes`."""
+    import ray
+
+    sampler_times = CallTimes()
+    waiting_times = CallTimes()
+    shipped = sweep.search.SAMPLERS["tpe"]
+    wait = ray.wait
+    sweep.search.SAMPLERS["tpe"] = lambda seed: TimedSampler(shipped(seed), sampler_times)
+    ray.wait = lambda *args, **kwargs: waiting_times.timed(wait, *args, **kwargs)
     try:
-        tuner = new_tuner(settings, space, trivial_trainable())
+        yield sampler_times, waiting_times
     finally:
-        sweep.search.SweepOptunaSearch = original
+        sweep.search.SAMPLERS["tpe"] = shipped
+        ray.wait = wait
+
+
+def finished_trials(space: SearchSpace, count: int, seed: int = 0) -> list:
+    """``count`` finished trials of ``space`` as a sweep leaves them (parameters, value and
+    the attributes the searcher writes), drawn at random in memory."""
+    rng = random.Random(seed)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed))
+    for number in range(count):
+        trial = study.ask()
+        overrides = space.suggest(trial)
+        trial.set_user_attr("ray_trial_id", f"{PREFILLED}{number:05d}")
+        trial.set_user_attr("overrides", json.dumps(overrides))
+        trial.set_user_attr("verdict", "healthy")
+        trial.set_user_attr("best_epoch", rng.randint(1, 12))
+        study.tell(trial, rng.random())
+    return study.get_trials(deepcopy=False)
+
+
+def prefill(settings: SweepSettings, space: SearchSpace, trials: list) -> float:
+    """Creates the sweep's study holding ``trials``; returns the seconds it took."""
+    settings.folder.mkdir(parents=True)
     started = time.perf_counter()
-    results = tuner.fit()
-    wall = time.perf_counter() - started
-    assert len(results) == trials and not results.errors, "every trivial trial must finish"
-    done = sorted(t.datetime_complete for t in load_study(settings).trials)
-    last = min(100, trials - 1)  # the cost grows with the study: the last trials' pace
-    return {"wall": wall, "last_ms": 1000 * (done[-1] - done[-1 - last]).total_seconds() / last}
+    direction = "maximize" if space.mode == "max" else "minimize"
+    study = optuna.create_study(study_name=settings.name, direction=direction,
+                                storage=open_storage(settings.storage_url))  # fmt: skip
+    study.add_trials(trials)
+    return time.perf_counter() - started
 
 
-def bare_ray(trials: int, out: Path) -> float:
-    from ray import tune
+def timed_sweep(settings: SweepSettings, space: SearchSpace, steps: int) -> dict:
+    """Runs the sweep of trivial trials; milliseconds per trial over the steady pace: the
+    pace, the sampler's share, the driver's wait for trials and the overhead left."""
+    settings.folder.mkdir(parents=True, exist_ok=True)
+    with timed_driver() as (sampler_times, waiting_times):
+        tuner = new_tuner(settings, space, trivial_trainable(steps))
+        results = tuner.fit()
+    assert len(results) == settings.samples and not results.errors, "every trial must finish"
+    study = optuna.load_study(study_name=settings.name, storage=open_storage(settings.storage_url))
+    new = [t for t in study.get_trials(deepcopy=False)
+           if not t.user_attrs["ray_trial_id"].startswith(PREFILLED)]  # fmt: skip
+    assert len(new) == settings.samples and all(t.state.is_finished() for t in new)
+    done = sorted(t.datetime_complete.timestamp() for t in new)
+    window = done[-1] - done[0]
+    sampler = sampler_times.seconds_between(done[0], done[-1])
+    waiting = waiting_times.seconds_between(done[0], done[-1])
+    per_trial = 1000 / (len(done) - 1)
+    return {
+        "pace_ms": round(per_trial * window, 1),
+        "tpe_ms": round(per_trial * sampler, 1),
+        "waiting_ms": round(per_trial * waiting, 1),
+        "overhead_ms": round(per_trial * (window - sampler - waiting), 1),
+    }
 
-    tuner = tune.Tuner(
-        trivial_trainable(),
-        param_space={"x": tune.uniform(0, 1)},
-        tune_config=tune.TuneConfig(
-            num_samples=trials, max_concurrent_trials=2, reuse_actors=True
-        ),  # fmt: skip
-        run_config=tune.RunConfig(storage_path=str(out), name="bare", verbose=0),
-    )
-    started = time.perf_counter()
-    results = tuner.fit()
-    wall = time.perf_counter() - started
-    assert len(results) == trials and not results.errors
-    return wall
+
+def storages(tmp: Path, stack: ExitStack) -> dict[str, str | None]:
+    """Storage name -> URL (``None``: the sweep's default SQLite file in its folder)."""
+    urls = {"sqlite": None, "journal": f"journal:{tmp / 'journal'}"}
+    if binaries() is not None:
+        urls["postgresql"] = stack.enter_context(postgres_server())
+    return urls
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=1000)
+    parser.add_argument("--sizes", default="0,1000,10000", help="finished trials, comma-separated")
+    parser.add_argument("--trials", type=int, default=100, help="new trials timed per study")
     parser.add_argument("--space", default="demo")
     args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
     space = load_space(args.space)
-    with tempfile.TemporaryDirectory() as tmp:
+    drawn = finished_trials(space, max(sizes))
+    figures: dict = {"benchmark": "driver_scale", "space": args.space, "trials": args.trials,
+                     "sizes": sizes, "storages": {}}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         init_ray(SweepSettings(out=tmp, space=args.space, num_cpus=2))
-        bare = bare_ray(args.trials, Path(tmp) / "bare")
-        swept = sweep_machinery(space, args.trials, Path(tmp) / "sweep")
-        tpe_seconds, TimedSearch.seconds = TimedSearch.seconds, 0.0
-        random = sweep_machinery(space, args.trials, Path(tmp) / "random", sampler="random")
-    figures = {
-        "benchmark": "driver_scale", "trials": args.trials, "space": args.space,
-        "sweep_s": round(swept["wall"], 2), "bare_ray_s": round(bare, 2),
-        "ms_per_trial": round(1000 * swept["wall"] / args.trials, 1),
-        "ms_per_trial_last_100": round(swept["last_ms"], 1),
-        "optuna_ms_per_trial": round(1000 * tpe_seconds / args.trials, 1),
-        "random_sampler_ms_per_trial": round(1000 * random["wall"] / args.trials, 1),
-        "random_sampler_optuna_ms_per_trial": round(1000 * TimedSearch.seconds / args.trials, 1),
-        "bare_ray_ms_per_trial": round(1000 * bare / args.trials, 1),
-        "cpus": os.cpu_count(),
-    }  # fmt: skip
+        urls = storages(Path(tmp), stack)
+        for storage, url in urls.items():
+            by_size = figures["storages"][storage] = {}
+            for size in sizes:
+                name = f"scale_{size}"
+                settings = SweepSettings(out=f"{tmp}/{storage}/{name}", space=str(space.path),
+                                         samples=args.trials, max_epochs=1, name=name,
+                                         concurrency=2, num_cpus=2, storage=url)  # fmt: skip
+                if url and url.startswith("journal:"):
+                    settings.storage = f"{url}_{size}.log"
+                prefill_s = prefill(settings, space, drawn[:size])
+                by_size[str(size)] = {**timed_sweep(settings, space, steps=1),
+                                      "prefill_s": round(prefill_s, 1)}  # fmt: skip
+                print(storage, size, by_size[str(size)], flush=True)
+        if "postgresql" not in urls:
+            figures["storages"]["postgresql"] = "skipped: PostgreSQL binaries not installed"
+        cadence = {}
+        for every in (1, CADENCE_STEPS):
+            settings = SweepSettings(out=f"{tmp}/cadence/{every}", space=str(space.path),
+                                     samples=CADENCE_TRIALS, max_epochs=CADENCE_STEPS,
+                                     name=f"cadence_{every}", concurrency=2, num_cpus=2,
+                                     snapshot_every=every)  # fmt: skip
+            per_trial = timed_sweep(settings, space, steps=CADENCE_STEPS)
+            cadence[str(every)] = {
+                "overhead_ms_per_step": round(per_trial["overhead_ms"] / CADENCE_STEPS, 1),
+                "tpe_ms_per_trial": per_trial["tpe_ms"],
+            }
+            print("snapshot every", every, cadence[str(every)], flush=True)
+    figures["snapshot_every"] = {"trials": CADENCE_TRIALS, "steps": CADENCE_STEPS, **cadence}
+    largest = str(max(sizes))
+    figures["ms_per_trial"] = figures["storages"]["sqlite"][largest]["overhead_ms"]
+    figures["cpus"] = os.cpu_count()
     print(json.dumps(figures))
 
 

@@ -10,6 +10,7 @@ import pytest
 from search_spaces import load_space
 from sweep.internals import searcher_study
 from sweep.search import SweepOptunaSearch
+from sweep.storage import open_storage
 
 
 @pytest.mark.parametrize(("name", "kind"), [("tpe", optuna.samplers.TPESampler),
@@ -20,6 +21,12 @@ def test_sampler_choice_and_wal_study(tmp_path, name, kind):
     assert isinstance(searcher_study(searcher).sampler, kind)
     with sqlite3.connect(path) as connection:  # commits without a rollback journal
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    # every connection of the study syncs the log at checkpoints, not at each commit
+    storage = open_storage(f"sqlite:///{path}")
+    for _ in range(2):
+        with storage.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        storage.engine.dispose()
 
 
 def test_an_unknown_sampler_is_refused(tmp_path):
