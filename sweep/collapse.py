@@ -16,7 +16,9 @@ from dataclasses import asdict, dataclass, field
 
 HEALTHY = "healthy"
 NAN = "nan"
-VERDICTS = (HEALTHY, NAN, "diverging", "dead", "mode_collapse", "d_overpowers", "g_overpowers")
+# no "diverging": the validity and class losses are bounded, and runaway learning rates end
+# as `nan` or `dead` in real runs, never as growth (docs/collapse.md)
+VERDICTS = (HEALTHY, NAN, "dead", "mode_collapse", "d_overpowers", "g_overpowers")
 FAILURES = VERDICTS[1:]
 WATCHED = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake",
            "d_grad_norm", "g_grad_norm", "diversity")  # fmt: skip
@@ -59,8 +61,6 @@ class CollapseDetector:
             ``1 - d_loss_stall`` times every earlier value of the window.
         dead_grad: gradient norm under which a network is dead (saturated outputs).
         diversity_low: generated / real mean pairwise distance below which G has collapsed.
-        diverge_factor: a loss or gradient norm this many times its post-warmup minimum.
-        loss_limit: any loss above this is diverging at once.
 
     Example:
         >>> detector = CollapseDetector(patience=2, warmup=0)
@@ -73,8 +73,7 @@ class CollapseDetector:
 
     def __init__(self, patience: int = 3, warmup: int = 1, d_acc_high: float = 0.95,
                  d_acc_fooled: float = 0.05, d_loss_stall: float = 0.05,
-                 dead_grad: float = 1e-6, diversity_low: float = 0.2,
-                 diverge_factor: float = 50.0, loss_limit: float = 1e4) -> None:  # fmt: skip
+                 dead_grad: float = 1e-6, diversity_low: float = 0.2) -> None:  # fmt: skip
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience}")
         if warmup < 0:
@@ -85,13 +84,10 @@ class CollapseDetector:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if diversity_low < 0 or dead_grad < 0:
             raise ValueError("diversity_low and dead_grad must be >= 0")
-        if diverge_factor <= 1 or loss_limit <= 0:
-            raise ValueError("diverge_factor must be > 1 and loss_limit > 0")
         self.patience, self.warmup = patience, warmup
         self.d_acc_high, self.d_acc_fooled = d_acc_high, d_acc_fooled
         self.d_loss_stall, self.dead_grad = d_loss_stall, dead_grad
         self.diversity_low = diversity_low
-        self.diverge_factor, self.loss_limit = diverge_factor, loss_limit
 
     def settings(self) -> dict:
         return dict(vars(self))
@@ -123,7 +119,6 @@ class CollapseDetector:
 
     def _windowed(self, history: list[dict]):
         judged = range(self.warmup, len(history))
-        yield self._first_run("diverging", history, judged, self._diverging(history))
         yield self._first_run("dead", history, judged, self._dead)
         yield self._first_run("mode_collapse", history, judged, self._collapsed)
         yield self._first_run("d_overpowers", history, judged, self._d_wins)
@@ -140,26 +135,6 @@ class CollapseDetector:
             if index - run_start + 1 >= self.patience:
                 return self._found(name, history, run_start, index)
         return None
-
-    def _diverging(self, history):
-        def condition(history, index, _start) -> bool:
-            for key in ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm"):
-                value = _number(history[index], key)
-                if value is None:
-                    continue
-                if value > self.loss_limit and key.endswith("loss"):
-                    return True
-                floor = min(
-                    (v for h in history[self.warmup : index] if (v := _number(h, key)) is not None),
-                    default=None,
-                )
-                # below 0.1 a loss or norm is "small", not a baseline: 0.002 -> 0.2 is a G
-                # catching up, not growth without bound
-                if floor is not None and value > self.diverge_factor * max(floor, 0.1):
-                    return True
-            return False
-
-        return condition
 
     def _dead(self, history, index, _start) -> bool:
         """D's gradient has vanished and so has G's, which flows through D, while D is not

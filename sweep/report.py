@@ -37,9 +37,14 @@ from sweep.results import (  # noqa: E402
 )
 from sweep.settings import SweepSettings, sweep_space  # noqa: E402
 
-COLOURS = {"healthy": "tab:green", "nan": "black", "diverging": "tab:purple",
-           "dead": "tab:gray", "mode_collapse": "tab:orange", "d_overpowers": "tab:red",
-           "g_overpowers": "tab:blue"}  # fmt: skip
+COLOURS = {
+    "healthy": "tab:green",
+    "nan": "black",
+    "dead": "tab:gray",
+    "mode_collapse": "tab:orange",
+    "d_overpowers": "tab:red",
+    "g_overpowers": "tab:blue",
+}
 
 
 def write_report(settings: SweepSettings) -> Path:

@@ -88,7 +88,7 @@ def test_slice_draws_each_parameter_against_the_objective(study):
 
 def test_no_complete_trial_means_no_plot_and_the_census_still_counts():
     study = optuna.create_study()
-    attrs = {"verdict": "nan", "verdicts": [{"name": "nan"}, {"name": "diverging"}]}
+    attrs = {"verdict": "nan", "verdicts": [{"name": "nan"}, {"name": "dead"}]}
     study.add_trial(
         create_trial(
             state=TrialState.FAIL,
@@ -100,4 +100,4 @@ def test_no_complete_trial_means_no_plot_and_the_census_still_counts():
     assert history_plot(study, "val_uar") is None and slice_plot(study, "val_uar") is None
     assert importance_plot(study) is None
     note = census_note(study.trials)
-    assert "| nan | 1 |" in note and "diverging 1" in note and "1 finished trials." in note
+    assert "| nan | 1 |" in note and "dead 1" in note and "1 finished trials." in note
