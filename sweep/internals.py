@@ -7,6 +7,9 @@ that changes one fails there, by name, and not somewhere in a sweep.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 from ray.tune.search.optuna import OptunaSearch
@@ -28,6 +31,29 @@ def searcher_completed(searcher: OptunaSearch) -> set[str]:
     """Ray trial ids ``OptunaSearch`` has told: a trial told before a driver restart must not
     be told again."""
     return searcher._completed_trials
+
+
+@contextmanager
+def trial_cache_set_aside(study: optuna.Study) -> Iterator[None]:
+    """While the block runs, the study's storage holds no cached trials. Optuna wraps every
+    database storage in a cache of the study's trials that pickles with it, and Ray pickles
+    the searcher, study included, at every experiment snapshot: with the cache, a snapshot
+    costs time in proportion to the study's finished trials (BENCHMARKS.md, driver_scale).
+    An unpickled storage without the cache reads the trials again when they are asked for."""
+    storage = study._storage
+    if not isinstance(storage, optuna.storages._CachedStorage):
+        yield  # journal storage leaves its replayed trials out of its pickle itself
+        return
+    names = ("_studies", "_trial_id_to_study_id_and_number", "_study_id_and_number_to_trial_id")
+    with storage._lock:
+        cached = {name: getattr(storage, name) for name in names}
+        for name in names:
+            setattr(storage, name, {})
+        try:
+            yield
+        finally:
+            for name, value in cached.items():
+                setattr(storage, name, value)
 
 
 def live_trial(study: optuna.Study, frozen: FrozenTrial) -> optuna.Trial:

@@ -27,6 +27,7 @@ from sweep.internals import (
     searcher_study,
     searcher_trials,
     stored_state,
+    trial_cache_set_aside,
 )
 from sweep.storage import open_storage
 from sweep.trainable import INVALID, OBJECTIVE, REPLAYED
@@ -102,6 +103,12 @@ class SweepOptunaSearch(OptunaSearch):
         ot_trial.set_user_attr("ray_trial_id", trial_id)
         ot_trial.set_user_attr("overrides", json.dumps(config["overrides"]))
         return config
+
+    def save(self, checkpoint_path: str) -> None:
+        """Ray's snapshot of the searcher, without the trials the study's storage caches
+        (they are in the storage: see :func:`~sweep.internals.trial_cache_set_aside`)."""
+        with trial_cache_set_aside(searcher_study(self)):
+            super().save(checkpoint_path)
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if not self._known(trial_id):

@@ -48,6 +48,26 @@ def test_orphans_are_failed_and_labelled_through_the_live_handle(searcher, tmp_p
                       "ray-orphan": (TrialState.FAIL, True)}  # fmt: skip
 
 
+def test_a_saved_searcher_leaves_the_cached_trials_out_and_a_restored_one_reads_them(
+    searcher, tmp_path
+):
+    study = internals.searcher_study(searcher)
+    searcher.suggest("ray-1")
+    searcher.on_trial_complete("ray-1", {"objective": 0.5})
+    searcher.save(str(tmp_path / "small.pkl"))
+    told = study.trials[0]
+    study.add_trials([told] * 500)  # finished trials the storage now caches (read below)
+    assert len(study.get_trials(deepcopy=False)) == 501
+    searcher.save(str(tmp_path / "large.pkl"))
+    small, large = (tmp_path / "small.pkl").stat().st_size, (tmp_path / "large.pkl").stat().st_size
+    assert large < small + 5_000, (small, large)  # not ~500 pickled trials
+    assert len(study.get_trials(deepcopy=False)) == 501  # the live cache is back
+    restored = SweepOptunaSearch(load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s")
+    restored.restore(str(tmp_path / "large.pkl"))
+    trials = internals.searcher_study(restored).get_trials(deepcopy=False)
+    assert len(trials) == 501 and trials[0].user_attrs["ray_trial_id"] == "ray-1"
+
+
 def test_ray_has_its_single_node_flag():
     from ray._private import ray_constants
 
