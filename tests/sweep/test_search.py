@@ -6,7 +6,9 @@ import sqlite3
 
 import optuna
 import pytest
+from optuna.trial import TrialState, create_trial
 
+import sweep.search
 from search_spaces import load_space
 from sweep.internals import searcher_study
 from sweep.search import SweepOptunaSearch
@@ -65,3 +67,29 @@ def test_a_label_only_verdict_completes_and_a_stopping_one_prunes(tmp_path):
     )
     assert stopped.state == optuna.trial.TrialState.PRUNED
     assert stopped.user_attrs["verdict"] == "mode_collapse"
+
+
+def next_suggestion(sampler: optuna.samplers.BaseSampler) -> float:
+    """``x`` in [0, 1] suggested after 12 finished trials (the best at 0.5, the others near
+    the ends) while 8 trials at 0.5 still run."""
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    distributions = {"x": optuna.distributions.FloatDistribution(0.0, 1.0)}
+    ends = [0.02, 0.05, 0.08, 0.1, 0.9, 0.92, 0.95, 0.98, 0.03, 0.97]
+    points = [(x, 0.1) for x in ends] + [(0.5, 1.0), (0.52, 0.9)]
+    for x, value in points:
+        study.add_trial(create_trial(params={"x": x}, distributions=distributions, value=value))
+    for _ in range(8):
+        study.add_trial(create_trial(params={"x": 0.5}, distributions=distributions,
+                                     state=TrialState.RUNNING))  # fmt: skip
+    return study.ask().suggest_float("x", 0.0, 1.0)
+
+
+def test_tpe_counts_running_trials_so_concurrent_ones_are_drawn_apart():
+    shipped = sweep.search.SAMPLERS["tpe"](0)
+    without_liar = optuna.samplers.TPESampler(
+        seed=0, multivariate=True, group=True, constant_liar=False
+    )
+    liar, plain = next_suggestion(shipped), next_suggestion(without_liar)
+    # the best region is where the running trials are: without the liar TPE draws there
+    # again; with it the running trials count as bad results and the draw moves away
+    assert abs(plain - 0.5) < 0.05 and abs(liar - 0.5) > abs(plain - 0.5), (liar, plain)
