@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 HEALTHY = "healthy"
 NAN = "nan"
 # no "diverging": the validity and class losses are bounded, and runaway learning rates end
-# as `nan` or `dead` in real runs, never as growth (docs/collapse.md)
+# as one of these in real runs, never as growth (docs/collapse.md)
 VERDICTS = (HEALTHY, NAN, "dead", "mode_collapse", "d_overpowers", "g_overpowers")
 FAILURES = VERDICTS[1:]
 WATCHED = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake",
