@@ -71,6 +71,7 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--valid-is-test", action="store_true",
                        help="validate on the test folds (the source SGAN's setup; recorded in "
                        "the metrics, refused by sweep, best and final)")  # fmt: skip
+    add_data_mode_option(train)
     add_backend_option(train)
     train.set_defaults(handler=train_command)
 
@@ -135,6 +136,7 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
     sweep.add_argument("--storage-path", help="Ray Tune storage all nodes reach: a shared "
                        "path or s3://bucket/dir (default: OUT/ray)")  # fmt: skip
+    add_data_mode_option(sweep, "auto; saved with the sweep")
     add_backend_option(sweep)
     sweep.set_defaults(handler=sweep_command)
 
@@ -157,6 +159,7 @@ def parser() -> argparse.ArgumentParser:
                        help="instead, K speaker-independent rotations over the folds the sweep "
                        "did not select on (FOLDER/final/cv)")  # fmt: skip
     add_selection_options(final)
+    add_data_mode_option(final, "the sweep's")
     add_backend_option(final, "the sweep's")
     final.set_defaults(handler=final_command)
 
@@ -195,6 +198,18 @@ def add_backend_option(command: argparse.ArgumentParser, default: str = "") -> N
     default = default or "$KERAS_BACKEND, else tensorflow"
     command.add_argument(
         "--backend", choices=BACKENDS, help=f"Keras backend of this run and its workers ({default})"
+    )
+
+
+def add_data_mode_option(command: argparse.ArgumentParser, default: str = "auto") -> None:
+    from sermodels.data import DATA_MODES
+
+    command.add_argument(
+        "--data-mode",
+        choices=DATA_MODES,
+        help="resident: every row in memory (fast); stream: batches read from the h5 file "
+        f"(memory stays flat); auto: resident when the rows fit in half a trial's memory "
+        f"({default})",
     )
 
 
@@ -273,6 +288,7 @@ def train_command(args) -> int:
     from sermodels.backend import load
     from sermodels.config import load_config
     from sermodels.data import load_run_corpus
+    from sermodels.data.modes import memory_share
 
     settings = selection_settings(args)
     if args.epochs:
@@ -283,7 +299,10 @@ def train_command(args) -> int:
     if args.cv:
         return train_cross_validation(args, settings, out)
     config = load_config(args.config, settings)
-    corpus = load_run_corpus(config, args.data)  # bad data fails before Keras starts
+    share = memory_share(gpus_per_trial=1.0)  # the whole machine (its GPU, when it has one)
+    # bad data fails before Keras starts
+    corpus = load_run_corpus(config, args.data, args.data_mode or "auto", share)
+    print(f"data: {corpus.data.mode} ({corpus.data.reason})", flush=True)
     load(args.backend)
     from sermodels.training.run import train_on  # Keras, on the backend just loaded
 
@@ -306,7 +325,8 @@ def train_cross_validation(args, settings: dict, out: Path) -> int:
     if out.exists() and any(out.iterdir()) and not args.force:
         raise ConfigError(str(out), "output folder exists and is not empty (pass --force)")
     resources = SweepSettings(out=str(out), space=str(args.config), num_cpus=args.num_cpus,
-                              backend=requested(args.backend))  # fmt: skip
+                              backend=requested(args.backend),
+                              data_mode=args.data_mode or "auto")  # fmt: skip
     data = str(args.data) if args.data else None
     candidate = Candidate(args.config.stem, mapping)
     summary = cross_validate([candidate], data, args.cv, args.seeds, out, resources, None)
@@ -426,6 +446,7 @@ def sweep_command(args) -> int:
         address=args.address, num_cpus=args.num_cpus, detector=args.detector,
         storage_path=args.storage_path, stop_verdicts=args.stop_on,
         backend=requested(args.backend), base_settings=selection_settings(args),
+        data_mode=args.data_mode or "auto",
     )  # fmt: skip
     print_summary(start_sweep(settings))
     return 0
@@ -453,6 +474,7 @@ def final_command(args) -> int:
 
     settings = load_settings(args.folder)
     settings.backend = args.backend or settings.backend  # for this command, not saved
+    settings.data_mode = args.data_mode or settings.data_mode
     settings.base_settings = {**settings.base_settings, **selection_settings(args)}
     if args.cv:
         from sweep.final import run_final_cv

@@ -5,7 +5,8 @@ Two sets, no (space, seed) pair in both:
 
 * **calibration**: the ``demo`` space, seeds 0-1: where thresholds may be chosen;
 * **evaluation**: every shipped SGAN space (``sgan_audio``, ``sgan_video``, ``sgan_av``,
-  ``sgan_unsupervised``), seeds from 100: where the figures are reported.
+  ``sgan_unsupervised``), seeds from 200: where the figures are reported (seeds 100-109,
+  an earlier evaluation set, were seen while a definition was chosen, so they are retired).
 
 Each set holds, per space and seed:
 
@@ -62,7 +63,7 @@ MECHANISMS = {  # name -> the failure mode it forces
     "runaway_lr": "failed",
 }
 EVALUATED_SPACES = ["sgan_audio", "sgan_video", "sgan_av", "sgan_unsupervised"]
-SETS = {"calibration": (["demo"], [0, 1]), "evaluation": (EVALUATED_SPACES, [100])}
+SETS = {"calibration": (["demo"], [0, 1]), "evaluation": (EVALUATED_SPACES, [200])}
 KEPT = ("epoch", "d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake",
         "class_acc", "d_grad_norm", "g_grad_norm", "diversity", "ndb", "nonfinite",
         "diversity_seconds", "epoch_seconds", "val_uar", "val_score", "train_rows")  # fmt: skip

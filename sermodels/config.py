@@ -36,9 +36,13 @@ class TrainConfig:
         check_batch_interval: print the running losses every this many steps (0: never;
             the source SGAN's progress lines).
         eval_train: also evaluate on the training rows, every epoch (``train_uar``) and at
-            the end (``train_*``); ``None``: the source's choice, on for the SGAN, off for SER.
+            the end (``train_*``); ``None``: the source's choice, on for the SGAN, off for SER
+            (off when streaming: it would read the whole corpus again every epoch).
         adopt_epochs: epochs of the adaptation phase on ``data.adopt_idx`` folds, after the
             training phase (0: as many as ``epochs``, the source trainer's choice).
+        steps_per_epoch: training steps per epoch (0: one pass over the training rows). An
+            epoch of a huge corpus can be a fixed slice of it: rows are drawn in a seeded
+            order that continues into a fresh shuffle when one pass runs out.
     """
 
     epochs: int = 10
@@ -51,6 +55,7 @@ class TrainConfig:
     check_batch_interval: int = 0
     eval_train: bool | None = None
     adopt_epochs: int = 0
+    steps_per_epoch: int = 0
 
 
 @dataclass
@@ -194,6 +199,7 @@ def check_train_config(train: TrainConfig) -> None:
         ("save_img_interval", train.save_img_interval >= 0, "an integer >= 0"),
         ("check_batch_interval", train.check_batch_interval >= 0, "an integer >= 0"),
         ("adopt_epochs", train.adopt_epochs >= 0, "an integer >= 0"),
+        ("steps_per_epoch", train.steps_per_epoch >= 0, "an integer >= 0 (0: one pass)"),
     )
     for key, ok, expected in checks:
         if not ok:

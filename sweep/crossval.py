@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sermodels.config import apply_overrides, config_from_dict
 from sermodels.data import load_run_corpus
+from sermodels.data.modes import memory_share
 from sermodels.data.rotation import Rotation, plan_rotation
 from sermodels.files import write_json
 from sermodels.metrics import pooled_report
@@ -63,8 +64,9 @@ def cross_validate(
             :func:`sermodels.data.rotation.plan_rotation`); ``None`` for ``train --cv``.
         note: a caveat the summary states (e.g. why the estimate is optimistic).
     """
-    from sweep.runner import init_ray
+    from sweep.runner import init_ray, trials_at_once
 
+    share = memory_share(settings.gpus_per_trial, trials_at_once(settings))
     prepared = []
     for candidate in candidates:
         base = config_from_dict(candidate.mapping, candidate.name)
@@ -77,7 +79,8 @@ def cross_validate(
                 mapping = apply_overrides(
                     mapping, {"train.epochs": candidate.fixed_epochs, "train.patience": 0}
                 )
-            corpus = load_run_corpus(config_from_dict(mapping, candidate.name), path)
+            config = config_from_dict(mapping, candidate.name)
+            corpus = load_run_corpus(config, path, settings.data_mode, share)
             if candidate.fixed_epochs is not None:
                 corpus = corpus.for_final_training()
             corpora.append((mapping, corpus))

@@ -13,7 +13,9 @@ from sermodels.backend import load as load_backend
 from sermodels.backend import worker_environment
 from sermodels.config import config_from_dict
 from sermodels.data import Corpus, load_run_corpus
+from sermodels.data.modes import memory_share
 from sermodels.errors import ConfigError
+from sermodels.files import write_json
 from sweep.results import mask_url, summarize
 from sweep.settings import (
     SETTINGS_FILE,
@@ -25,6 +27,7 @@ from sweep.settings import (
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE_COPY = "space.yaml"
+DATA_FILE = "data.json"  # the data mode chosen, why, and the normalisation it fitted
 
 
 def start_sweep(settings: SweepSettings) -> dict:
@@ -50,6 +53,7 @@ def start_sweep(settings: SweepSettings) -> dict:
     shutil.copyfile(space.path, copy)
     settings.space = str(copy.resolve())
     settings.save()
+    save_data_choice(settings, corpus)
     return _run(settings, sweep_space(settings), corpus, restore=False)
 
 
@@ -67,6 +71,7 @@ def resume_sweep(folder: str | Path, storage: str | None = None) -> dict:
             raise ConfigError(mask_url(url), f"this sweep's study is at {where}")
     space = sweep_space(settings)
     corpus = load_sweep_corpus(space, settings)
+    save_data_choice(settings, corpus)
     from ray import tune
 
     restore = tune.Tuner.can_restore(settings.experiment_uri)
@@ -74,9 +79,38 @@ def resume_sweep(folder: str | Path, storage: str | None = None) -> dict:
 
 
 def load_sweep_corpus(space: SearchSpace, settings: SweepSettings) -> Corpus:
-    """Read the corpus once, in the driver (errors surface before Ray starts)."""
+    """Check the corpus once, in the driver (errors surface before Ray starts): resident, it
+    is read whole (and shared through Ray's object store); streaming, every row is checked
+    in one pass and only row ids and labels are kept. The mode and its reason are printed."""
     base = config_from_dict(space.run_config({}), f"{space.path}: base")
-    return load_run_corpus(base, settings.data)
+    share = memory_share(settings.gpus_per_trial, trials_at_once(settings))
+    corpus = load_run_corpus(base, settings.data, settings.data_mode, share)
+    print(f"data: {corpus.data.mode} ({corpus.data.reason})", flush=True)
+    return corpus
+
+
+def trials_at_once(settings: SweepSettings) -> int:
+    """Trials that may share this machine: the concurrency, bounded by its CPUs."""
+    cpus = settings.num_cpus or os.cpu_count() or 1
+    return max(1, min(settings.concurrency, int(cpus // settings.cpus_per_trial) or 1))
+
+
+def save_data_choice(settings: SweepSettings, corpus: Corpus) -> None:
+    """``OUT/data.json``: the mode, its reason and the normalisation statistics the trials
+    use (streaming: fitted in the driver's pass over the training rows)."""
+    write_json(
+        settings.folder / DATA_FILE,
+        {
+            **corpus.data.to_dict(),
+            "corpus": corpus.source,
+            "rows": {
+                "train": len(corpus.train),
+                "valid": len(corpus.valid),
+                "test": len(corpus.test),
+            },
+            "preprocessing": corpus.preprocessing.to_dict(),
+        },
+    )
 
 
 def check_address(address: str | None, timeout: float = 10.0) -> None:

@@ -13,6 +13,7 @@ import yaml
 
 from search_spaces import SearchSpace, load_space
 from sermodels.backend import BACKENDS, DEFAULT
+from sermodels.data.modes import DATA_MODES
 from sermodels.errors import ConfigError
 from sweep.collapse import FAILURES, CollapseDetector
 from sweep.storage import normalise
@@ -68,6 +69,10 @@ class SweepSettings:
             every node mounts or a URI Ray's pyarrow filesystems take (``s3://bucket/dir``).
             Default: ``OUT/ray``.
         backend: the Keras backend of the driver and every trial (``tensorflow`` or ``jax``).
+        data_mode: how trials get their rows: ``resident`` (read once by the driver, shared
+            through Ray's object store, held by every trial), ``stream`` (the driver checks
+            the file once; trials read batches from it) or ``auto`` (resident when the rows
+            fit in half of a trial's memory; see :mod:`sermodels.data.modes`).
         base_settings: command-line changes to the space's base config (``{"data.test_idx":
             "0,1", "train.batch_size": 32}``; ``None`` clears a key): the data flags and
             ``--set`` of ``launch.py sweep``. Saved, so ``resume``, ``best``, ``final`` and
@@ -96,6 +101,7 @@ class SweepSettings:
     num_cpus: int | None = None
     storage_path: str | None = None
     backend: str = DEFAULT
+    data_mode: str = "auto"
     base_settings: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -112,6 +118,7 @@ class SweepSettings:
             ("scheduler", self.scheduler in SCHEDULERS, f"one of {SCHEDULERS}"),
             ("sampler", self.sampler in SAMPLERS, f"one of {SAMPLERS}"),
             ("backend", self.backend in BACKENDS, f"one of {BACKENDS}"),
+            ("data_mode", self.data_mode in DATA_MODES, f"one of {DATA_MODES}"),
         )
         for name, ok, expected in checks:
             if not ok:

@@ -23,6 +23,7 @@ from search_spaces.loader import TASKS_KEY, check_task_choice
 from sermodels.backend import configure_threads
 from sermodels.config import config_from_dict
 from sermodels.data import Corpus
+from sermodels.data.stream import check_readable
 from sermodels.errors import SersweepError
 from sermodels.training.run import make_run
 from sweep.collapse import CollapseDetector, Verdict, deciding_verdict
@@ -43,6 +44,8 @@ class SweepTrainable(tune.Trainable):
     def setup(self, config: dict, corpus: Corpus, space: SearchSpace,
               settings: SweepSettings) -> None:  # fmt: skip
         self.corpus, self.space, self.settings = corpus, space, settings
+        if corpus.streaming:  # a node without the file fails here, not mid-epoch
+            check_readable(corpus.source)
         self.max_epochs = settings.max_epochs or space.max_epochs
         self.detector = CollapseDetector(**settings.detector)
         configure_threads(settings.cpus_per_trial)

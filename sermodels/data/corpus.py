@@ -9,6 +9,7 @@ Only the requested keys and the rows of the chosen folds are read, in contiguous
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -26,7 +27,9 @@ from sermodels.data.contract import (
     read,
     read_rows,
 )
+from sermodels.data.modes import DataChoice, MemoryShare, check_mode, choose_mode
 from sermodels.data.selection import RowPlan, plan_rows
+from sermodels.data.stream import RunningStats, StreamSplit, scan_split
 from sermodels.errors import ConfigError, DataError
 from sermodels.specs import TaskSpec, parse_tasks
 
@@ -143,16 +146,36 @@ class Preprocessing:
 
 @dataclass
 class Split:
-    """Rows of one split: file row ids, prepared features per modality, the label matrix and
-    a mask of rows whose labels may be used."""
+    """Rows of one split held in memory: file row ids, prepared features per feature key, the
+    label matrix and a mask of rows whose labels may be used. Answers the same calls as a
+    streaming :class:`sermodels.data.stream.StreamSplit`."""
 
     rows: np.ndarray
     features: dict[str, np.ndarray]
     labels: np.ndarray
     labelled: np.ndarray
 
+    resident = True
+
     def __len__(self) -> int:
         return len(self.labels)
+
+    @property
+    def keys(self) -> list[str]:
+        return list(self.features)
+
+    @property
+    def shapes(self) -> dict[str, tuple[int, ...]]:
+        return {k: v.shape[1:] for k, v in self.features.items()}
+
+    def read(self, positions: np.ndarray) -> dict[str, np.ndarray]:
+        """Prepared features of the rows at ``positions``, in that order."""
+        return {k: v[positions] for k, v in self.features.items()}
+
+    def chunks(self, size: int) -> Iterator[dict[str, np.ndarray]]:
+        """Prepared features of every row, ``size`` rows at a time, in split order."""
+        for start in range(0, len(self), size):
+            yield {k: v[start : start + size] for k, v in self.features.items()}
 
     def select(self, rows: np.ndarray) -> Split:
         return Split(
@@ -175,18 +198,23 @@ class Split:
 class Corpus:
     """A validated train / valid / test (/ adopt) split, ready for a model."""
 
-    train: Split
-    valid: Split
-    test: Split
+    train: Split | StreamSplit
+    valid: Split | StreamSplit
+    test: Split | StreamSplit
     tasks: list[TaskSpec]
     source: str
     layout: str
     preprocessing: Preprocessing
     columns: LabelColumns
     plan: RowPlan
-    adopt: Split | None = None
+    adopt: Split | StreamSplit | None = None
     categories: tuple[str, ...] | None = None
     extraction: dict | None = None  # ``launch.py extract``'s parameters, when it wrote the file
+    data: DataChoice | None = None  # resident or streaming, and why
+
+    @property
+    def streaming(self) -> bool:
+        return not self.train.resident
 
     def class_names(self, task: TaskSpec) -> list[str]:
         """Names of a task's classes: the file's category names for its category column,
@@ -202,7 +230,7 @@ class Corpus:
         return self.valid is self.test
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {k: v.shape[1:] for k, v in self.train.features.items()}
+        return self.train.shapes
 
     def with_tasks(self, tasks: list[TaskSpec]) -> Corpus:
         """The same rows read for other heads (a searched task list); their labels are
@@ -220,8 +248,20 @@ class Corpus:
         return replace(self, train=train, valid=empty)
 
 
-def load_corpus(config: DataConfig, path: str, layout: str = "image") -> Corpus:
+def load_corpus(
+    config: DataConfig,
+    path: str,
+    layout: str = "image",
+    mode: str = "resident",
+    share: MemoryShare | None = None,
+) -> Corpus:
     """Read, validate and split ``path`` according to ``config``.
+
+    Args:
+        mode: ``resident`` (read every row into memory), ``stream`` (check every row in one
+            streaming pass, fit the normalisation on the way, keep only row ids and labels)
+            or ``auto`` (resident when the rows fit in half of ``share``).
+        share: the memory a run may use (``auto``; default: this machine's).
 
     Raises :class:`DataError` (one line naming file, key and problem) or :class:`ConfigError`
     before any model is built.
@@ -238,11 +278,20 @@ def load_corpus(config: DataConfig, path: str, layout: str = "image") -> Corpus:
         raise ConfigError(
             "data.normalize", f"expected one of {NORMALIZATIONS}, got {config.normalize!r}"
         )
+    check_mode(mode)
     with open_h5(path) as h5:
-        return _read_corpus(h5, path, config, tasks, layout)
+        return _read_corpus(h5, path, config, tasks, layout, mode, share)
 
 
-def _read_corpus(h5, path: str, config: DataConfig, tasks: list[TaskSpec], layout: str):
+def _read_corpus(
+    h5,
+    path: str,
+    config: DataConfig,
+    tasks: list[TaskSpec],
+    layout: str,
+    mode: str,
+    share: MemoryShare | None,
+) -> Corpus:
     labels = dataset(h5, path, LABEL_KEY)
     if labels.ndim != 2:
         raise DataError(path, LABEL_KEY, f"expected 2 dims (n, columns), got shape {labels.shape}")
@@ -262,8 +311,15 @@ def _read_corpus(h5, path: str, config: DataConfig, tasks: list[TaskSpec], layou
     prep = Preprocessing(
         layout, methods={key: _method(config.normalize, layout) for key in config.features}
     )
-    raw = {
-        name: _read_split(h5, path, config, label_matrix, rows, prep)
+    if layout == "image":
+        for index, key in enumerate(config.features):
+            prep.crops[key] = _crop(config, index, h5[key].shape[1:], path, key)
+    shapes = {
+        key: prep.arrange(key, np.zeros((1, *h5[key].shape[1:]), np.float32)).shape[1:]
+        for key in config.features
+    }
+    plans = {
+        name: rows
         for name, rows in (
             ("train", plan.train),
             ("test", plan.test),
@@ -272,16 +328,12 @@ def _read_corpus(h5, path: str, config: DataConfig, tasks: list[TaskSpec], layou
         )
         if name != "valid" or not plan.valid_is_test
     }
-    if layout == "image":
-        for index, key in enumerate(config.features):
-            prep.crops[key] = _crop(config, index, raw["train"].features[key].shape[1:], path, key)
-            for split in raw.values():
-                split.features[key] = prep.arrange(key, split.features[key])
-    for key in config.features:
-        if len(raw["train"]):
-            prep.fit(key, raw["train"].features[key])
-        for split in raw.values():
-            split.features[key] = prep.normalize(key, split.features[key])
+    row_bytes = 4 * sum(int(np.prod(shape)) for shape in shapes.values())
+    choice = choose_mode(mode, row_bytes * sum(len(r) for r in plans.values()), share)
+    if choice.mode == "stream":
+        raw = _stream_splits(h5, path, config, label_matrix, plans, prep, shapes)
+    else:
+        raw = _resident_splits(h5, path, config, label_matrix, plans, prep)
     raw["train"].labelled = ~np.isin(plan.train, plan.unlabelled)
     raw["valid"] = raw["test"] if plan.valid_is_test else raw["valid"]
     for name in ("train", "valid", "test"):
@@ -302,7 +354,48 @@ def _read_corpus(h5, path: str, config: DataConfig, tasks: list[TaskSpec], layou
         adopt,
         categories,
         extraction,
+        choice,
     )
+
+
+def _resident_splits(h5, path, config, label_matrix, plans, prep: Preprocessing) -> dict:
+    """Every split read into memory, laid out, cropped and normalised with statistics of the
+    training rows."""
+    raw = {
+        name: _read_split(h5, path, config, label_matrix, rows, prep)
+        for name, rows in plans.items()
+    }
+    for key in config.features:
+        if prep.layout == "image":
+            for split in raw.values():
+                split.features[key] = prep.arrange(key, split.features[key])
+        if len(raw["train"]):
+            prep.fit(key, raw["train"].features[key])
+        for split in raw.values():
+            split.features[key] = prep.normalize(key, split.features[key])
+    return raw
+
+
+def _stream_splits(h5, path, config, label_matrix, plans, prep: Preprocessing, shapes) -> dict:
+    """Every row checked in one streaming pass (the training rows' statistics fitted on the
+    way); the splits keep row ids and labels only."""
+    for key in config.features:
+        stats = RunningStats(prep.methods[key])
+        for name, rows in plans.items():
+            scan_split(h5, path, key, rows, prep.arrange, stats if name == "train" else None)
+        if stats.result() is not None:
+            prep.stats[key] = stats.result()
+    return {
+        name: StreamSplit(
+            path,
+            rows,
+            label_matrix[rows].astype(np.float32),
+            np.ones(len(rows), dtype=bool),
+            prep,
+            shapes,
+        )
+        for name, rows in plans.items()
+    }
 
 
 def _speakers(

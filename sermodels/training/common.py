@@ -80,3 +80,19 @@ def scalars_of(prefix: str, report: dict) -> dict[str, float]:
         for k, v in report.items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)
     }
+
+
+def epoch_order(n_rows: int, seed: int, count: int = 0) -> np.ndarray:
+    """Row positions of one epoch in an order drawn from ``seed``: one permutation of the
+    rows, or with ``count`` exactly that many positions, a fresh permutation continuing where
+    one pass runs out (``train.steps_per_epoch``).
+
+    Example:
+        >>> len(epoch_order(10, seed=0, count=25))
+        25
+    """
+    rng = np.random.default_rng(seed)
+    if not count:
+        return rng.permutation(n_rows)
+    passes = [rng.permutation(n_rows) for _ in range(-(-count // max(n_rows, 1)))]
+    return np.concatenate(passes)[:count]

@@ -13,13 +13,16 @@ from scipy.stats import norm
 from sklearn.cluster import KMeans
 
 
-def real_sample(features: dict, seed: int, count: int) -> dict:
+def real_sample(rows, seed: int, count: int) -> dict:
     """``count`` real rows per feature key (all of them when there are fewer), drawn at random
-    with ``seed`` and kept in corpus order."""
-    n_rows = len(next(iter(features.values())))
+    with ``seed`` and kept in corpus order. ``rows``: a split (resident or streamed: only the
+    drawn rows are read) or a dict of arrays."""
+    n_rows = len(next(iter(rows.values()))) if isinstance(rows, dict) else len(rows)
     rng = np.random.default_rng(seed)
     chosen = np.sort(rng.choice(n_rows, size=min(count, n_rows), replace=False))
-    return {key: values[chosen] for key, values in features.items()}
+    if isinstance(rows, dict):
+        return {key: values[chosen] for key, values in rows.items()}
+    return rows.read(chosen)
 
 
 def mean_pairwise_distance(samples: np.ndarray) -> float:

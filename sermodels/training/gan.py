@@ -19,9 +19,11 @@ import numpy as np
 from keras import ops
 
 from sermodels.config import SGANConfig
+from sermodels.data.stream import prefetched
 from sermodels.errors import ConfigError
 from sermodels.models.sgan import build_discriminator, build_generator, modality_shapes
 from sermodels.models.transfer import copy_pretrained, freeze_layers
+from sermodels.training.common import epoch_order
 
 HEALTH_SIGNALS = (
     "d_loss",
@@ -51,6 +53,24 @@ class TrainingRows:
     targets: object
     labelled: object
     size: int
+
+
+@dataclass
+class StreamedRows:
+    """Training rows left in the h5 file (a streaming split): each step's batch is read when
+    the step is near, with the same one-hot targets and mask as :class:`TrainingRows`."""
+
+    split: object  # a StreamSplit
+    modalities: list[str]
+    targets: np.ndarray
+    labelled: np.ndarray
+    size: int
+
+    def batch(self, positions: np.ndarray) -> tuple:
+        """``(features per modality, targets, mask)`` of the rows at ``positions``."""
+        features = self.split.read(positions)
+        real = tuple(features[m] for m in self.modalities)
+        return real, self.targets[positions], self.labelled[positions]
 
 
 @dataclass
@@ -135,6 +155,13 @@ class SGAN:
             ops.convert_to_tensor(self.targets(labels, labelled)),
             ops.convert_to_tensor(labelled.astype(np.float32)),
             len(labels),
+        )
+
+    def streamed_rows(self, split, labels: np.ndarray, labelled: np.ndarray) -> StreamedRows:
+        """Training rows of a streaming split: only targets and mask are held."""
+        targets = self.targets(labels, labelled)
+        return StreamedRows(
+            split, self.modalities, targets, labelled.astype(np.float32), len(labels)
         )
 
     def targets(self, labels: np.ndarray, labelled: np.ndarray) -> np.ndarray:
@@ -236,29 +263,32 @@ class SGAN:
     # ---- epochs and evaluation ----------------------------------------------------------
     def train_epoch(
         self,
-        rows: TrainingRows,
+        rows: TrainingRows | StreamedRows,
         batch_size: int,
         seed: int = 0,
         on_batch: BatchHook | None = None,
         every: int = 0,
+        steps: int = 0,
     ) -> dict:
         """One pass over the training rows in ``batch_size // 2`` real rows per step, in an
         order drawn from ``seed``.
 
         Args:
-            rows: the training rows (:meth:`training_rows`).
+            rows: the training rows, on the device (:meth:`training_rows`) or in the file
+                (:meth:`streamed_rows`); the same seed gives the same batches either way.
             batch_size: B; each step takes B/2 real rows and generates B/2.
             seed: the epoch's seed (row order and noise).
             on_batch: called every ``every`` steps with the running means so far (reading
                 them is a device round-trip, so it is off by default).
+            steps: train this many steps instead of one pass (``train.steps_per_epoch``).
 
         Returns:
             The mean of every health signal over the epoch, plus ``nonfinite`` (1.0 when a
             loss or gradient norm went NaN/Inf) and ``steps``.
         """
         half = max(1, min(batch_size // 2, rows.size))
-        order = np.random.default_rng(seed).permutation(rows.size).astype(np.int32)
-        starts = list(range(0, rows.size - half + 1, half))
+        order = epoch_order(rows.size, seed, steps * half).astype(np.int32)
+        starts = list(range(0, len(order) - half + 1, half))
         report = None
         if on_batch:
 
@@ -272,6 +302,15 @@ class SGAN:
         """D's outputs (validity, and class probabilities over K + 1) in inference mode."""
         inputs = [features[m] for m in self.modalities]
         return _in_fixed_batches(self.discriminator, inputs)
+
+    def predict_split(self, split) -> list[np.ndarray]:
+        """:meth:`predict` over a split, resident or streamed, ``PREDICT_BATCH`` rows at a
+        time (a streamed split is read ahead of the model)."""
+        parts = [self.predict(chunk) for chunk in prefetched(split.chunks(PREDICT_BATCH))]
+        if not parts:
+            empty = {m: np.zeros((0, *split.shapes[m]), np.float32) for m in self.modalities}
+            return self.predict(empty)
+        return [np.concatenate(outputs) for outputs in zip(*parts, strict=True)]
 
     def predict_classes(self, features: dict) -> np.ndarray | None:
         """Class probabilities over the K real classes (the "fake" column dropped)."""

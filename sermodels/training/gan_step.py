@@ -22,10 +22,20 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from sermodels.training.gan import HEALTH_SIGNALS, SGAN, TrainingRows
+from sermodels.data.stream import prefetched
+from sermodels.training.gan import HEALTH_SIGNALS, SGAN, StreamedRows, TrainingRows
 
 DRAWS_PER_STEP = 64  # seed space of one step: noise, instance noise, extra D steps
 Report = Callable[[int, np.ndarray], None]  # (steps done, signal sums so far)
+Rows = TrainingRows | StreamedRows
+
+
+def _batches(rows: Rows, order: np.ndarray, starts: list[int], half: int):
+    """What each step gets: the start of its slice of ``order`` (resident rows, gathered on
+    the device), or its batch of real rows, read ahead from the file (streamed rows)."""
+    if isinstance(rows, StreamedRows):
+        return prefetched(rows.batch(order[start : start + half]) for start in starts)
+    return iter(starts)
 
 
 def _due(done: int, total: int, every: int) -> bool:
@@ -52,19 +62,36 @@ class TensorFlowStep:
         self.gan = gan
         self.sums = tf.Variable(tf.zeros(len(HEALTH_SIGNALS) + 1), trainable=False)
         self._resident = tf.function(self._resident_step)
+        self._streamed = tf.function(self._train)
 
-    def epoch(self, rows: TrainingRows, order: np.ndarray, starts: list[int], half: int,
+    def epoch(self, rows: Rows, order: np.ndarray, starts: list[int], half: int,
               seed: int, report: Report | None = None, every: int = 0) -> np.ndarray:  # fmt: skip
         """Train one epoch; returns the summed signal vector (``report`` gets it every
         ``every`` steps)."""
         import tensorflow as tf
 
         self.sums.assign(tf.zeros_like(self.sums))
-        order = tf.constant(order)
-        for done, start in enumerate(starts, 1):
+        device_order = tf.constant(order)
+        for done, batch in enumerate(_batches(rows, order, starts, half), 1):
             step_seed = tf.constant([seed % 2**31, done * DRAWS_PER_STEP], tf.int32)
-            self._resident(rows.features, rows.targets, rows.labelled, order,
-                           tf.constant(start), step_seed, half)  # fmt: skip
+            if isinstance(rows, StreamedRows):
+                real, targets, mask = batch
+                self._streamed(
+                    [tf.constant(x) for x in real],
+                    tf.constant(targets),
+                    tf.constant(mask),
+                    step_seed,
+                )
+            else:
+                self._resident(
+                    rows.features,
+                    rows.targets,
+                    rows.labelled,
+                    device_order,
+                    tf.constant(batch),
+                    step_seed,
+                    half,
+                )
             if report and _due(done, len(starts), every):
                 report(done, self.sums.numpy())
         return self.sums.numpy()
@@ -138,6 +165,7 @@ class JaxStep:
         self._resident = jax.jit(
             self._resident_step, static_argnames=("half",), donate_argnums=(0,)
         )
+        self._streamed = jax.jit(self._streamed_step, donate_argnums=(0,))
 
     # ---- state: Keras variables <-> arrays -----------------------------------------------
     def _read_state(self) -> dict:
@@ -173,18 +201,31 @@ class JaxStep:
                 variable.assign(value)
 
     # ---- the epoch ------------------------------------------------------------------------
-    def epoch(self, rows: TrainingRows, order: np.ndarray, starts: list[int], half: int,
+    def epoch(self, rows: Rows, order: np.ndarray, starts: list[int], half: int,
               seed: int, report: Report | None = None, every: int = 0) -> np.ndarray:  # fmt: skip
         """Train one epoch; returns the summed signal vector (``report`` gets it every
         ``every`` steps)."""
         import jax
 
         state = self._read_state()
-        order = jax.numpy.asarray(order)
+        device_order = jax.numpy.asarray(order)
         key = jax.random.PRNGKey(seed % 2**31)
-        for done, start in enumerate(starts, 1):
-            state = self._resident(state, rows.features, rows.targets, rows.labelled, order,
-                                   start, key, done, half=half)  # fmt: skip
+        for done, batch in enumerate(_batches(rows, order, starts, half), 1):
+            if isinstance(rows, StreamedRows):
+                real, targets, mask = batch
+                state = self._streamed(state, list(real), targets, mask, key, done)
+            else:
+                state = self._resident(
+                    state,
+                    rows.features,
+                    rows.targets,
+                    rows.labelled,
+                    device_order,
+                    batch,
+                    key,
+                    done,
+                    half=half,
+                )
             if report and _due(done, len(starts), every):
                 report(done, np.asarray(state["sums"]))
         self._write_state(state)
@@ -200,6 +241,11 @@ class JaxStep:
         step_key = jax.random.fold_in(key, step)
         return self._train(state, real, ops.take(targets, rows, axis=0),
                            ops.take(labelled, rows, axis=0), step_key)  # fmt: skip
+
+    def _streamed_step(self, state, real: list, targets, mask, key, step):
+        import jax
+
+        return self._train(state, real, targets, mask, jax.random.fold_in(key, step))
 
     def _train(self, state: dict, real: list, targets, mask, key) -> dict:
         import jax

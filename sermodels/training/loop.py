@@ -55,7 +55,10 @@ class TrainingRun(ABC):
         self.log = TensorBoardLog(out / "tb" if out else None)
         self.stop_reason = "budget"
         wanted = config.train.eval_train
-        self.eval_train = self.evaluates_train if wanted is None else wanted
+        # streaming, the source's per-epoch pass over every training row is a pass over the
+        # file: asked for only
+        default = self.evaluates_train and not corpus.streaming
+        self.eval_train = default if wanted is None else wanted
         self.labelled_train = corpus.train.select(np.flatnonzero(corpus.train.labelled))
 
     @property
@@ -156,6 +159,8 @@ class TrainingRun(ABC):
             "valid_is_test": self.corpus.valid_is_test,
             **test,
         }
+        if self.corpus.data is not None:
+            result["data_mode"] = self.corpus.data.mode
         if self.corpus.plan.skipped_folds:
             result["skipped_folds"] = self.corpus.plan.skipped_folds
         if self.eval_train and len(self.labelled_train):
@@ -178,7 +183,7 @@ class TrainingRun(ABC):
         return ModelManifest(
             model=self.config.model,
             classifier=files[0],
-            features=list(corpus.train.features),
+            features=corpus.train.keys,
             input_shapes={k: list(v) for k, v in corpus.input_shapes().items()},
             preprocessing=corpus.preprocessing.to_dict(),
             tasks=list(corpus.tasks),

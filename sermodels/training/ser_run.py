@@ -4,6 +4,7 @@ class-imbalance handling, pretrained loading, adaptation folds and the ELM post-
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import keras
@@ -11,13 +12,14 @@ import numpy as np
 
 from sermodels.config import RunConfig, SERConfig
 from sermodels.data import Corpus, Split
+from sermodels.data.stream import PREFETCH_DEPTH
 from sermodels.errors import ConfigError
 from sermodels.models.elm import ExtremeLearningMachine, utterance_statistics
 from sermodels.models.losses import class_weights, task_loss
 from sermodels.models.ser import build_ser_model
 from sermodels.models.transfer import copy_pretrained, freeze_layers
 from sermodels.specs import TaskSpec
-from sermodels.training.common import evaluate_task, scalars_of
+from sermodels.training.common import epoch_order, evaluate_task, scalars_of
 from sermodels.training.loop import TrainingRun
 
 
@@ -35,15 +37,21 @@ class SERRun(TrainingRun):
     def __init__(self, config: RunConfig, corpus: Corpus, out: Path | None = None) -> None:
         super().__init__(config, corpus, out)
         ser = config.ser
-        if len(corpus.train.features) != 1:
+        if len(corpus.train.keys) != 1:
             raise ConfigError("data.features", "SER models take one feature key")
         if ser.post_elm and any(t.is_regression for t in corpus.tasks):
             raise ConfigError("ser.post_elm", "the ELM post-classifier needs classification tasks")
-        self.key = next(iter(corpus.train.features))
+        self.key = corpus.train.keys[0]
         train = self.labelled_train
         if ser.smote_enn:
+            if corpus.streaming:
+                raise ConfigError(
+                    "ser.smote_enn",
+                    "SMOTE-ENN resamples every training row at once, which a streamed corpus "
+                    "does not hold; run with --data-mode resident",
+                )
             train = _smote_enn(train, self.key, corpus.tasks, config.train.seed)
-        self.model = build_ser_model(ser, train.features[self.key].shape[1:], corpus.tasks)
+        self.model = build_ser_model(ser, train.shapes[self.key], corpus.tasks)
         self.frame_steps = self.model.outputs[0].shape[1] if ser.post_elm else None
         self.phases = [train]
         if corpus.adopt is not None:
@@ -80,21 +88,28 @@ class SERRun(TrainingRun):
 
     def train_one_epoch(self) -> dict:
         rows = self._phase()
+        train = self.config.train
         weights = _sample_weights(self.config.ser, self.corpus.tasks, rows.labels)
         if weights is not None and self.frame_steps is not None:  # a weight per time step
             weights = [np.repeat(w[:, None], self.frame_steps, axis=1) for w in weights]
-        history = self.model.fit(
-            rows.features[self.key],
-            [self._targets(t, rows.labels) for t in self.corpus.tasks],
-            sample_weight=weights,
-            batch_size=self.config.train.batch_size,
-            epochs=self.epoch,
-            initial_epoch=self.epoch - 1,
-            shuffle=True,
-            verbose=0,
-        )
+        targets = [self._targets(t, rows.labels) for t in self.corpus.tasks]
+        if rows.resident and not train.steps_per_epoch:  # Keras shuffles arrays in memory
+            data = {
+                "x": rows.features[self.key],
+                "y": targets,
+                "sample_weight": weights,
+                "batch_size": train.batch_size,
+                "shuffle": True,
+            }
+        else:  # batches in a seeded order, read from the split (and the file, streaming)
+            seed = train.seed * 100_003 + self.epoch
+            order = epoch_order(len(rows), seed, train.steps_per_epoch * train.batch_size)
+            data = {"x": Batches(rows, self.key, train.batch_size, order, targets, weights)}
+        started = time.perf_counter()
+        history = self.model.fit(**data, epochs=self.epoch, initial_epoch=self.epoch - 1, verbose=0)
         signals = {f"train_{k}": float(v[-1]) for k, v in history.history.items()}
         signals["nonfinite"] = float(not np.isfinite(list(signals.values())).all())
+        signals["train_seconds"] = time.perf_counter() - started  # the steps alone: samples/s
         if self.config.ser.post_elm:
             self._fit_elms()
         return signals
@@ -121,7 +136,10 @@ class SERRun(TrainingRun):
             self.elms.append(elm.fit(features, targets))
 
     def _outputs(self, split: Split) -> list[np.ndarray]:
-        outputs = self.model.predict(split.features[self.key], batch_size=256, verbose=0)
+        if split.resident:
+            outputs = self.model.predict(split.features[self.key], batch_size=256, verbose=0)
+        else:
+            outputs = self.model.predict(Batches(split, self.key, 256), verbose=0)
         return outputs if isinstance(outputs, list) else [outputs]
 
     def task_outputs(self, split: Split) -> list[np.ndarray]:
@@ -146,9 +164,11 @@ class SERRun(TrainingRun):
                     result["test_confusion"] = report["confusion"]
         if prefix == "val" and self.config.train.stop_on == "loss":
             targets = [self._targets(t, split.labels) for t in self.corpus.tasks]
-            losses = self.model.evaluate(
-                split.features[self.key], targets, verbose=0, return_dict=True
-            )
+            if split.resident:
+                data = {"x": split.features[self.key], "y": targets}
+            else:
+                data = {"x": Batches(split, self.key, 256, targets=targets)}
+            losses = self.model.evaluate(**data, verbose=0, return_dict=True)
             result["val_loss"] = float(losses["loss"])
         return result
 
@@ -171,6 +191,46 @@ class SERRun(TrainingRun):
             paths.append(directory / f"{task.name}.elm.npz")
             np.savez(paths[-1], **elm.arrays())
         return [str(p) for p in paths]
+
+
+class Batches(keras.utils.PyDataset):
+    """Batches of a split (resident or streamed) for Keras ``fit``, ``predict`` and
+    ``evaluate``, in a given order, read ahead by two threads.
+
+    Args:
+        split: the rows.
+        key: the feature key the model takes.
+        batch_size: rows per batch (the last one may be short).
+        order: row positions in the order to serve them (default: split order).
+        targets / weights: per-output arrays over the split's rows (``None``: inputs only).
+    """
+
+    def __init__(
+        self,
+        split,
+        key: str,
+        batch_size: int,
+        order: np.ndarray | None = None,
+        targets: list | None = None,
+        weights: list | None = None,
+    ) -> None:
+        super().__init__(workers=2, max_queue_size=PREFETCH_DEPTH)
+        self.split, self.key, self.batch_size = split, key, batch_size
+        self.order = np.arange(len(split)) if order is None else np.asarray(order)
+        self.targets, self.weights = targets, weights
+
+    def __len__(self) -> int:
+        return -(-len(self.order) // self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple:
+        positions = self.order[index * self.batch_size : (index + 1) * self.batch_size]
+        inputs = self.split.read(positions)[self.key]
+        if self.targets is None:
+            return (inputs,)
+        targets = tuple(t[positions] for t in self.targets)  # tf.data takes tuples, not lists
+        if self.weights is None:
+            return inputs, targets
+        return inputs, targets, tuple(w[positions] for w in self.weights)
 
 
 def _class_ids(task: TaskSpec, split: Split):

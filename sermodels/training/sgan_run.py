@@ -41,23 +41,24 @@ class SGANRun(TrainingRun):
         if corpus.adopt is not None:
             raise ConfigError("data.adopt_idx", "adaptation folds are for SER models")
         self.gan = SGAN(config.sgan, corpus.input_shapes(), self.task.n_classes)
-        labelled = corpus.train.labelled & (not config.sgan.unsupervised)
-        self.rows = self.gan.training_rows(
-            corpus.train.features, corpus.train.labels[:, self.task.column], labelled
-        )
-        self._diversity_rows = real_sample(
-            corpus.train.features, config.train.seed, PAIRWISE_SAMPLES
-        )
-        self._bins = self._fit_bins(corpus.train.features, config.train.seed)
+        train = corpus.train
+        labelled = train.labelled & (not config.sgan.unsupervised)
+        labels = train.labels[:, self.task.column]
+        if train.resident:
+            self.rows = self.gan.training_rows(train.features, labels, labelled)
+        else:
+            self.rows = self.gan.streamed_rows(train, labels, labelled)
+        self._diversity_rows = real_sample(train, config.train.seed, PAIRWISE_SAMPLES)
+        self._bins = self._fit_bins(train, config.train.seed)
 
-    def _fit_bins(self, features: dict, seed: int) -> dict:
+    def _fit_bins(self, train, seed: int) -> dict:
         """Per modality, the k-means bins of the different-bins test, fitted once on up to
         ``NDB_REAL_ROWS`` real rows; none when ``sgan.ndb_samples`` is 0 (the default: it costs
         a quarter of an epoch on a 320-row corpus, and no verdict reads it) or too few rows
         fill two bins."""
         if not self.gan.generators or not self.config.sgan.ndb_samples:
             return {}
-        fitted_on = real_sample(features, seed, NDB_REAL_ROWS)
+        fitted_on = real_sample(train, seed, NDB_REAL_ROWS)
         bins = min(MAX_BINS, len(next(iter(fitted_on.values()))) // ROWS_PER_BIN)
         if bins < 2:
             return {}
@@ -66,13 +67,16 @@ class SGANRun(TrainingRun):
     def train_one_epoch(self) -> dict:
         seed = self.config.train.seed * 100_003 + self.epoch
         train = self.config.train
+        started = time.perf_counter()
         signals = self.gan.train_epoch(
             self.rows,
             train.batch_size,
             seed=seed,
             on_batch=self._progress,
             every=train.check_batch_interval,
+            steps=train.steps_per_epoch,
         )
+        signals["train_seconds"] = time.perf_counter() - started  # the steps alone: samples/s
         signals.update(self.diversity())
         return signals
 
@@ -115,7 +119,7 @@ class SGANRun(TrainingRun):
         )
 
     def evaluate(self, split: Split, prefix: str) -> dict:
-        outputs = self.gan.predict(split.features)
+        outputs = self.gan.predict_split(split)
         result = {f"{prefix}_validity": float(np.mean(outputs[0])) if len(split) else None}
         if self.config.sgan.unsupervised:  # no class head, no UAR
             result.update({f"{prefix}_uar": None, f"{prefix}_score": None})

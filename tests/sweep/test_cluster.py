@@ -2,6 +2,7 @@
 both nodes, and killing the second node's raylet mid-sweep loses no trial; the trials it
 ran resume from their last checkpoint on the head."""
 
+import json
 import os
 import secrets
 import shutil
@@ -87,8 +88,10 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_pat
     address, worker_port = two_nodes
     corpus = write_demo_corpus(tmp_path / "small.h5", 12, 16, seed=4)
     out = tmp_path / "sweep"
+    # streaming: each trial reads its batches from the file, on whichever node it runs
     command = sweep_command(corpus, out, "two", "--samples", 4, "--max-epochs", 6, "--address",
-                            address, "--concurrency", 2, "--no-collapse-stop")  # fmt: skip
+                            address, "--concurrency", 2, "--no-collapse-stop",
+                            "--data-mode", "stream")  # fmt: skip
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=ENV)
         raylet = worker_raylet(worker_port)
@@ -105,6 +108,7 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_pat
         raylet.send_signal(signal.SIGKILL)
         assert driver.wait(timeout=600) == 0, (tmp_path / "driver.log").read_text()[-3000:]
 
+    assert json.loads((out / "data.json").read_text())["mode"] == "stream"
     study = optuna.load_study(study_name="two", storage=f"sqlite:///{out / 'study.db'}")
     assert len(study.trials) == 4
     assert all(t.state == TrialState.COMPLETE for t in study.trials)

@@ -40,9 +40,11 @@ def small_corpus(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def finished_sweep(ray_cluster, small_corpus, tmp_path_factory):
+    # streamed (the other sweeps here are resident): trials, best, final and report read
+    # their rows from the file
     settings = SweepSettings(out=str(tmp_path_factory.mktemp("sweeps") / "demo"), space="demo",
                              data=str(small_corpus), samples=3, max_epochs=3, name="e2e",
-                             concurrency=2, num_cpus=2)  # fmt: skip
+                             concurrency=2, num_cpus=2, data_mode="stream")  # fmt: skip
     return settings, start_sweep(settings)
 
 
@@ -88,6 +90,10 @@ def test_sweep_runs_every_trial_and_the_study_agrees_with_ray(finished_sweep):
     # the demo space optimises val UAR: d_overpowers labels, the sweep keeps what it resolved
     saved = load_settings(settings.folder).stop_verdicts
     assert saved == ["nan", "dead", "mode_collapse", "g_overpowers"]
+    # streamed as asked; the normalisation the driver's pass fitted is saved with the sweep
+    data = json.loads((settings.folder / "data.json").read_text())
+    assert data["mode"] == "stream" and "as asked" in data["reason"]
+    assert set(data["preprocessing"]["stats"]["a_feat"]) == {"low", "high"}
     for trial in study.trials:
         rows = results[trial.user_attrs["ray_trial_id"]]
         assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))  # no epoch twice
@@ -139,6 +145,7 @@ def test_final_retrains_the_best_with_seeds_as_ray_tasks(finished_sweep):
     assert row["seeds"] == 2 and 0.0 <= row["test_uar_mean"] <= 1.0
     seeds = sorted((settings.folder / "final").glob("rank1_*/seed*/metrics.json"))
     assert len(seeds) == 2
+    assert all(json.loads(p.read_text())["data_mode"] == "stream" for p in seeds)
     assert "\n| 1 | " in (settings.folder / "final" / "summary.md").read_text()
 
 
