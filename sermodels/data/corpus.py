@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -331,6 +332,7 @@ def _read_corpus(
     row_bytes = 4 * sum(int(np.prod(shape)) for shape in shapes.values())
     choice = choose_mode(mode, row_bytes * sum(len(r) for r in plans.values()), share)
     if choice.mode == "stream":
+        path = str(Path(path).resolve())  # workers open it, from whatever folder they run in
         raw = _stream_splits(h5, path, config, label_matrix, plans, prep, shapes)
     else:
         raw = _resident_splits(h5, path, config, label_matrix, plans, prep)
