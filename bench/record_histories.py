@@ -69,13 +69,21 @@ KEPT = ("epoch", "d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real",
         "diversity_seconds", "epoch_seconds", "val_uar", "val_score", "train_rows")  # fmt: skip
 
 
+# parts of the model library no recorded run executes: prediction and the source-option table
+NOT_TRAINING = ("sermodels/inference", "sermodels/source_options.py")
+
+
 def code_hash() -> str:
-    """What the histories depend on: the model library, the spaces and this script."""
+    """What the histories depend on: the model library's training code, the spaces and this
+    script."""
     digest = hashlib.sha256()
-    paths = sorted(
-        [*(ROOT / "sermodels").rglob("*.py"), *(ROOT / "search_spaces").glob("*.yaml"),
-         Path(__file__).resolve()]
-    )  # fmt: skip
+    library = [
+        path
+        for path in (ROOT / "sermodels").rglob("*.py")
+        if not str(path.relative_to(ROOT)).startswith(NOT_TRAINING)
+    ]
+    spaces = list((ROOT / "search_spaces").glob("*.yaml"))
+    paths = sorted([*library, *spaces, Path(__file__).resolve()])
     for path in paths:
         digest.update(str(path.relative_to(ROOT)).encode())
         digest.update(path.read_bytes())

@@ -39,8 +39,15 @@ def test_demo_data_then_train_writes_metrics(tmp_path):
     metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert {"val_uar", "test_uar", "epochs"} <= set(metrics) and metrics["epochs"] == 1
     assert json.loads(result.stdout.splitlines()[-2])["test_uar"] == metrics["test_uar"]
+    assert result.stdout.startswith("data: resident (") and metrics["data_mode"] == "resident"
     again = launch("train", config, "--data", data, "--out", tmp_path / "out")
     assert "exists" in error_line(again)
+    # the same run streamed from the file: the mode is printed and kept with the metrics
+    streamed = launch("train", config, "--data", data, "--out", tmp_path / "streamed",
+                      "--data-mode", "stream")  # fmt: skip
+    assert streamed.returncode == 0, streamed.stderr[-2000:]
+    assert streamed.stdout.startswith("data: stream (stream as asked (")
+    assert json.loads((tmp_path / "streamed" / "metrics.json").read_text())["data_mode"] == "stream"
 
 
 @pytest.mark.parametrize(
