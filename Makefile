@@ -36,4 +36,4 @@ clean:
 # every benchmark in turn, each one's JSON line (see BENCHMARKS.md for how long each takes)
 bench: install
 	for name in train_step source_size sweep_overhead collapse_savings memory driver_scale gpu_packing \
-	    detector_accuracy runaway_rates search_efficiency; do $(PY) bench/$$name.py | tail -n 1; done
+	    detector_accuracy runaway_rates search_efficiency scale; do $(PY) bench/$$name.py | tail -n 1; done

@@ -26,7 +26,8 @@ does not) on the demo corpus, on TensorFlow, with the run's own early stopping o
 
     .venv/bin/python bench/record_histories.py [--epochs 10] [--draws 10] [--workers 2]
 
-Takes about 35 minutes on a 2-core CPU. ``bench/detector_accuracy.py`` replays the file and
+Takes about 40 minutes on a 2-core CPU; each run has its own process, so a run's history
+depends only on its spec and the code. ``bench/detector_accuracy.py`` replays the file and
 says when the code it was recorded with has changed since (``code_hash``).
 """
 
@@ -215,7 +216,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = str(write_demo_corpus(Path(tmp) / "demo.h5", progress=False))
         context = get_context("spawn")
-        with ProcessPoolExecutor(args.workers, mp_context=context) as pool:
+        # a fresh process per run: a worker reused across runs carried state from one run
+        # into the next (a re-recording of the same code differed from epoch 1 on)
+        with ProcessPoolExecutor(args.workers, mp_context=context, max_tasks_per_child=1) as pool:
             futures = [pool.submit(record, spec, args.epochs, data) for spec in runs]
             recorded = []
             for done, future in enumerate(futures, 1):

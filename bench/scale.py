@@ -39,24 +39,13 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from memory import av_space, tree_pss  # the same fixed sgan_av trials, the same PSS sum
 
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "runs" / "bench" / "scale"
 SCALES = (1, 2, 4)
 EPOCHS = 3
 BATCH_SIZE = 64
-FIXED = {
-    "sgan.d_lr": 2e-4,
-    "sgan.g_lr": 4e-4,
-    "sgan.latent_dim": 64,
-    "sgan.n_node": 64,
-    "sgan.depth_G": 3,
-    "sgan.n_kernels_G": [16, 8, 1],
-    "sgan.depth_D": 2,
-    "sgan.n_kernels_D": [8, 16],
-    "sgan.pool_n_row_D": [2, 2],
-    "sgan.pool_n_col_D": [2, 2],
-}
 
 
 def corpus(scale: int, per_speaker: int) -> Path:
@@ -106,26 +95,6 @@ def repeat(source: Path, path: Path, times: int) -> None:
                 labels[:, speaker_column] = copy * speakers + speaker
                 dst["label"][target] = labels
     os.replace(part, path)
-
-
-def av_space(path: Path) -> Path:
-    """``sgan_av``'s base with every searched value fixed: identical trials."""
-    import yaml
-
-    space = yaml.safe_load((ROOT / "search_spaces" / "sgan_av.yaml").read_text())
-    space["params"] = {key: {"type": "fixed", "value": value} for key, value in FIXED.items()}
-    path.write_text(yaml.safe_dump(space, sort_keys=False))
-    return path
-
-
-def tree_pss(root: psutil.Process) -> int:
-    total = 0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            total += process.memory_full_info().pss
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue  # a worker that just ended
-    return total
 
 
 def measure(
