@@ -7,6 +7,7 @@ that changes one fails there, by name, and not somewhere in a sweep.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -88,3 +89,52 @@ def trial_storage(trainable) -> object | None:
 def sync_artifacts(storage) -> None:
     """Upload the trial folder's artifacts to the sweep's storage now."""
     storage.persist_artifacts(force=True)
+
+
+EXPERIMENT_STATE = "experiment_state-"  # Ray Tune's snapshot files: a prefix, a session, .json
+SEARCH_STATE = "search_gen_state-"
+FINISHED = ("TERMINATED", "ERROR")  # Ray trial statuses the concurrency limiter has let go
+
+
+def align_search_state(experiment_uri: str) -> list[str]:
+    """Make an experiment's newest search snapshot agree with its newest experiment state
+    before ``Tuner.restore``; returns the ids of trials the searcher made that Ray never
+    recorded.
+
+    Ray writes both snapshots on the driver and copies them to the storage path in a
+    background thread, file by file, so a driver killed mid-copy can leave a search snapshot
+    from a later moment than the trial list beside it. Restored as they are, the search
+    generator counts trials Ray never recorded (the sweep ends short of its samples) and the
+    concurrency limiter keeps slots for them (fewer trials at once, or none). Both are in the
+    generator's pickled state (its ``counter`` and the limiter's ``live_trials``), which Ray
+    offers no public way to read or change.
+    """
+    import pyarrow.fs
+    import ray.cloudpickle
+
+    filesystem, folder = pyarrow.fs.FileSystem.from_uri(experiment_uri)
+    names = [info.base_name for info in filesystem.get_file_info(pyarrow.fs.FileSelector(folder))]
+    snapshots = [name for name in names if name.endswith(".json")]
+    states = sorted(name for name in snapshots if name.startswith(EXPERIMENT_STATE))
+    searches = sorted(name for name in snapshots if name.startswith(SEARCH_STATE))
+    if not states or not searches:
+        return []
+    with filesystem.open_input_stream(f"{folder}/{states[-1]}") as handle:
+        trials = [json.loads(entry[0]) for entry in json.loads(handle.readall())["trial_data"]]
+    search_file = f"{folder}/{searches[-1]}"
+    with filesystem.open_input_stream(search_file) as handle:
+        search = ray.cloudpickle.loads(handle.readall())
+    limiter = search.get("name:ConcurrencyLimiter", {})
+    recorded = {trial["trial_id"] for trial in trials}
+    running = {trial["trial_id"] for trial in trials if trial["status"] not in FINISHED}
+    unrecorded = sorted(set(limiter.get("live_trials", ())) - recorded)
+    if search["counter"] == len(trials) and limiter.get("live_trials", running) == running:
+        return unrecorded
+    search["counter"] = len(trials)
+    if limiter:
+        limiter["live_trials"] = running
+        limiter["num_unfinished_live_trials"] = len(running)
+    with filesystem.open_output_stream(search_file + ".part") as handle:
+        handle.write(ray.cloudpickle.dumps(search))
+    filesystem.move(search_file + ".part", search_file)
+    return unrecorded

@@ -74,7 +74,14 @@ def resume_sweep(folder: str | Path, storage: str | None = None) -> dict:
     save_data_choice(settings, corpus)
     from ray import tune
 
+    from sweep.internals import align_search_state
+
     restore = tune.Tuner.can_restore(settings.experiment_uri)
+    if restore:
+        unrecorded = align_search_state(settings.experiment_uri)
+        if unrecorded:
+            print(f"resume: {len(unrecorded)} trial(s) started as the driver died were never "
+                  "recorded by Ray; new trials take their place", flush=True)  # fmt: skip
     return _run(settings, space, corpus, restore=restore)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import ray.cloudpickle
 from optuna.trial import TrialState
 
 from sermodels.data.demo import write_demo_corpus
@@ -119,6 +120,30 @@ def test_resume_after_the_driver_is_killed(tmp_path, storage):
     assert len(kept) == 5
     logs = (tmp_path / "driver.log").read_text() + resumed.stdout + resumed.stderr
     assert PASSWORD not in logs and PASSWORD not in (out / "sweep.yaml").read_text()
+
+
+def test_resume_when_the_kill_cut_a_snapshot_copy_short(tmp_path):
+    """Ray copies its snapshots to the storage path file by file, in the background; a kill
+    mid-copy can leave the search state of a later moment (two more trials made, holding
+    both concurrency slots) beside the trial list of an earlier one. Resume still runs every
+    trial of the sweep once."""
+    storage = f"sqlite:///{tmp_path / 'sweep' / 'study.db'}"
+    out, experiment, before = kill_mid_sweep(tmp_path, storage)
+    search_file = max(experiment.glob("search_gen_state-*.json"))
+    state = ray.cloudpickle.loads(search_file.read_bytes())
+    limiter = state["name:ConcurrencyLimiter"]
+    state["counter"] += 2
+    limiter["live_trials"] = {"never-recorded-1", "never-recorded-2"}
+    limiter["num_unfinished_live_trials"] = 2
+    search_file.write_bytes(ray.cloudpickle.dumps(state))
+    resumed = resume(out, storage)
+    assert "2 trial(s) started as the driver died were never recorded" in resumed.stdout
+    epochs_after = epochs_by_trial(experiment)
+    assert len(epochs_after) == 5, sorted(epochs_after)
+    assert all(epochs == list(range(1, len(epochs) + 1)) for epochs in epochs_after.values())
+    study = optuna.load_study(study_name="kill", storage=storage)
+    kept = [t for t in study.trials if not t.user_attrs.get("orphaned")]
+    assert len(kept) == 5 and all(t.state.is_finished() for t in kept)
 
 
 def test_a_corrupt_checkpoint_fails_only_its_trial(tmp_path):

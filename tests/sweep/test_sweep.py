@@ -11,11 +11,13 @@ import numpy as np
 import optuna
 import pytest
 import ray  # imported before init_ray on purpose: see the loopback test
+import ray.cloudpickle
 from optuna.trial import TrialState
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from sermodels.data.demo import write_demo_corpus
 from sweep.final import run_final, run_final_cv
+from sweep.internals import align_search_state
 from sweep.report import write_report
 from sweep.results import load_study, trial_curves, write_best
 from sweep.runner import init_ray, start_sweep
@@ -63,6 +65,28 @@ def test_a_local_sweep_listens_on_loopback_only(ray_cluster):
     ray_sockets = [(name, ip) for name, ip in listening if "ray" in name or "gcs" in name]
     assert ray_sockets  # the raylet and the GCS at least
     assert all(ip in ("127.0.0.1", "::ffff:127.0.0.1", "::1") for _, ip in ray_sockets), ray_sockets
+
+
+def test_a_search_snapshot_ahead_of_the_trial_list_is_brought_back_to_it(finished_sweep, tmp_path):
+    """What a driver killed while Ray copied its snapshots can leave (the search state of a
+    later moment beside an older trial list), in the files of a real sweep."""
+    settings, _ = finished_sweep
+    for snapshot in settings.experiment_path.glob("*_state-*.json"):
+        (tmp_path / snapshot.name).write_bytes(snapshot.read_bytes())
+    (search_file,) = tmp_path.glob("search_gen_state-*.json")
+    untouched = search_file.read_bytes()
+    assert align_search_state(str(tmp_path)) == []  # a clean finish: nothing to align
+    assert search_file.read_bytes() == untouched
+    state = ray.cloudpickle.loads(untouched)
+    assert state["counter"] == 3 and state["name:ConcurrencyLimiter"]["live_trials"] == set()
+    state["counter"] += 2
+    state["name:ConcurrencyLimiter"]["live_trials"] = {"never-recorded-1", "never-recorded-2"}
+    search_file.write_bytes(ray.cloudpickle.dumps(state))
+    assert align_search_state(str(tmp_path)) == ["never-recorded-1", "never-recorded-2"]
+    aligned = ray.cloudpickle.loads(search_file.read_bytes())
+    assert aligned["counter"] == 3
+    assert aligned["name:ConcurrencyLimiter"]["live_trials"] == set()
+    assert aligned["name:ConcurrencyLimiter"]["num_unfinished_live_trials"] == 0
 
 
 def _connections(process):
