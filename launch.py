@@ -120,7 +120,7 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--max-failures", type=int, default=2, help="retries per trial")
     sweep.add_argument("--snapshot-every", type=int, default=1, metavar="N",
                        help="Ray's experiment snapshot every N checkpoints of a trial, keeping "
-                            "N (1: exact resume; more: less driver time per epoch)")  # fmt: skip
+                            "N (more: less driver time per epoch)")  # fmt: skip
     sweep.add_argument("--no-collapse-stop", action="store_true",
                        help="label collapsing trials but let them run their budget")  # fmt: skip
     sweep.add_argument(

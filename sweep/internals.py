@@ -96,6 +96,143 @@ SEARCH_STATE = "search_gen_state-"
 FINISHED = ("TERMINATED", "ERROR")  # Ray trial statuses the concurrency limiter has let go
 
 
+def _newest_snapshots(filesystem, folder: str) -> tuple[str | None, str | None]:
+    """The newest experiment and search snapshot files in an experiment folder (Ray names
+    them by the time their session started; it restores the newest)."""
+    import pyarrow.fs
+
+    names = [info.base_name for info in filesystem.get_file_info(pyarrow.fs.FileSelector(folder))]
+    snapshots = [name for name in names if name.endswith(".json")]
+    states = sorted(name for name in snapshots if name.startswith(EXPERIMENT_STATE))
+    searches = sorted(name for name in snapshots if name.startswith(SEARCH_STATE))
+    return (
+        f"{folder}/{states[-1]}" if states else None,
+        f"{folder}/{searches[-1]}" if searches else None,
+    )
+
+
+def _replace_file(filesystem, path: str, data: bytes) -> None:
+    with filesystem.open_output_stream(path + ".part") as handle:
+        handle.write(data)
+    filesystem.move(path + ".part", path)
+
+
+class ExperimentSnapshot:
+    """Ray Tune's newest experiment snapshot on the storage path, changed before
+    ``Tuner.restore`` through Ray's own (de)serialisation of its trials.
+
+    Ray restores each trial from the checkpoint its snapshot names, and only the trials its
+    snapshot lists. A driver killed while Ray copied the snapshot to the storage path (in a
+    background thread, file by file) leaves a snapshot that lags the storage path: a trial's
+    newer checkpoint is there and the one the snapshot names already deleted, or a trial that
+    ran and checkpointed is missing. Ray has no public way to restore a trial from another
+    checkpoint, or a trial it did not record; its snapshot holds ``Trial`` objects serialised
+    by ``Trial.get_json_state``, each with a checkpoint manager in its run metadata.
+
+    Args:
+        experiment_uri: the experiment folder (a path or a URI pyarrow opens).
+    """
+
+    def __init__(self, experiment_uri: str) -> None:
+        import pyarrow.fs
+
+        self.filesystem, folder = pyarrow.fs.FileSystem.from_uri(experiment_uri)
+        self.path, _ = _newest_snapshots(self.filesystem, folder)
+        self._state: dict = {"trial_data": []}
+        if self.path is not None:
+            with self.filesystem.open_input_stream(self.path) as handle:
+                self._state = json.loads(handle.readall())
+        self._entries = {json.loads(entry[0])["trial_id"]: entry
+                         for entry in self._state["trial_data"]}  # fmt: skip
+        self._changed = False
+
+    def statuses(self) -> dict[str, str]:
+        """Ray trial id -> the status the snapshot recorded (``RUNNING``, ``TERMINATED``...)."""
+        return {trial_id: json.loads(entry[0])["status"]
+                for trial_id, entry in self._entries.items()}  # fmt: skip
+
+    def checkpoint(self, trial_id: str) -> str | None:
+        """The folder name of the checkpoint Ray would restore ``trial_id`` from."""
+        latest = self._trial(trial_id).run_metadata.checkpoint_manager.latest_checkpoint_result
+        return latest.checkpoint.path.rsplit("/", 1)[-1] if latest else None
+
+    def restore_from(self, trial_id: str, checkpoint: str | None, result: dict) -> None:
+        """Ray restores ``trial_id`` from its folder's ``checkpoint`` (``None``: it starts
+        over), with ``result`` (the row of the checkpoint's epoch) as its last result."""
+        trial = self._trial(trial_id)
+        self._set_checkpoint(trial, checkpoint, result)
+        self._entries[trial_id] = list(trial.get_json_state())
+        self._changed = True
+
+    def add(self, trial_id: str, config: dict, checkpoint: str | None, result: dict) -> None:
+        """Record a trial the snapshot lacks, with its ``config``, to continue from its
+        ``checkpoint`` (``None``: from the start), as Ray records a trial it created."""
+        from ray.tune.experiment import Trial
+
+        template = self._trial(next(iter(self._entries)))
+        manager = template.run_metadata.checkpoint_manager
+        trial = Trial(
+            template.trainable_name,
+            config=config,
+            trial_id=trial_id,
+            storage=template.storage,
+            evaluated_params={k: v for k, v in config.items() if not isinstance(v, dict)},
+            experiment_tag=str(len(self._entries) + 1),
+            stopping_criterion=template.stopping_criterion,
+            checkpoint_config=manager.checkpoint_config,
+            export_formats=template.export_formats,
+            trial_name_creator=template.trial_name_creator,
+            trial_dirname_creator=template.trial_dirname_creator,
+            log_to_file=template.log_to_file,
+            max_failures=template.max_failures,
+            stub=True,  # the trainable is registered by ``Tuner.restore``, not yet
+        )
+        # as a trial Ray added and started: resources resolved (the trainable's own request,
+        # as with ``tune.with_resources``), its folder named
+        trial.placement_group_factory = template.placement_group_factory
+        trial.relative_logdir = trial.custom_dirname
+        trial.storage.trial_dir_name = trial.relative_logdir
+        trial.status = Trial.PAUSED if checkpoint else Trial.PENDING
+        self._set_checkpoint(trial, checkpoint, result)
+        self._entries[trial_id] = list(trial.get_json_state())
+        self._changed = True
+
+    def save(self) -> bool:
+        """Write the snapshot back if anything changed; returns whether it did."""
+        if not self._changed:
+            return False
+        self._state["trial_data"] = list(self._entries.values())
+        _replace_file(self.filesystem, self.path, json.dumps(self._state, indent=2).encode())
+        self._changed = False
+        return True
+
+    def _trial(self, trial_id: str):
+        from ray.tune.experiment import Trial
+
+        trial_json, metadata_json = self._entries[trial_id]
+        trial = Trial.from_json_state(trial_json, stub=True)
+        trial.restore_run_metadata(metadata_json)
+        return trial
+
+    @staticmethod
+    def _set_checkpoint(trial, checkpoint: str | None, result: dict) -> None:
+        from ray.train._internal.checkpoint_manager import _CheckpointManager
+        from ray.train._internal.session import _TrainingResult
+        from ray.tune import Checkpoint
+
+        metadata = trial.run_metadata
+        # a manager of its own: registering in the old one would delete its checkpoints
+        manager = _CheckpointManager(metadata.checkpoint_manager.checkpoint_config)
+        if checkpoint:
+            path = f"{trial.storage.trial_fs_path}/{checkpoint}"
+            where = Checkpoint(path=path, filesystem=trial.storage.storage_filesystem)
+            manager.register_checkpoint(_TrainingResult(checkpoint=where, metrics=result))
+        metadata.checkpoint_manager = manager
+        metadata.last_result = result
+        trial.stub = False  # restored for real by ``Tuner.restore``
+        trial.invalidate_json_state()
+
+
 def align_search_state(experiment_uri: str) -> list[str]:
     """Make an experiment's newest search snapshot agree with its newest experiment state
     before ``Tuner.restore``; returns the ids of trials the searcher made that Ray never
@@ -113,15 +250,11 @@ def align_search_state(experiment_uri: str) -> list[str]:
     import ray.cloudpickle
 
     filesystem, folder = pyarrow.fs.FileSystem.from_uri(experiment_uri)
-    names = [info.base_name for info in filesystem.get_file_info(pyarrow.fs.FileSelector(folder))]
-    snapshots = [name for name in names if name.endswith(".json")]
-    states = sorted(name for name in snapshots if name.startswith(EXPERIMENT_STATE))
-    searches = sorted(name for name in snapshots if name.startswith(SEARCH_STATE))
-    if not states or not searches:
+    state_file, search_file = _newest_snapshots(filesystem, folder)
+    if state_file is None or search_file is None:
         return []
-    with filesystem.open_input_stream(f"{folder}/{states[-1]}") as handle:
+    with filesystem.open_input_stream(state_file) as handle:
         trials = [json.loads(entry[0]) for entry in json.loads(handle.readall())["trial_data"]]
-    search_file = f"{folder}/{searches[-1]}"
     with filesystem.open_input_stream(search_file) as handle:
         search = ray.cloudpickle.loads(handle.readall())
     limiter = search.get("name:ConcurrencyLimiter", {})
@@ -134,7 +267,5 @@ def align_search_state(experiment_uri: str) -> list[str]:
     if limiter:
         limiter["live_trials"] = running
         limiter["num_unfinished_live_trials"] = len(running)
-    with filesystem.open_output_stream(search_file + ".part") as handle:
-        handle.write(ray.cloudpickle.dumps(search))
-    filesystem.move(search_file + ".part", search_file)
+    _replace_file(filesystem, search_file, ray.cloudpickle.dumps(search))
     return unrecorded

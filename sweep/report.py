@@ -49,10 +49,10 @@ COLOURS = {
 
 def write_report(settings: SweepSettings) -> Path:
     """Write ``report.md`` and its plots; returns the Markdown file's path."""
-    folder = settings.folder / "report"
-    folder.mkdir(parents=True, exist_ok=True)
     study = load_study(settings)
     metric = sweep_space(settings).metric
+    folder = settings.folder / "report"
+    folder.mkdir(parents=True, exist_ok=True)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     plots = {
         "Optimisation history": _save_plot(history_plot(study, metric), folder / "history.png"),

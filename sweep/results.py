@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sermodels.errors import ConfigError
 from sweep.settings import SweepSettings, sweep_space
-from sweep.storage import open_storage
+from sweep.storage import holds_nothing_yet, open_storage
 
 
 def mask_url(url: str) -> str:
@@ -25,6 +25,8 @@ def mask_url(url: str) -> str:
 def load_study(settings: SweepSettings) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        if holds_nothing_yet(settings.storage_url):
+            raise KeyError(settings.name)
         storage = open_storage(settings.storage_url)
         return optuna.load_study(study_name=settings.name, storage=storage)
     except KeyError:

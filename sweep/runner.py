@@ -74,14 +74,15 @@ def resume_sweep(folder: str | Path, storage: str | None = None) -> dict:
     save_data_choice(settings, corpus)
     from ray import tune
 
-    from sweep.internals import align_search_state
+    from sweep.recovery import prepare_resume
+    from sweep.search import running_trial_configs
 
     restore = tune.Tuner.can_restore(settings.experiment_uri)
     if restore:
-        unrecorded = align_search_state(settings.experiment_uri)
-        if unrecorded:
-            print(f"resume: {len(unrecorded)} trial(s) started as the driver died were never "
-                  "recorded by Ray; new trials take their place", flush=True)  # fmt: skip
+        running = running_trial_configs(settings.storage_url, settings.name)
+        report = prepare_resume(settings.experiment_uri, running).summary()
+        if report:
+            print(report, flush=True)
     return _run(settings, space, corpus, restore=restore)
 
 
@@ -301,5 +302,7 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
 
 
 def trial_dirname(trial) -> str:
-    """Short trial folders (``trial_<id>``): parameters live in the study and TensorBoard."""
-    return f"trial_{trial.trial_id}"
+    """Ray Tune's name for a trial's folder: :func:`sweep.recovery.trial_folder_name`."""
+    from sweep.recovery import trial_folder_name
+
+    return trial_folder_name(trial.trial_id)

@@ -184,9 +184,31 @@ class SweepOptunaSearch(OptunaSearch):
         completed.add(trial_id)
 
 
+def trial_config(trial: optuna.trial.FrozenTrial) -> dict:
+    """The config Ray Tune gave the trial that asked for ``trial``: what
+    :class:`DefineByRun` returned over the trial's parameters, as ``OptunaSearch`` builds it."""
+    return {**trial.params, "overrides": json.loads(trial.user_attrs.get("overrides", "{}"))}
+
+
+def running_trial_configs(storage: str, study_name: str) -> dict[str, dict]:
+    """Ray trial id -> config of every trial the study holds as running and labelled with its
+    Ray trial (a driver killed between Optuna's ask and the label leaves one unlabelled)."""
+    try:
+        study = optuna.load_study(study_name=study_name, storage=open_storage(storage))
+    except KeyError:
+        return {}
+    return {
+        t.user_attrs["ray_trial_id"]: trial_config(t)
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if "ray_trial_id" in t.user_attrs and "overrides" in t.user_attrs
+    }
+
+
 def reconcile_study(storage: str, study_name: str, known_trial_ids: set[str]) -> int:
-    """Fail Optuna trials left RUNNING by a killed driver that Ray Tune never recorded (they
-    will not resume); returns how many. Trials Ray knows are resumed and told normally.
+    """Fail Optuna trials left RUNNING that Ray Tune does not know (they will not resume);
+    returns how many. Trials Ray knows are resumed and told normally; ``resume`` records again
+    every running trial labelled with its Ray trial (:mod:`sweep.recovery`), so after a
+    resume only a trial the dead driver asked for and never labelled (it never ran) is left.
 
     Optuna's heartbeat does this job only for ``study.optimize()`` on RDB storages, and it
     would fail every stale RUNNING trial, the ones ``resume`` continues among them; Ray's

@@ -54,11 +54,9 @@ class SweepSettings:
         seed: seed of the sampler.
         max_failures: retries of a trial whose worker died (from its last checkpoint).
         snapshot_every: Ray's experiment snapshot is forced after every ``snapshot_every``-th
-            checkpoint of a trial, and that many checkpoints per trial are kept. 1 (the
-            default) keeps Ray's record within one epoch of what the study was told, so
-            ``resume`` is exact; larger values spend less driver time per epoch on big sweeps,
-            and a resumed trial may re-run up to ``snapshot_every - 1`` epochs where its newer
-            checkpoints are not beside the snapshot's (remote storage).
+            checkpoint of a trial, and that many checkpoints per trial are kept. Larger values
+            spend less driver time per epoch on big sweeps; ``resume`` reads the checkpoints on
+            the storage path (:mod:`sweep.recovery`), so it is exact either way.
         stop_on_collapse: stop trials the collapse detector condemns (else label only).
         stop_verdicts: the verdicts that stop a trial (``None``: by the space's objective,
             see :func:`default_stop_verdicts`; resolved when the sweep starts).
@@ -224,10 +222,14 @@ def load_settings(folder: str | Path) -> SweepSettings:
     """The settings a sweep folder was started with."""
     path = Path(folder) / SETTINGS_FILE
     if not path.is_file():
-        raise ConfigError(str(folder), f"not a sweep folder (no {SETTINGS_FILE})")
+        above = [p for p in Path(folder).resolve().parents if (p / SETTINGS_FILE).is_file()]
+        hint = f"; it lies inside the sweep folder {above[0]}" if above else ""
+        raise ConfigError(str(folder), f"not a sweep folder (no {SETTINGS_FILE}){hint}")
     try:
         values = yaml.safe_load(path.read_text())
         values["out"] = str(Path(folder))  # the folder may have moved
         return SweepSettings(**values)
     except (yaml.YAMLError, TypeError, KeyError) as exc:
         raise ConfigError(str(path), f"unreadable sweep settings ({exc})") from None
+    except ConfigError as exc:  # a value this version refuses (e.g. a verdict since dropped)
+        raise ConfigError(f"{path} ({exc.where})", exc.problem) from None

@@ -28,6 +28,16 @@ def normalise(url: str) -> str:
     return JOURNAL + str(Path(url[len(JOURNAL) :]).expanduser().resolve())
 
 
+def holds_nothing_yet(url: str) -> bool:
+    """Whether a file-backed study (SQLite or journal) has no file yet: opening it would
+    create one, which a command that only reads a study must not leave behind."""
+    if is_journal(url):
+        return not Path(url[len(JOURNAL) :]).exists()
+    if url.startswith("sqlite:///"):
+        return not Path(url[len("sqlite:///") :]).exists()
+    return False
+
+
 def open_storage(url: str) -> optuna.storages.BaseStorage:
     """The storage behind ``url``. A journal file appends every change to the study as one
     line under a file lock, so it needs no server; a SQLite study commits to a write-ahead

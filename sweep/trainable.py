@@ -28,11 +28,11 @@ from sermodels.errors import SersweepError
 from sermodels.training.run import make_run
 from sweep.collapse import CollapseDetector, Verdict, deciding_verdict
 from sweep.internals import sync_artifacts, trial_storage
+from sweep.recovery import OWNER
 from sweep.settings import SweepSettings
 
 OBJECTIVE = "objective"  # best value so far of the space's metric: what Optuna and ASHA see
 INVALID = "invalid_config"  # the verdict of a drawn config the models reject
-OWNER = "owner.json"  # the trial a checkpoint belongs to
 REPLAYED = "replayed"  # a finished trial restored after a driver kill re-reports its end
 DIVERSITY_SCORE = "diversity_score"  # min(d, 1/d): 1 when G is as diverse as the data
 
@@ -157,9 +157,11 @@ class SweepTrainable(tune.Trainable):
             (Path(checkpoint_dir) / OWNER).write_text(json.dumps({"trial_id": self.trial_id}))
 
     def load_checkpoint(self, checkpoint_dir: str) -> None:
+        """Continue from ``checkpoint_dir``; after a driver kill, ``resume`` has pointed Ray
+        at the newest complete checkpoint (see :mod:`sweep.recovery`)."""
         if self.run is None:
             return
-        checkpoint = newest_checkpoint(Path(checkpoint_dir), self.trial_id)
+        checkpoint = Path(checkpoint_dir)
         try:
             self.run.load_state(checkpoint)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
@@ -179,45 +181,6 @@ class SweepTrainable(tune.Trainable):
 
 class CorruptCheckpoint(RuntimeError):
     """A trial's checkpoint cannot be loaded: the trial ends in error with this message."""
-
-
-def newest_checkpoint(given: Path, trial_id: str) -> Path:
-    """``given`` or a later complete checkpoint of the same trial beside it.
-
-    A driver killed mid-sweep leaves two gaps: Ray's experiment snapshot can lag its last
-    checkpoint (restoring the older one would run recorded epochs twice), and a checkpoint can
-    land before its epoch's result row (restoring it would leave that row out). So the newest
-    checkpoint is taken up to the last epoch the trial's ``result.json`` records. Checkpoints
-    of other trials (Ray restores remote ones into temporary folders side by side) and copies
-    cut short are passed over."""
-    recorded = _last_recorded_epoch(given.parent / "result.json")
-
-    def epoch(path: Path) -> int:
-        try:
-            owner = json.loads((path / OWNER).read_text())["trial_id"]
-            state = json.loads((path / "state.json").read_text())
-            if path != given and (owner != trial_id or state["epoch"] > recorded):
-                return -1
-            complete = (path / "state.npz").stat().st_size == state["state_bytes"]
-            return state["epoch"] if complete else -1
-        except (OSError, ValueError, KeyError):
-            return -1
-
-    return max([given, *given.parent.glob("checkpoint_*")], key=epoch)
-
-
-def _last_recorded_epoch(results: Path) -> float:
-    """The last epoch in a trial's ``result.json`` (no limit when Ray keeps it elsewhere)."""
-    try:
-        lines = results.read_text().splitlines()
-    except OSError:
-        return math.inf
-    for line in reversed(lines):
-        try:
-            return json.loads(line)["epoch"]
-        except (ValueError, KeyError):
-            continue  # a row cut short by the kill
-    return math.inf
 
 
 def _is_number(value) -> bool:

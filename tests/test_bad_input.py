@@ -15,6 +15,8 @@ import pytest
 import launch
 from sermodels.data.demo import write_demo_corpus
 
+ROOT = Path(__file__).resolve().parents[1]
+
 GOOD_SPACE = """
 base:
   model: ser
@@ -279,3 +281,89 @@ def test_bad_values_of_source_options(case, good_h5, tmp_path, capsys):
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
     assert key in lines[0] and (message is None or message in lines[0]), lines[0]
     assert not out.exists() and not out.with_name("out.partial").exists()
+
+
+@pytest.fixture(scope="module")
+def command_folders(good_h5, good_space, tmp_path_factory) -> dict[str, Path]:
+    """The folders the commands write (a finished sweep, its final/ and final/cv, a fold of
+    that, a final model's run) and the ones a user may hand them by mistake: an empty
+    folder, a half-written sweep (settings saved, nothing run), a sweep saved by a version
+    that knew a verdict since dropped, and a path that does not exist."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("folders")
+    sweep = root / "sweep"
+    for args in (["sweep", "--space", str(good_space), "--data", str(good_h5), "--samples", "2",
+                  "--max-epochs", "1", "--num-cpus", "2", "--out", str(sweep)],
+                 ["final", str(sweep), "--top", "1", "--seeds", "1"],
+                 ["final", str(sweep), "--top", "1", "--seeds", "1", "--cv", "2"]):  # fmt: skip
+        done = subprocess.run([sys.executable, str(ROOT / "launch.py"), *args],
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    (root / "empty").mkdir()
+    half = root / "half"
+    half.mkdir()
+    shutil.copyfile(sweep / "sweep.yaml", half / "sweep.yaml")
+    older = root / "older"
+    shutil.copytree(sweep, older)
+    settings = (older / "sweep.yaml").read_text()
+    (older / "sweep.yaml").write_text(settings.replace("- nan\n", "- nan\n- diverging\n", 1))
+    (rank1,) = (sweep / "final").glob("rank1_trial*")
+    return {
+        "sweep": sweep,
+        "final": sweep / "final",
+        "final model": rank1 / "seed0",
+        "cv": sweep / "final" / "cv",
+        "cv fold": next((sweep / "final" / "cv").glob("rank1_trial*/seed0/fold0")),
+        "empty": root / "empty",
+        "half-written": half,
+        "older": older,
+        "nowhere": root / "nowhere",
+    }
+
+
+# (command, folder) -> what the one error line says; pairs not listed give a result
+FOLDER_ERRORS = {
+    **{(command, folder): "not a sweep folder"
+       for command in ("best", "report", "final", "resume", "dashboard")
+       for folder in ("final", "final model", "cv", "cv fold", "empty", "nowhere")},
+    **{(command, "final"): "inside the sweep folder" for command in ("best", "resume")},
+    **{(command, "half-written"): "no study named"
+       for command in ("best", "report", "final")},
+    **{(command, "older"): "sweep.yaml (--stop-on): unknown verdicts ['diverging']"
+       for command in ("best", "report", "final", "resume", "dashboard")},
+    ("predict", "cv"): "a cross-validation folder",
+    ("predict", "cv fold"): "a run that kept no model",
+    ("predict", "empty"): "expected a train run folder",
+    ("predict", "half-written"): "expected a train run folder",
+    ("predict", "nowhere"): "expected a train run folder",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("command", "folder"), sorted(FOLDER_ERRORS))
+def test_a_command_on_another_commands_folder_fails_in_one_line(
+    command, folder, command_folders, good_h5, tmp_path, capsys
+):
+    path = command_folders[folder]
+    listing = sorted(p.name for p in path.rglob("*")) if path.exists() else None
+    args = [command, str(path)]
+    if command == "predict":
+        args += [str(good_h5), "--out", str(tmp_path / "p.csv")]
+    code = launch.main(args)
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert FOLDER_ERRORS[command, folder] in lines[0], lines[0]
+    assert not (tmp_path / "p.csv").exists()
+    assert (sorted(p.name for p in path.rglob("*")) if path.exists() else None) == listing
+
+
+@pytest.mark.parametrize("folder", ["sweep", "final", "final model"])
+def test_predict_takes_a_sweep_its_final_folder_or_a_final_model(
+    folder, command_folders, good_h5, tmp_path, capsys
+):
+    out = tmp_path / "p.csv"
+    assert launch.main(["predict", str(command_folders[folder]), str(good_h5), "--out", str(out),
+                        "--quiet"]) == 0  # fmt: skip
+    assert len(out.read_text().splitlines()) > 1

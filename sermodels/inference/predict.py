@@ -23,6 +23,14 @@ from sermodels.errors import ConfigError, DataError
 from sermodels.inference.manifest import MANIFEST, ModelManifest
 
 CHUNK_ROWS = 512
+CROSS_VALIDATION = (
+    "a cross-validation folder: its rotations estimate a config's quality and keep no model; "
+    "predict with `launch.py final SWEEP` then `launch.py predict SWEEP/final`, or a train run"
+)
+NO_MODEL_KEPT = (
+    "a run that kept no model (cross-validation folds and sweep trials do not); predict with "
+    "a sweep's final/ folder or a run trained with train.save_models true"
+)
 
 
 def model_folder(path: str | Path, seed: int | None = None) -> Path:
@@ -37,8 +45,13 @@ def model_folder(path: str | Path, seed: int | None = None) -> Path:
             return candidate
     final = path if (path / "summary.json").is_file() else path / "final"
     if not (final / "summary.json").is_file():
+        if (path / "metrics.json").is_file():  # a run that kept no model
+            raise ConfigError(str(path), NO_MODEL_KEPT)
         raise ConfigError(str(path), "expected a train run folder or a sweep's final/ folder")
-    configs = json.loads((final / "summary.json").read_text())["configs"]
+    summary = json.loads((final / "summary.json").read_text())
+    if "k" in summary:  # the rotations of `final --cv` / `train --cv`
+        raise ConfigError(str(path), CROSS_VALIDATION)
+    configs = summary["configs"]
     rank1 = final / f"rank1_trial{configs[0]['optuna_trial']}"
     seeds = sorted(rank1.glob("seed*"), key=lambda p: int(p.name[4:]))
     chosen = rank1 / f"seed{seed}" if seed is not None else (seeds[0] if seeds else None)

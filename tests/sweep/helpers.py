@@ -1,7 +1,12 @@
-"""Reading a sweep's per-trial results while (or after) processes write them."""
+"""Reading a sweep's per-trial results while (or after) processes write them, and holding a
+trial still mid-run so that a kill finds it there."""
 
 import json
+import os
+import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,3 +36,22 @@ def trial_results(experiment: Path) -> dict[str, list[dict]]:
         lines = path.read_text().splitlines(keepends=True)
         runs[path.parent.name] = [json.loads(line) for line in lines if line.endswith("\n")]
     return runs
+
+
+def freeze_a_trial_midway(results: Callable[[], dict[str, list[dict]]],
+                          checkpointed: Callable[[str], bool]) -> str | None:  # fmt: skip
+    """Stop (SIGSTOP) the process of a trial that has checkpointed and not finished, so that it
+    is still unfinished when the driver is killed; returns its folder, or ``None`` when no
+    trial is there yet. ``results`` reads every trial folder's result rows; ``checkpointed``
+    says whether a folder holds a complete checkpoint. A result the process sent before it
+    stopped can still land: a trial whose last row then says done is let go again."""
+    for folder, rows in results().items():
+        if not rows or rows[-1]["done"] or not checkpointed(folder):
+            continue
+        pid = rows[-1]["pid"]
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(1.0)  # the driver writes a result it already had
+        if not results()[folder][-1]["done"]:
+            return folder
+        os.kill(pid, signal.SIGCONT)
+    return None

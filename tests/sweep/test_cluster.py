@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -21,7 +22,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sermodels.data.demo import write_demo_corpus
-from tests.sweep.helpers import sweep_command, trial_results
+from tests.sweep.helpers import freeze_a_trial_midway, sweep_command, trial_results
 
 RAY = str(Path(sys.executable).parent / "ray")
 # the cluster's own token file: `ray start` needs one and never creates it, and the tests
@@ -84,6 +85,27 @@ def worker_raylet(node_manager_port: int) -> psutil.Process:
     raise AssertionError("the second node's raylet is not running")
 
 
+def results_on(experiment: Path, node_id: str) -> dict[str, list[dict]]:
+    """The result rows of the trials whose last epoch ran on ``node_id``."""
+    runs = trial_results(experiment)
+    return {
+        folder: rows for folder, rows in runs.items() if rows and rows[-1]["node_id"] == node_id
+    }
+
+
+def node_of(raylet: psutil.Process, runs: dict[str, list[dict]]) -> str | None:
+    """The Ray node id of the node whose raylet is ``raylet``, once one of its workers has
+    reported (a worker's parent is its raylet)."""
+    for rows in runs.values():
+        for row in rows:
+            try:
+                if psutil.Process(row["pid"]).ppid() == raylet.pid:
+                    return row["node_id"]
+            except psutil.NoSuchProcess:
+                continue
+    return None
+
+
 def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_path):
     address, worker_port = two_nodes
     corpus = write_demo_corpus(tmp_path / "small.h5", 12, 16, seed=4)
@@ -92,20 +114,26 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_pat
     command = sweep_command(corpus, out, "two", "--samples", 4, "--max-epochs", 6, "--address",
                             address, "--concurrency", 2, "--no-collapse-stop",
                             "--data-mode", "stream")  # fmt: skip
+    experiment = out / "ray" / "two"
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=ENV)
         raylet = worker_raylet(worker_port)
-        # wait until a trial has checkpointed an epoch on each node, then kill the second
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and driver.poll() is None:
-            nodes = {
-                r["node_id"] for rows in trial_results(out / "ray" / "two").values() for r in rows
-            }
-            if len(nodes) >= 2:
-                break
+        # once the second node runs a trial, hold it still (SIGSTOP) after a checkpoint, so
+        # that the node is lost with the trial mid-run
+        worker_node, held, deadline = None, None, time.monotonic() + 300
+        while held is None and time.monotonic() < deadline and driver.poll() is None:
+            worker_node = worker_node or node_of(raylet, trial_results(experiment))
+            if worker_node:
+                held = freeze_a_trial_midway(
+                    partial(results_on, experiment, worker_node),
+                    lambda folder: any((experiment / folder).glob("checkpoint_*/state.npz")),
+                )
             time.sleep(0.5)
         assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
+        assert held, "no trial ran on the second node"
+        held_pid = trial_results(experiment)[held][-1]["pid"]
         raylet.send_signal(signal.SIGKILL)
+        os.kill(held_pid, signal.SIGKILL)  # its worker goes with the node
         assert driver.wait(timeout=600) == 0, (tmp_path / "driver.log").read_text()[-3000:]
 
     assert json.loads((out / "data.json").read_text())["mode"] == "stream"
@@ -115,15 +143,11 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_pat
     runs = trial_results(out / "ray" / "two")
     assert len(runs) == 4
     assert len({r["node_id"] for rows in runs.values() for r in rows}) == 2  # both nodes used
-    moved = 0
     for rows in runs.values():
         epochs = [r["epoch"] for r in rows]
         assert sorted(set(epochs)) == list(range(1, 7))  # every epoch of the budget
         assert max(Counter(epochs).values()) <= 2  # at most the interrupted epoch redone
-        if len({r["node_id"] for r in rows}) == 2:  # resumed on the head after the kill
-            moved += 1
-            first_on_head = next(
-                i for i, r in enumerate(rows) if r["node_id"] != rows[0]["node_id"]
-            )
-            assert rows[first_on_head]["epoch"] > 1  # from its checkpoint, not from scratch
-    assert moved >= 1
+    rows = runs[held]  # resumed on the head, from its checkpoint, not from scratch
+    first_on_head = next(i for i, r in enumerate(rows) if r["node_id"] != worker_node)
+    assert first_on_head >= 1 and rows[first_on_head]["epoch"] > 1
+    assert all(r["node_id"] != worker_node for r in rows[first_on_head:])

@@ -5,6 +5,7 @@ import html
 import json
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -88,6 +89,9 @@ def test_the_dashboard_follows_a_live_sqlite_sweep_and_shows_it(tmp_path):
     try:
         wait_for(lambda: (out / "sweep.yaml").exists() and study_exists(storage), 300,
                  "the sweep's study exists")  # fmt: skip
+        # the sweep's driver is held still until the dashboard answers, so the dashboard
+        # follows a live sweep however long either takes to start
+        sweep.send_signal(signal.SIGSTOP)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
         dashboard_log = tmp_path / "dashboard.log"
@@ -96,6 +100,7 @@ def test_the_dashboard_follows_a_live_sqlite_sweep_and_shows_it(tmp_path):
             stdout=open(dashboard_log, "w"), stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
         wait_for(lambda: _answers(f"{base}/api/studies"), 120, "the dashboard answers")
+        sweep.send_signal(signal.SIGCONT)
         _, listing = get(f"{base}/api/studies")
         (summary,) = json.loads(listing)["study_summaries"]
         study_url = f"{base}/api/studies/{summary['study_id']}"
@@ -124,6 +129,7 @@ def test_the_dashboard_follows_a_live_sqlite_sweep_and_shows_it(tmp_path):
     finally:
         for process in (sweep, dashboard):
             if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGCONT)
                 process.terminate()
                 process.wait(timeout=60)
 

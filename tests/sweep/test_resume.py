@@ -2,22 +2,28 @@
 completes once, finished trials are not rerun, and the study (SQLite, or a real PostgreSQL
 server the test starts) agrees with Ray Tune."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
+import pyarrow.fs
 import pytest
 import ray.cloudpickle
 from optuna.trial import TrialState
 
 from sermodels.data.demo import write_demo_corpus
+from sweep.recovery import complete_epoch
 from sweep.storage import open_storage
 from tests.postgres import PASSWORD, binaries, postgres_server
-from tests.sweep.helpers import SER_BASE, sweep_command, trial_results
+from tests.sweep.helpers import SER_BASE, freeze_a_trial_midway, sweep_command, trial_results
+
+LOCAL = pyarrow.fs.LocalFileSystem()
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,37 +64,43 @@ def finished_trials(storage: str, experiment: Path) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
 
 
-def kill_mid_sweep(tmp_path: Path, storage: str, running_checkpoint: bool = False):
-    """Start a 5-trial sweep, SIGKILL its driver (and the Ray it started) once a trial has
-    finished (and, if asked, an unfinished one has checkpointed); returns the sweep folder,
-    the experiment and the Ray ids finished by then."""
+def checkpointed(experiment: Path) -> Callable[[str], bool]:
+    def has_complete_checkpoint(folder: str) -> bool:
+        trial_id = folder.removeprefix("trial_")
+        return any(complete_epoch(LOCAL, str(path), trial_id) is not None
+                   for path in (experiment / folder).glob("checkpoint_*"))  # fmt: skip
+
+    return has_complete_checkpoint
+
+
+def kill_mid_sweep(tmp_path: Path, storage: str, max_epochs: int = 4):
+    """Start a 5-trial sweep; once a trial has finished, hold a trial that has checkpointed
+    mid-run still (SIGSTOP), then SIGKILL the driver and the Ray it started. Returns the sweep
+    folder, the experiment, the Ray ids finished by then and the held trial's folder."""
     corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3)
     out = tmp_path / "sweep"
     experiment = out / "ray" / "kill"
-    command = sweep_command(corpus, out, "kill", "--samples", 5, "--max-epochs", 4,
+    command = sweep_command(corpus, out, "kill", "--samples", 5, "--max-epochs", max_epochs,
                             "--num-cpus", 2, "--storage", storage)  # fmt: skip
+    held = None
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)  # fmt: skip
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and driver.poll() is None:
-            finished = {t.user_attrs["ray_trial_id"] for t in finished_trials(storage, experiment)}
-            if finished and (
-                not running_checkpoint or unfinished_with_checkpoint(experiment, finished)
-            ):
-                break
-            time.sleep(0.5)
+        while held is None and time.monotonic() < deadline and driver.poll() is None:
+            if finished_trials(storage, experiment):
+                held = freeze_a_trial_midway(lambda: trial_results(experiment),
+                                             checkpointed(experiment))  # fmt: skip
+            time.sleep(0.2)
         assert driver.poll() is None, "the sweep ended before it could be killed"
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
         driver.wait()
+    assert held, "no trial had checkpointed mid-run"
     before = {t.user_attrs["ray_trial_id"] for t in finished_trials(storage, experiment)}
-    assert before and len(before) < 5
-    return out, experiment, before
-
-
-def unfinished_with_checkpoint(experiment: Path, finished: set[str]) -> list[Path]:
-    return [p for p in experiment.glob("trial_*") if p.name[6:] not in finished
-            and list(p.glob("checkpoint_*/state.npz"))]  # fmt: skip
+    # exactly what the tests stand on: a finished trial, and the held one unfinished
+    assert before and len(before) < 5 and held[6:] not in before
+    assert not trial_results(experiment)[held][-1]["done"]
+    return out, experiment, before, held
 
 
 def resume(out: Path, storage: str) -> subprocess.CompletedProcess:
@@ -100,7 +112,7 @@ def resume(out: Path, storage: str) -> subprocess.CompletedProcess:
 
 
 def test_resume_after_the_driver_is_killed(tmp_path, storage):
-    out, experiment, before = kill_mid_sweep(tmp_path, storage)
+    out, experiment, before, held = kill_mid_sweep(tmp_path, storage)
     epochs_before = epochs_by_trial(experiment)
     resumed = resume(out, storage)
     study = optuna.load_study(study_name="kill", storage=open_storage(storage))  # has the password
@@ -117,9 +129,43 @@ def test_resume_after_the_driver_is_killed(tmp_path, storage):
         assert epochs == list(range(1, len(epochs) + 1))  # resumed, never an epoch twice
         if trial_id in before:  # finished before the kill: not run again
             assert epochs == epochs_before[trial_id]
+    assert len(epochs_after[held[6:]]) > len(epochs_before[held[6:]])  # the held one went on
     assert len(kept) == 5
     logs = (tmp_path / "driver.log").read_text() + resumed.stdout + resumed.stderr
     assert PASSWORD not in logs and PASSWORD not in (out / "sweep.yaml").read_text()
+
+
+def newest_snapshot(experiment: Path) -> tuple[Path, dict]:
+    path = max(experiment.glob("experiment_state-*.json"))
+    return path, json.loads(path.read_text())
+
+
+def test_a_trial_missing_from_rays_snapshot_resumes_from_its_newest_checkpoint(tmp_path):
+    """A trial that ran and checkpointed but is not in the snapshot Ray restores (the kill cut
+    the snapshot's copy short) continues from its newest checkpoint under its Optuna trial:
+    its epochs are kept, none is trained twice, and it is not failed as orphaned."""
+    storage = f"sqlite:///{tmp_path / 'sweep' / 'study.db'}"
+    out, experiment, _, held = kill_mid_sweep(tmp_path, storage, max_epochs=8)
+    rows_before = trial_results(experiment)[held]
+    path, snapshot = newest_snapshot(experiment)
+    snapshot["trial_data"] = [entry for entry in snapshot["trial_data"]
+                              if json.loads(entry[0])["trial_id"] != held[6:]]  # fmt: skip
+    path.write_text(json.dumps(snapshot))
+    study = optuna.load_study(study_name="kill", storage=storage)
+    (number,) = [t.number for t in study.trials if t.user_attrs.get("ray_trial_id") == held[6:]]
+
+    resumed = resume(out, storage)
+    assert "trial(s) Ray's snapshot missed continue under their Optuna trial" in resumed.stdout
+    rows = trial_results(experiment)[held]
+    epochs = [row["epoch"] for row in rows]
+    assert epochs == list(range(1, len(epochs) + 1)) and len(epochs) > len(rows_before)
+    # continued, not started over: its first epochs are the rows of the process held still
+    first_new = next(i for i, row in enumerate(rows) if row["pid"] != rows_before[-1]["pid"])
+    assert first_new >= 1 and rows[:first_new] == rows_before[:first_new]
+    trial = optuna.load_study(study_name="kill", storage=storage).trials[number]
+    assert trial.state.is_finished() and not trial.user_attrs.get("orphaned")
+    assert trial.user_attrs["ray_trial_id"] == held[6:]
+    assert len(trial_results(experiment)) == 5
 
 
 def test_resume_when_the_kill_cut_a_snapshot_copy_short(tmp_path):
@@ -128,7 +174,7 @@ def test_resume_when_the_kill_cut_a_snapshot_copy_short(tmp_path):
     both concurrency slots) beside the trial list of an earlier one. Resume still runs every
     trial of the sweep once."""
     storage = f"sqlite:///{tmp_path / 'sweep' / 'study.db'}"
-    out, experiment, before = kill_mid_sweep(tmp_path, storage)
+    out, experiment, before, _ = kill_mid_sweep(tmp_path, storage)
     search_file = max(experiment.glob("search_gen_state-*.json"))
     state = ray.cloudpickle.loads(search_file.read_bytes())
     limiter = state["name:ConcurrencyLimiter"]
@@ -147,19 +193,9 @@ def test_resume_when_the_kill_cut_a_snapshot_copy_short(tmp_path):
 
 
 def test_a_corrupt_checkpoint_fails_only_its_trial(tmp_path):
-    # the unfinished trial seen before the kill can finish as the kill lands: checked again
-    # after it, on a fresh sweep if the window closed
-    for attempt in range(3):
-        folder = tmp_path / f"attempt{attempt}"
-        folder.mkdir()
-        storage = f"sqlite:///{folder / 'sweep' / 'study.db'}"
-        out, experiment, before = kill_mid_sweep(folder, storage, running_checkpoint=True)
-        unfinished = unfinished_with_checkpoint(experiment, before)
-        if unfinished:
-            break
-    assert unfinished, "in 3 sweeps, no unfinished trial had checkpointed when the kill landed"
-    victim = unfinished[0]
-    for state in victim.glob("checkpoint_*/state.npz"):
+    storage = f"sqlite:///{tmp_path / 'sweep' / 'study.db'}"
+    out, experiment, _, victim = kill_mid_sweep(tmp_path, storage, max_epochs=8)
+    for state in (experiment / victim).glob("checkpoint_*/state.npz"):
         state.write_bytes(b"not a checkpoint")
     resume(out, storage)
     # a trial the kill caught between Optuna's ask and its Ray label is orphaned, unlabelled
@@ -167,11 +203,11 @@ def test_a_corrupt_checkpoint_fails_only_its_trial(tmp_path):
     trials = {
         t.user_attrs["ray_trial_id"]: t for t in study.trials if not t.user_attrs.get("orphaned")
     }
-    broken = trials[victim.name[6:]]
+    broken = trials[victim[6:]]
     assert broken.state == TrialState.FAIL and broken.user_attrs.get("error")
-    errors = " ".join(p.read_text() for p in victim.rglob("error.txt"))
+    errors = " ".join(p.read_text() for p in (experiment / victim).rglob("error.txt"))
     assert "unreadable checkpoint" in errors
-    others = [t for rid, t in trials.items() if rid != victim.name[6:]]
+    others = [t for rid, t in trials.items() if rid != victim[6:]]
     assert len(others) == 4 and all(not t.user_attrs.get("error") for t in others)
 
 

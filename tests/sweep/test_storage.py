@@ -15,7 +15,8 @@ import pyarrow.fs
 import pytest
 
 from sermodels.data.demo import write_demo_corpus
-from tests.sweep.helpers import sweep_command
+from sweep.recovery import complete_epoch, result_rows
+from tests.sweep.helpers import freeze_a_trial_midway, sweep_command
 
 ROOT = Path(__file__).resolve().parents[2]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sersweep-test", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
@@ -83,29 +84,31 @@ def test_a_missing_bucket_or_unreachable_store_fails_before_ray(s3_bucket, tmp_p
         assert not out.exists()
 
 
-S3_EPOCHS = 5
+S3_EPOCHS = 8
+
+
+def s3_results(filesystem, experiment: str) -> dict[str, list[dict]]:
+    """Per trial folder in the bucket, its whole ``result.json`` rows."""
+    selector = pyarrow.fs.FileSelector(experiment, allow_not_found=True)
+    folders = [i.base_name for i in filesystem.get_file_info(selector)
+               if i.base_name.startswith("trial_")]  # fmt: skip
+    return {folder: result_rows(filesystem, f"{experiment}/{folder}") for folder in folders}
 
 
 def s3_trials(filesystem, experiment: str) -> dict[str, dict]:
-    """Per trial folder in the bucket: its epochs in ``result.json`` and whether it holds a
-    complete checkpoint."""
-    selector = pyarrow.fs.FileSelector(experiment, recursive=True, allow_not_found=True)
-    names = [
-        info.path.removeprefix(experiment + "/") for info in filesystem.get_file_info(selector)
-    ]
-    trials = {}
-    for folder in {n.split("/")[0] for n in names if n.startswith("trial_")}:
-        if f"{folder}/result.json" not in names:
-            continue  # the trial has not reported yet
-        with filesystem.open_input_stream(f"{experiment}/{folder}/result.json") as stream:
-            lines = stream.read().decode().splitlines(keepends=True)
-        trials[folder] = {
-            "epochs": [json.loads(line)["epoch"] for line in lines if line.endswith("\n")],
-            "checkpointed": any(
-                n.startswith(f"{folder}/checkpoint_") and n.endswith("state.npz") for n in names
-            ),
-        }
-    return trials
+    """Per trial folder in the bucket that has reported: its epochs in ``result.json``."""
+    return {folder: {"epochs": [row["epoch"] for row in rows]}
+            for folder, rows in s3_results(filesystem, experiment).items() if rows}  # fmt: skip
+
+
+def s3_checkpointed(filesystem, experiment: str):
+    def has_complete_checkpoint(folder: str) -> bool:
+        selector = pyarrow.fs.FileSelector(f"{experiment}/{folder}", allow_not_found=True)
+        return any(complete_epoch(filesystem, info.path, folder[6:]) is not None
+                   for info in filesystem.get_file_info(selector)
+                   if info.base_name.startswith("checkpoint_"))  # fmt: skip
+
+    return has_complete_checkpoint
 
 
 def finished_ray_ids(study_path: Path) -> set[str]:
@@ -118,43 +121,30 @@ def finished_ray_ids(study_path: Path) -> set[str]:
     return {t.user_attrs["ray_trial_id"] for t in study.trials if t.state.is_finished()}
 
 
-def unfinished_checkpointed(filesystem, experiment: str, finished: set[str]) -> list[str]:
-    """Trials with a checkpoint in the bucket and epochs of their budget still to train."""
-    return [folder for folder, trial in s3_trials(filesystem, experiment).items()
-            if trial["checkpointed"] and folder[6:] not in finished
-            and len(trial["epochs"]) < S3_EPOCHS]  # fmt: skip
-
-
 def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(s3_bucket, tmp_path):
     """Ray restores remote checkpoints into temporary folders beside each other: every trial
     must continue from its own, never repeating an epoch."""
     filesystem, query = s3_bucket
     corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3)
-    # the unfinished trial seen before the kill can finish as the kill lands: checked again
-    # after it, on a fresh sweep if the window closed
-    for attempt in range(3):
-        out = tmp_path / f"sweep{attempt}"
-        experiment = f"sweeps/attempt{attempt}/s3kill"
-        command = sweep_command(corpus, out, "s3kill", "--samples", 3, "--max-epochs", S3_EPOCHS,
-                                "--num-cpus", 2, "--storage-path",
-                                f"s3://sweeps/attempt{attempt}?{query}")  # fmt: skip
-        driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)  # fmt: skip
-        deadline = time.monotonic() + 300
-
-        while time.monotonic() < deadline and driver.poll() is None:
-            finished = finished_ray_ids(out / "study.db")
-            if finished and unfinished_checkpointed(filesystem, experiment, finished):
-                break
-            time.sleep(0.5)
-        assert driver.poll() is None, "the sweep ended before it could be killed"
-        os.killpg(driver.pid, signal.SIGKILL)
-        driver.wait()
-        finished = finished_ray_ids(out / "study.db")
-        unfinished = unfinished_checkpointed(filesystem, experiment, finished)
-        if unfinished:
-            break
-    assert unfinished, "in 3 sweeps, no unfinished trial had checkpointed when the kill landed"
+    out = tmp_path / "sweep"
+    experiment = "sweeps/experiments/s3kill"
+    command = sweep_command(corpus, out, "s3kill", "--samples", 3, "--max-epochs", S3_EPOCHS,
+                            "--num-cpus", 2, "--storage-path",
+                            f"s3://sweeps/experiments?{query}")  # fmt: skip
+    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)  # fmt: skip
+    held, deadline = None, time.monotonic() + 300
+    while held is None and time.monotonic() < deadline and driver.poll() is None:
+        if finished_ray_ids(out / "study.db"):  # then hold a trial with a checkpoint still
+            held = freeze_a_trial_midway(lambda: s3_results(filesystem, experiment),
+                                         s3_checkpointed(filesystem, experiment))  # fmt: skip
+        time.sleep(0.5)
+    assert driver.poll() is None, "the sweep ended before it could be killed"
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
+    assert held, "no trial had checkpointed mid-run"
+    finished = finished_ray_ids(out / "study.db")
+    assert finished and held[6:] not in finished  # exactly what the test stands on
     before = s3_trials(filesystem, experiment)
     resumed = subprocess.run([sys.executable, str(ROOT / "launch.py"), "resume", str(out)],
                              capture_output=True, text=True, timeout=600)  # fmt: skip
@@ -163,10 +153,9 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(s3_buc
     assert len(after) == 3
     for folder, trial in after.items():
         assert trial["epochs"] == list(range(1, len(trial["epochs"]) + 1)), (folder, trial)
-    for folder in unfinished:  # continued from its own checkpoint, its epochs kept
-        epochs = after[folder]["epochs"]
-        assert epochs[: len(before[folder]["epochs"])] == before[folder]["epochs"]
-        assert len(epochs) > len(before[folder]["epochs"])
+    epochs = after[held]["epochs"]  # continued from its own checkpoint, its epochs kept
+    assert epochs[: len(before[held]["epochs"])] == before[held]["epochs"]
+    assert len(epochs) > len(before[held]["epochs"])
     study = optuna.load_study(study_name="s3kill", storage=f"sqlite:///{out / 'study.db'}")
     kept = [t for t in study.trials if not t.user_attrs.get("orphaned")]
     assert len(kept) == 3 and all(t.state.is_finished() for t in kept)

@@ -17,7 +17,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from sermodels.data.demo import write_demo_corpus
 from sweep.final import run_final, run_final_cv
-from sweep.internals import align_search_state
+from sweep.internals import ExperimentSnapshot, align_search_state
 from sweep.report import write_report
 from sweep.results import load_study, trial_curves, write_best
 from sweep.runner import init_ray, start_sweep
@@ -87,6 +87,50 @@ def test_a_search_snapshot_ahead_of_the_trial_list_is_brought_back_to_it(finishe
     assert aligned["counter"] == 3
     assert aligned["name:ConcurrencyLimiter"]["live_trials"] == set()
     assert aligned["name:ConcurrencyLimiter"]["num_unfinished_live_trials"] == 0
+
+
+def test_a_snapshot_trial_is_pointed_elsewhere_and_a_missing_one_recorded_again(
+    finished_sweep, tmp_path
+):
+    """What ``resume`` changes in Ray's experiment snapshot (``internals.ExperimentSnapshot``),
+    on a real sweep's files, read back by Ray's own ``Trial.from_json_state``."""
+    from ray.tune.experiment import Trial
+
+    settings, _ = finished_sweep
+    for snapshot in settings.experiment_path.glob("*_state-*.json"):
+        (tmp_path / snapshot.name).write_bytes(snapshot.read_bytes())
+    (state_file,) = tmp_path.glob("experiment_state-*.json")
+    state = json.loads(state_file.read_text())
+    first, gone = state["trial_data"][0], state["trial_data"][1]
+    gone_trial = Trial.from_json_state(gone[0], stub=True)
+    state["trial_data"] = [e for e in state["trial_data"] if e is not gone]
+    state_file.write_text(json.dumps(state))
+
+    snapshot = ExperimentSnapshot(str(tmp_path))
+    assert set(snapshot.statuses().values()) == {"TERMINATED"} and len(snapshot.statuses()) == 2
+    first_id = json.loads(first[0])["trial_id"]
+    assert snapshot.checkpoint(first_id).startswith("checkpoint_")
+    assert not snapshot.save()  # nothing changed: nothing written
+    snapshot.restore_from(first_id, "checkpoint_000000", {"epoch": 1, "training_iteration": 1})
+    snapshot.add(gone_trial.trial_id, gone_trial.config, "checkpoint_000001",
+                 {"epoch": 2, "training_iteration": 2})  # fmt: skip
+    assert snapshot.save()
+
+    rewritten = json.loads(state_file.read_text())["trial_data"]
+    entries = {json.loads(trial)["trial_id"]: (trial, meta) for trial, meta in rewritten}
+    assert len(entries) == 3
+    expected = [(first_id, "checkpoint_000000", 1), (gone_trial.trial_id, "checkpoint_000001", 2)]
+    for trial_id, checkpoint, iteration in expected:
+        trial = Trial.from_json_state(entries[trial_id][0], stub=True)
+        trial.restore_run_metadata(entries[trial_id][1])
+        latest = trial.run_metadata.checkpoint_manager.latest_checkpoint_result
+        assert latest.checkpoint.path == f"{trial.storage.trial_fs_path}/{checkpoint}"
+        assert latest.metrics["training_iteration"] == iteration
+        assert trial.placement_group_factory and not json.loads(entries[trial_id][0])["stub"]
+    added = Trial.from_json_state(entries[gone_trial.trial_id][0], stub=True)
+    assert added.status == Trial.PAUSED and added.config == gone_trial.config
+    assert added.relative_logdir == added.storage.trial_dir_name == f"trial_{added.trial_id}"
+    assert added.placement_group_factory == gone_trial.placement_group_factory
 
 
 def _connections(process):

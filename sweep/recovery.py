@@ -1,0 +1,197 @@
+"""What ``resume`` mends before Ray Tune restores a sweep whose driver was killed.
+
+Ray restores each trial from the checkpoint its experiment snapshot names, and only the
+trials that snapshot lists; it copies the snapshot to the storage path in the background, so
+a kill can leave it behind the storage path. Here every unfinished trial is pointed at the
+newest complete checkpoint it has there, a trial the study was running that the snapshot
+missed is recorded again under its Optuna trial, and each trial's ``result.json`` keeps the
+epochs up to the one it continues from, so no epoch is lost or recorded twice.
+
+Example:
+    >>> recovery = prepare_resume(settings.experiment_uri, study_configs)  # doctest: +SKIP
+    >>> print(recovery.summary())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pyarrow.fs
+
+from sweep.internals import FINISHED, ExperimentSnapshot, align_search_state
+
+CHECKPOINT_PREFIX = "checkpoint_"
+OWNER = "owner.json"  # the trial a checkpoint belongs to, written beside its state
+STATE = "state.json"  # the epoch and the byte count of ``state.npz`` (see TrainingRun)
+RESULTS = "result.json"
+
+
+def trial_folder_name(trial_id: str) -> str:
+    """A trial's folder in the experiment (short: its parameters live in the study)."""
+    return f"trial_{trial_id}"
+
+
+@dataclass(frozen=True)
+class RestorePoint:
+    """Where a trial continues: its checkpoint folder (``None``: from the start), the epoch
+    that checkpoint holds, and the result row Ray recorded for that epoch."""
+
+    checkpoint: str | None
+    epoch: int
+    result: dict
+
+
+@dataclass
+class Recovery:
+    """What :func:`prepare_resume` changed: trials pointed at a newer checkpoint than the
+    snapshot named, trials recorded again, result rows dropped (epochs that will be trained
+    again), and trials the searcher made that neither Ray nor the study could give back."""
+
+    repointed: list[str] = field(default_factory=list)
+    readded: list[str] = field(default_factory=list)
+    rows_dropped: int = 0
+    unrecorded: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        lines = []
+        if self.readded:
+            lines.append(f"resume: {len(self.readded)} trial(s) Ray's snapshot missed continue "
+                         "under their Optuna trial")  # fmt: skip
+        if self.repointed:
+            lines.append(f"resume: {len(self.repointed)} trial(s) continue from a newer "
+                         "checkpoint than Ray's snapshot names")  # fmt: skip
+        if self.rows_dropped:
+            lines.append(f"resume: {self.rows_dropped} result row(s) of epochs no checkpoint "
+                         "holds are trained again")  # fmt: skip
+        if self.unrecorded:
+            lines.append(f"resume: {len(self.unrecorded)} trial(s) started as the driver died "
+                         "were never recorded by Ray; new trials take their place")  # fmt: skip
+        return "\n".join(lines)
+
+
+def prepare_resume(experiment_uri: str, running: Mapping[str, dict]) -> Recovery:
+    """Make Ray's newest snapshot of ``experiment_uri`` agree with its storage path.
+
+    Args:
+        experiment_uri: the experiment folder (a path or a URI pyarrow opens).
+        running: Ray trial id -> config of every trial the Optuna study holds as running;
+            those the snapshot lacks are recorded again with that config.
+    """
+    recovery = Recovery()
+    snapshot = ExperimentSnapshot(experiment_uri)
+    filesystem, folder = pyarrow.fs.FileSystem.from_uri(experiment_uri)
+    statuses = snapshot.statuses()
+    for trial_id, status in statuses.items():
+        if status in FINISHED:
+            continue
+        trial_folder = f"{folder}/{trial_folder_name(trial_id)}"
+        point = restore_point(filesystem, trial_folder, trial_id)
+        if point.checkpoint != snapshot.checkpoint(trial_id):
+            snapshot.restore_from(trial_id, point.checkpoint, point.result)
+            recovery.repointed.append(trial_id)
+        recovery.rows_dropped += keep_rows_until(filesystem, trial_folder, point.epoch)
+    for trial_id, config in running.items():
+        if trial_id in statuses or not statuses:  # with no trial recorded, Ray starts afresh
+            continue
+        trial_folder = f"{folder}/{trial_folder_name(trial_id)}"
+        point = restore_point(filesystem, trial_folder, trial_id)
+        snapshot.add(trial_id, config, point.checkpoint, point.result)
+        recovery.readded.append(trial_id)
+        recovery.rows_dropped += keep_rows_until(filesystem, trial_folder, point.epoch)
+    snapshot.save()
+    recovery.unrecorded = align_search_state(experiment_uri)
+    return recovery
+
+
+def restore_point(filesystem: pyarrow.fs.FileSystem, trial_folder: str,
+                  trial_id: str) -> RestorePoint:  # fmt: skip
+    """The newest complete checkpoint of ``trial_id`` in ``trial_folder`` whose epoch the
+    trial's ``result.json`` records; a newer one whose row is missing is passed over (its
+    epoch is trained again and recorded). With no such checkpoint, the newest complete one;
+    with none complete, the newest there is (loading it fails the trial with a message
+    naming it, rather than training its epochs again unasked); with none, the start."""
+    rows = result_rows(filesystem, trial_folder)
+    recorded = {row["epoch"]: row for row in rows}
+    complete, existing = [], []
+    for name in _checkpoint_names(filesystem, trial_folder):
+        existing.append(name)
+        epoch = complete_epoch(filesystem, f"{trial_folder}/{name}", trial_id)
+        if epoch is not None:
+            complete.append((epoch, name))
+    usable = [(epoch, name) for epoch, name in complete if epoch in recorded]
+    if usable or complete:
+        epoch, name = max(usable or complete)
+        return RestorePoint(name, epoch, recorded.get(epoch, {"training_iteration": epoch}))
+    if existing:
+        newest = max(existing)
+        last = rows[-1]["epoch"] if rows else 0
+        return RestorePoint(newest, last, recorded.get(last, {}))
+    return RestorePoint(None, 0, {})
+
+
+def complete_epoch(filesystem: pyarrow.fs.FileSystem, checkpoint: str,
+                   trial_id: str) -> int | None:  # fmt: skip
+    """The epoch a checkpoint folder holds, or ``None`` when it is not a whole checkpoint of
+    ``trial_id`` (its state file cut short by a kill, or its files not all there)."""
+    try:
+        owner = json.loads(_read(filesystem, f"{checkpoint}/{OWNER}"))["trial_id"]
+        state = json.loads(_read(filesystem, f"{checkpoint}/{STATE}"))
+        size = filesystem.get_file_info(f"{checkpoint}/state.npz").size
+    except (OSError, ValueError, KeyError):
+        return None
+    if owner != trial_id or size != state.get("state_bytes"):
+        return None
+    return state.get("epoch")
+
+
+def result_rows(filesystem: pyarrow.fs.FileSystem, trial_folder: str) -> list[dict]:
+    """The whole rows of a trial's ``result.json`` (a row the kill cut short is left out)."""
+    try:
+        text = _read(filesystem, f"{trial_folder}/{RESULTS}").decode()
+    except OSError:
+        return []
+    rows = []
+    for line in text.splitlines(keepends=True):
+        try:
+            row = json.loads(line) if line.endswith("\n") else None
+        except ValueError:
+            row = None
+        if isinstance(row, dict) and "epoch" in row:
+            rows.append(row)
+    return rows
+
+
+def keep_rows_until(filesystem: pyarrow.fs.FileSystem, trial_folder: str, epoch: int) -> int:
+    """Drop the rows of ``result.json`` after ``epoch`` (the trial trains them again) and any
+    row cut short; returns how many rows went."""
+    try:
+        text = _read(filesystem, f"{trial_folder}/{RESULTS}").decode()
+    except OSError:
+        return 0
+    rows = result_rows(filesystem, trial_folder)
+    kept = [row for row in rows if row["epoch"] <= epoch]
+    cut_short = not text.endswith("\n") and text != ""
+    if len(kept) == len(rows) and not cut_short:
+        return 0
+    data = "".join(json.dumps(row) + "\n" for row in kept).encode()
+    with filesystem.open_output_stream(f"{trial_folder}/{RESULTS}.part") as handle:
+        handle.write(data)
+    filesystem.move(f"{trial_folder}/{RESULTS}.part", f"{trial_folder}/{RESULTS}")
+    return len(rows) - len(kept)
+
+
+def _checkpoint_names(filesystem: pyarrow.fs.FileSystem, trial_folder: str) -> list[str]:
+    try:
+        infos = filesystem.get_file_info(pyarrow.fs.FileSelector(trial_folder))
+    except (OSError, FileNotFoundError):
+        return []
+    return sorted(info.base_name for info in infos
+                  if info.type == pyarrow.fs.FileType.Directory
+                  and info.base_name.startswith(CHECKPOINT_PREFIX))  # fmt: skip
+
+
+def _read(filesystem: pyarrow.fs.FileSystem, path: str) -> bytes:
+    with filesystem.open_input_stream(path) as handle:
+        return handle.readall()
