@@ -138,7 +138,19 @@ def parser() -> argparse.ArgumentParser:
                        "path or s3://bucket/dir (default: OUT/ray)")  # fmt: skip
     add_data_mode_option(sweep, "auto; saved with the sweep")
     add_backend_option(sweep)
+    sweep.add_argument("--reduce", metavar="HOW",
+                       help="how a trial's epochs reduce to its objective: best, last, "
+                            "mean_last:K, smoothed:K (default: the space's)")  # fmt: skip
+    add_reeval_options(sweep, "when the sweep ends", top=3)
     sweep.set_defaults(handler=sweep_command)
+
+    reeval = commands.add_parser(
+        "reeval", help="re-evaluate a sweep's top-K configs on S fresh seeds each"
+    )
+    reeval.add_argument("folder", type=Path)
+    reeval.add_argument("--top", type=positive, default=3)
+    reeval.add_argument("--seeds", type=positive, default=3)
+    reeval.set_defaults(handler=reeval_command)
 
     resume = commands.add_parser("resume", help="continue an interrupted sweep")
     resume.add_argument("folder", type=Path)
@@ -190,6 +202,14 @@ def parser() -> argparse.ArgumentParser:
     dashboard.set_defaults(handler=dashboard_command)
     top.command_parsers = commands.choices  # each command's parser, by name (docs and tests)
     return top
+
+
+def add_reeval_options(command: argparse.ArgumentParser, when: str, top: int) -> None:
+    command.add_argument("--reeval-top", type=non_negative, default=top, metavar="K",
+                         help=f"re-evaluate the top K configs on fresh seeds {when} "
+                              "(0: none)")  # fmt: skip
+    command.add_argument("--reeval-seeds", type=positive, default=3, metavar="S",
+                         help="fresh seeds per re-evaluated config")  # fmt: skip
 
 
 def add_backend_option(command: argparse.ArgumentParser, default: str = "") -> None:
@@ -251,6 +271,16 @@ def port_number(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
     if not 1 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {value}")
+    return value
+
+
+def non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
     return value
 
 
@@ -446,7 +476,8 @@ def sweep_command(args) -> int:
         address=args.address, num_cpus=args.num_cpus, detector=args.detector,
         storage_path=args.storage_path, stop_verdicts=args.stop_on,
         backend=requested(args.backend), base_settings=selection_settings(args),
-        data_mode=args.data_mode or "auto",
+        data_mode=args.data_mode or "auto", reduce=args.reduce,
+        reeval_top=args.reeval_top, reeval_seeds=args.reeval_seeds,
     )  # fmt: skip
     print_summary(start_sweep(settings))
     return 0
@@ -456,6 +487,19 @@ def resume_command(args) -> int:
     from sweep.runner import resume_sweep
 
     print_summary(resume_sweep(args.folder, args.storage))
+    return 0
+
+
+def reeval_command(args) -> int:
+    from sweep.reeval import run_reeval
+    from sweep.settings import load_settings
+
+    rows = run_reeval(load_settings(args.folder), args.top, args.seeds)
+    for row in rows:
+        print(f"{'pick ' if row['pick'] else '     '}Optuna trial {row['optuna_trial']}: "
+              f"{row['val_mean']:.4f} ± {row['val_std']:.4f} over {len(row['seeds'])} seeds "
+              f"(sweep objective {row['sweep_objective']:.4f})")  # fmt: skip
+    print(f"details: {Path(args.folder) / 'reeval' / 'summary.md'}")
     return 0
 
 
@@ -535,8 +579,13 @@ def print_summary(summary: dict) -> None:
     print(f"\nsweep: {summary['sweep']}  ({summary['trials']} trials)")
     print("failure modes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["verdicts"].items())))
     if best:
-        print(f"best: objective {best['objective']:.4f} (Optuna trial {best['optuna_trial']}, "
-              f"Ray {best['ray_trial_id']}, epoch {best['best_epoch']})")  # fmt: skip
+        print(f"best: objective {best['objective']:.4f} ({best['reduce']}; Optuna trial "
+              f"{best['optuna_trial']}, Ray {best['ray_trial_id']}, epoch "
+              f"{best['objective_epoch']})")  # fmt: skip
+        if best["reeval"]:
+            figures = best["reeval"]
+            print(f"  re-evaluated on {len(figures['seeds'])} fresh seeds: "
+                  f"{figures['val_mean']:.4f} ± {figures['val_std']:.4f}")  # fmt: skip
         for key, value in sorted(best["params"].items()):
             print(f"  {key}: {value}")
     else:

@@ -49,7 +49,8 @@ import optuna  # noqa: E402
 
 import sweep.search  # noqa: E402
 from search_spaces import SearchSpace, load_space  # noqa: E402
-from sweep.runner import init_ray, new_tuner  # noqa: E402
+from sweep.cluster import init_ray  # noqa: E402
+from sweep.runner import new_tuner  # noqa: E402
 from sweep.settings import SweepSettings  # noqa: E402
 from sweep.storage import open_storage  # noqa: E402
 from tests.postgres import binaries, postgres_server  # noqa: E402

@@ -18,6 +18,7 @@ from typing import Any
 import optuna
 import yaml
 
+from search_spaces.objective import DEFAULT_REDUCE, Reduction
 from sermodels.config import DATA_FLAGS, DataConfig, apply_overrides, config_from_dict
 from sermodels.errors import ConfigError
 from sermodels.specs import parse_tasks
@@ -77,6 +78,7 @@ class SearchSpace:
     params: list[Param]
     metric: str = "val_uar"
     mode: str = "max"
+    reduce: Reduction = Reduction.parse(DEFAULT_REDUCE)
     max_epochs: int = 10
     description: str = ""
 
@@ -219,12 +221,15 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
 
 def _objective(raw: Any, where: str) -> dict:
     raw = {} if raw is None else raw
-    if not isinstance(raw, dict) or set(raw) - {"metric", "mode"}:
-        raise ConfigError(f"{where}: objective", "expected {metric: NAME, mode: max|min}")
+    if not isinstance(raw, dict) or set(raw) - {"metric", "mode", "reduce"}:
+        raise ConfigError(
+            f"{where}: objective", "expected {metric: NAME, mode: max|min, reduce: HOW}"
+        )
     mode = raw.get("mode", "max")
     if mode not in ("max", "min"):
         raise ConfigError(f"{where}: objective.mode", f"expected max or min, got {mode!r}")
-    return {"metric": str(raw.get("metric", "val_uar")), "mode": mode}
+    reduce = Reduction.parse(raw.get("reduce", DEFAULT_REDUCE), f"{where}: objective.reduce")
+    return {"metric": str(raw.get("metric", "val_uar")), "mode": mode, "reduce": reduce}
 
 
 def _parse_params(raw: Any, where: str, base: dict) -> list[Param]:

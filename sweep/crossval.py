@@ -64,7 +64,7 @@ def cross_validate(
             :func:`sermodels.data.rotation.plan_rotation`); ``None`` for ``train --cv``.
         note: a caveat the summary states (e.g. why the estimate is optimistic).
     """
-    from sweep.runner import init_ray, trials_at_once
+    from sweep.cluster import remote_task, trials_at_once
 
     share = memory_share(settings.gpus_per_trial, trials_at_once(settings))
     prepared = []
@@ -85,13 +85,9 @@ def cross_validate(
                 corpus = corpus.for_final_training()
             corpora.append((mapping, corpus))
         prepared.append((candidate, rotation, corpora))
-    init_ray(settings)
+    task = remote_task(train_fold, settings)
     import ray
 
-    task = ray.remote(train_fold).options(
-        num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial,
-        max_retries=settings.max_failures,
-    )  # fmt: skip
     jobs = []
     for candidate, _, corpora in prepared:
         for fold, (mapping, corpus) in enumerate(corpora):

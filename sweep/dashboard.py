@@ -86,14 +86,23 @@ def census_note(trials: list[optuna.trial.FrozenTrial]) -> str:
 
 
 def write_census_note(settings) -> None:
-    """The study's note: its failure census so far."""
+    """The study's note: its failure census so far, and its leaders re-evaluated on fresh
+    seeds where that ran."""
     from optuna_dashboard import save_note
 
-    from sweep.results import load_study
+    from sweep.reeval import markdown
+    from sweep.results import load_study, reevaluated
+    from sweep.settings import sweep_space
 
     study = load_study(settings)
-    save_note(study, census_note([t for t in study.get_trials(deepcopy=False)
-                                  if t.state.is_finished()]))  # fmt: skip
+    note = census_note([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    figures = reevaluated(study)
+    if figures:
+        space = sweep_space(settings)
+        rows = sorted(({"optuna_trial": n, "sweep_objective": study.trials[n].value, **f}
+                       for n, f in figures.items()), key=lambda r: r["rank"])  # fmt: skip
+        note += "\n" + markdown(rows, space.metric, str(space.reduce))
+    save_note(study, note)
 
 
 def serve(settings, port: int) -> None:

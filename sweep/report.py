@@ -29,6 +29,7 @@ from optuna.visualization.matplotlib import (  # noqa: E402
 from sweep.results import (  # noqa: E402
     census_lines,
     load_study,
+    reevaluated,
     summarize,
     top_trials,
     trial_curves,
@@ -167,13 +168,22 @@ def _markdown(settings: SweepSettings, trials, metric: str, plots: dict) -> str:
              f"{len(trials)} finished trials · study `{summary['study']}` · "
              f"`{summary['tensorboard']}`", "", "## Failure census", ""]  # fmt: skip
     lines += census_lines(trials)
+    reduce = sweep_space(settings).reduce
+    study = load_study(settings)
+    figures = reevaluated(study)
     lines += ["", "## Top trials", "",
-              f"| rank | Optuna trial | best {metric} | epoch | parameters |",
-              "|---:|---:|---:|---:|---|"]  # fmt: skip
-    for rank, trial in enumerate(top_trials(settings, 5), 1):
+              f"Objective: {metric}, {reduce} of a trial's epochs (one run). Re-evaluated: the "
+              "same configuration on fresh seeds, mean ± std; the ranking follows it where it "
+              "exists (the pick first).", "",
+              f"| rank | Optuna trial | {metric} ({reduce}) | epoch | re-evaluated | parameters |",
+              "|---:|---:|---:|---:|---|---|"]  # fmt: skip
+    for rank, trial in enumerate(top_trials(settings, 5, study), 1):
         params = ", ".join(f"{k}={_short(v)}" for k, v in sorted(trial.params.items()))
-        lines.append(f"| {rank} | {trial.number} | {trial.value:.4f} | "
-                     f"{trial.user_attrs.get('best_epoch')} | {params} |")  # fmt: skip
+        row = figures.get(trial.number)
+        reeval = f"{row['val_mean']:.4f} ± {row['val_std']:.4f}" if row else ""
+        epoch = trial.user_attrs.get("objective_epoch")
+        lines.append(f"| {rank} | {trial.number} | {trial.value:.4f} | {epoch} | {reeval} | "
+                     f"{params} |")  # fmt: skip
     errors = trial_errors(settings)
     if errors:
         lines += ["", "## Trials that raised", "", "| Ray trial | error |", "|---|---|"]

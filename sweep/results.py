@@ -57,15 +57,32 @@ def census_lines(trials: list[FrozenTrial]) -> list[str]:
     return lines
 
 
+REEVAL_ATTR = "reeval"  # the study's record of its leaders re-evaluated (see sweep.reeval)
+
+
+def sweep_ranked(study: optuna.Study) -> list[FrozenTrial]:
+    """The COMPLETE trials (healthy, or labelled by a verdict that does not stop), best by
+    the sweep's objective first."""
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    maximise = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return sorted(done, key=lambda t: t.value, reverse=maximise)
+
+
+def reevaluated(study: optuna.Study) -> dict[int, dict]:
+    """Optuna trial number -> its re-evaluation on fresh seeds (``val_mean``, ``val_std``,
+    ``seeds``, ``rank`` by seed mean, ``pick``: rank 1), for the trials one covered."""
+    return {int(number): row for number, row in study.user_attrs.get(REEVAL_ATTR, {}).items()}
+
+
 def top_trials(
     settings: SweepSettings, k: int, study: optuna.Study | None = None
 ) -> list[FrozenTrial]:
-    """The ``k`` best COMPLETE trials (healthy, or labelled by a verdict that does not stop),
-    best first."""
+    """The ``k`` best COMPLETE trials: those re-evaluated on fresh seeds first, in the order of
+    their seed means (the pick first), then the others by the sweep's objective."""
     study = study or load_study(settings)
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    maximise = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(done, key=lambda t: t.value, reverse=maximise)[:k]
+    ranked = sweep_ranked(study)
+    order = {number: row["rank"] for number, row in reevaluated(study).items()}
+    return sorted(ranked, key=lambda t: order.get(t.number, len(order)))[:k]
 
 
 def trial_run_config(settings: SweepSettings, trial: FrozenTrial) -> dict:
@@ -78,7 +95,9 @@ def trial_run_config(settings: SweepSettings, trial: FrozenTrial) -> dict:
 
 def write_best(settings: SweepSettings, k: int) -> list[Path]:
     """Top-k configs as ``OUT/best/rankN_trialM.yaml``."""
-    trials = top_trials(settings, k)
+    study = load_study(settings)
+    trials = top_trials(settings, k, study)
+    reduce = sweep_space(settings).reduce
     if not trials:
         raise ConfigError(str(settings.folder), "no completed trial to choose from")
     folder = settings.folder / "best"
@@ -88,10 +107,14 @@ def write_best(settings: SweepSettings, k: int) -> list[Path]:
     paths = []
     for rank, trial in enumerate(trials, 1):
         path = folder / f"rank{rank}_trial{trial.number}.yaml"
+        figures = reevaluated(study).get(trial.number)
+        reeval = (f", re-evaluated {figures['val_mean']:.4f} ± {figures['val_std']:.4f} over "
+                  f"{len(figures['seeds'])} fresh seeds" if figures else "")  # fmt: skip
         header = (
             f"# sersweep {settings.name}: rank {rank}, Optuna trial {trial.number} "
-            f"(Ray {trial.user_attrs.get('ray_trial_id')}), objective {trial.value:.4f} at epoch "
-            f"{trial.user_attrs.get('best_epoch')}\n# train it: python launch.py train {path}\n"
+            f"(Ray {trial.user_attrs.get('ray_trial_id')}), objective {trial.value:.4f} "
+            f"({reduce}, epoch {trial.user_attrs.get('objective_epoch')}){reeval}\n"
+            f"# train it: python launch.py train {path}\n"
         )
         body = yaml.safe_dump(trial_run_config(settings, trial), sort_keys=False)
         path.write_text(header + body)
@@ -119,7 +142,10 @@ def summarize(settings: SweepSettings) -> dict:
             "optuna_trial": trial.number,
             "ray_trial_id": trial.user_attrs.get("ray_trial_id"),
             "objective": trial.value,
+            "reduce": str(sweep_space(settings).reduce),
+            "objective_epoch": trial.user_attrs.get("objective_epoch"),
             "best_epoch": trial.user_attrs.get("best_epoch"),
+            "reeval": reevaluated(study).get(trial.number),
             "params": trial.params,
         }
     return summary

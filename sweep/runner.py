@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 from pathlib import Path
 
 from search_spaces import SearchSpace
 from sermodels.backend import load as load_backend
-from sermodels.backend import worker_environment
 from sermodels.config import config_from_dict
 from sermodels.data import Corpus, load_run_corpus
 from sermodels.data.modes import memory_share
 from sermodels.errors import ConfigError
 from sermodels.files import write_json
+from sweep.cluster import check_address, check_storage_path, init_ray, trials_at_once
 from sweep.results import mask_url, summarize
 from sweep.settings import (
     SETTINGS_FILE,
@@ -39,6 +38,7 @@ def start_sweep(settings: SweepSettings) -> dict:
     check_address(settings.address)
     check_storage_path(settings.storage_root)
     settings.resolve_stop_verdicts(space.metric)  # saved resolved: resume stops the same
+    settings.reduce = str(space.reduce)  # and reduces the same
     try:
         settings.folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -97,12 +97,6 @@ def load_sweep_corpus(space: SearchSpace, settings: SweepSettings) -> Corpus:
     return corpus
 
 
-def trials_at_once(settings: SweepSettings) -> int:
-    """Trials that may share this machine: the concurrency, bounded by its CPUs."""
-    cpus = settings.num_cpus or os.cpu_count() or 1
-    return max(1, min(settings.concurrency, int(cpus // settings.cpus_per_trial) or 1))
-
-
 def save_data_choice(settings: SweepSettings, corpus: Corpus) -> None:
     """``OUT/data.json``: the mode, its reason and the normalisation statistics the trials
     use (streaming: fitted in the driver's pass over the training rows)."""
@@ -121,47 +115,6 @@ def save_data_choice(settings: SweepSettings, corpus: Corpus) -> None:
     )
 
 
-def check_address(address: str | None, timeout: float = 10.0) -> None:
-    """A Ray cluster must answer at ``HOST:PORT`` (its GCS port) within ``timeout`` seconds;
-    `ray.init` itself would wait minutes before giving up."""
-    if not address:
-        return
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ConfigError(f"--address {address}", "expected HOST:PORT of the head's GCS")
-    try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
-    except OSError as exc:
-        problem = exc.strerror or type(exc).__name__
-        raise ConfigError(
-            f"--address {address}",
-            f"no Ray cluster answers within {timeout:.0f} s ({problem}); is `ray start --head` "
-            "running there?",
-        ) from None
-
-
-def check_storage_path(root: str) -> None:
-    """Ray Tune's storage must be a filesystem pyarrow can open (local path, s3://, gs://)
-    and reach; an object store's bucket must exist (Ray does not create buckets)."""
-    import pyarrow.fs
-
-    where = f"--storage-path {mask_url(root)}"
-    try:
-        filesystem, path = pyarrow.fs.FileSystem.from_uri(root)
-    except (pyarrow.ArrowInvalid, ValueError, OSError) as exc:
-        raise ConfigError(where, f"not a usable filesystem ({exc})") from None
-    if filesystem.type_name == "local":
-        return
-    bucket = path.split("/")[0]
-    try:
-        found = filesystem.get_file_info(bucket).type != pyarrow.fs.FileType.NotFound
-    except OSError as exc:
-        problem = str(exc).splitlines()[0][:200]
-        raise ConfigError(where, f"cannot reach the object store ({problem})") from None
-    if not found:
-        raise ConfigError(where, f"bucket {bucket!r} does not exist; create it first")
-
-
 def check_storage(url: str) -> None:
     """Open the Optuna storage once in the driver: a bad URL fails before Ray starts."""
     from sweep.storage import is_journal, open_storage
@@ -175,40 +128,6 @@ def check_storage(url: str) -> None:
         raise ConfigError(
             mask_url(url), f"cannot open the Optuna storage ({mask_url(problem)})"
         ) from None
-
-
-# Ray's single-node mode (its default on macOS and Windows): a local instance advertises and
-# binds 127.0.0.1 only. Without it, `ray.init` resolves even 127.0.0.1 to the machine's
-# network address and its servers listen on every interface. Read when Ray is imported.
-LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-
-
-def init_ray(settings: SweepSettings) -> None:
-    """Connect to ``settings.address``, or start a local Ray that listens on loopback only,
-    without dashboard."""
-    if not settings.address:
-        for key, value in LOOPBACK_ONLY.items():
-            os.environ.setdefault(key, value)
-    import ray
-
-    from sweep.internals import keep_local_ray_on_one_node
-
-    if ray.is_initialized():
-        return
-    if not settings.address:  # Ray read the flag when it was imported, maybe before us
-        keep_local_ray_on_one_node()
-    env = {
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
-        "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
-        # every trial and final run on the sweep's backend, with its share of a GPU bounded
-        **worker_environment(settings.backend, settings.cpus_per_trial, settings.gpus_per_trial),
-    }
-    kwargs = {"include_dashboard": False, "log_to_driver": False, "runtime_env": {"env_vars": env}}
-    if settings.address:
-        ray.init(address=settings.address, **kwargs)
-    else:
-        env.update(LOOPBACK_ONLY)
-        ray.init(num_cpus=settings.num_cpus, **kwargs)
 
 
 def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: bool) -> dict:
@@ -239,8 +158,28 @@ def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: b
     unfinished = {r.metrics.get("trial_id") for r in results
                   if r.error is None and not (r.metrics or {}).get("done")}  # fmt: skip
     reconcile_study(settings.storage_url, settings.name, known_trial_ids=unfinished)
+    if settings.reeval_top and not unfinished:
+        reevaluate_leaders(settings, corpus)
     write_census_note(settings)  # the study's note in optuna-dashboard
     return summarize(settings)
+
+
+def reevaluate_leaders(settings: SweepSettings, corpus: Corpus) -> None:
+    """The sweep's leaders on fresh seeds (:mod:`sweep.reeval`), when it has completed
+    trials; the pick is printed."""
+    from sweep.reeval import run_reeval
+    from sweep.results import load_study, sweep_ranked
+
+    if not sweep_ranked(load_study(settings)):
+        print("reeval: no completed trial to re-evaluate", flush=True)
+        return
+    print(f"reeval: the top {settings.reeval_top} configurations on {settings.reeval_seeds} "
+          "fresh seeds each", flush=True)  # fmt: skip
+    rows = run_reeval(settings, settings.reeval_top, settings.reeval_seeds, corpus)
+    pick = rows[0]
+    print(f"reeval: pick Optuna trial {pick['optuna_trial']}: {pick['val_mean']:.4f} ± "
+          f"{pick['val_std']:.4f} over {len(pick['seeds'])} seeds (sweep objective "
+          f"{pick['sweep_objective']:.4f})", flush=True)  # fmt: skip
 
 
 def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):

@@ -3,8 +3,11 @@
 Ray's ``OptunaSearch`` asks the study for parameters and tells it the final value. This
 subclass also records, per Optuna trial, the Ray trial id and config overrides (so ``best``
 can rebuild a config from the study alone), the deciding verdict and every verdict the trial
-reached; a trial stopped by a verdict is told as PRUNED, and one that reached ``nan`` (at
-any point) as FAIL, so TPE learns to avoid the region and ``best`` / ``final`` never pick it.
+reached. A trial stopped by a verdict is told as PRUNED, and one that reached ``nan`` (at any
+point) too; both are infeasible under Optuna's constraint ``collapse``, which TPE ranks below
+every feasible trial, so it learns where GANs fail, not only where they score low. A
+label-only verdict (``d_overpowers`` under a classifier objective) stays feasible. ``best``
+and ``final`` pick COMPLETE trials only. A trial that raised is told FAIL.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ logger = logging.getLogger(__name__)
 VERDICT_ATTRS = ("verdict", "verdict_onset", "verdict_epoch", "best_epoch", "objective_epoch",
                  "stop_reason")  # fmt: skip
 ALWAYS_KEPT = ("verdict", "best_epoch")
+COLLAPSE_CONSTRAINT = "collapse"  # > 0: the trial ended in a failure verdict the sweep stops on
 
 
 SAMPLERS = {
@@ -164,18 +168,21 @@ class SweepOptunaSearch(OptunaSearch):
             ot_trial.set_user_attr("verdicts", reached)
         value = result.get(OBJECTIVE)
         verdict = result.get("verdict", "healthy")
+        failed = (
+            verdict in self.stopping or verdict == NAN or any(v["name"] == NAN for v in reached)
+        )
         if error:
             state = TrialState.FAIL
             ot_trial.set_user_attr("error", True)
         elif verdict == INVALID:
             state = TrialState.FAIL
             ot_trial.set_user_attr("invalid", result.get("invalid", ""))
-        elif verdict == NAN or any(v["name"] == NAN for v in reached):
-            state = TrialState.FAIL
-        elif verdict in self.stopping or value is None or not math.isfinite(value):
-            state = TrialState.PRUNED
         else:
-            state = TrialState.COMPLETE
+            # TPE ranks an infeasible trial below every feasible one (failed GANs teach it
+            # where they fail, not only where they score low); FAIL trials it ignores
+            ot_trial.set_constraint(COLLAPSE_CONSTRAINT, 1.0 if failed else 0.0)
+            complete = not failed and value is not None and math.isfinite(value)
+            state = TrialState.COMPLETE if complete else TrialState.PRUNED
         self._attach_images(ot_trial, trial_id)
         try:
             study.tell(ot_trial, value if state == TrialState.COMPLETE else None, state=state)

@@ -12,6 +12,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import yaml
 
 from search_spaces import SearchSpace, load_space
+from search_spaces.objective import LEGACY_REDUCE, Reduction
 from sermodels.backend import BACKENDS, DEFAULT
 from sermodels.data.modes import DATA_MODES
 from sermodels.errors import ConfigError
@@ -71,6 +72,12 @@ class SweepSettings:
             through Ray's object store, held by every trial), ``stream`` (the driver checks
             the file once; trials read batches from it) or ``auto`` (resident when the rows
             fit in half of a trial's memory; see :mod:`sermodels.data.modes`).
+        reduce: how a trial's epochs reduce to its objective (see
+            :mod:`search_spaces.objective`); ``None``: the space's own. Saved resolved when the
+            sweep starts, so a sweep keeps its reduction; a sweep saved without one (older
+            versions) optimised its best epoch and loads as ``best``.
+        reeval_top / reeval_seeds: the leaders re-evaluated on fresh seeds when the sweep
+            ends (see :mod:`sweep.reeval`); ``reeval_top`` 0 turns it off.
         base_settings: command-line changes to the space's base config (``{"data.test_idx":
             "0,1", "train.batch_size": 32}``; ``None`` clears a key): the data flags and
             ``--set`` of ``launch.py sweep``. Saved, so ``resume``, ``best``, ``final`` and
@@ -101,6 +108,9 @@ class SweepSettings:
     backend: str = DEFAULT
     data_mode: str = "auto"
     base_settings: dict = field(default_factory=dict)
+    reduce: str | None = None
+    reeval_top: int = 3
+    reeval_seeds: int = 3
 
     def __post_init__(self) -> None:
         self.storage = password_to_environment(self.storage)
@@ -117,6 +127,8 @@ class SweepSettings:
             ("sampler", self.sampler in SAMPLERS, f"one of {SAMPLERS}"),
             ("backend", self.backend in BACKENDS, f"one of {BACKENDS}"),
             ("data_mode", self.data_mode in DATA_MODES, f"one of {DATA_MODES}"),
+            ("reeval_top", self.reeval_top >= 0, ">= 0 (0: no re-evaluation)"),
+            ("reeval_seeds", self.reeval_seeds >= 1, "a positive integer"),
         )
         for name, ok, expected in checks:
             if not ok:
@@ -137,6 +149,8 @@ class SweepSettings:
             raise ConfigError("--gpus-per-trial", "above 1, give a whole number of GPUs")
         if self.base_settings.get("data.valid_is_test"):
             raise ConfigError("--set data.valid_is_test", VALID_IS_TEST_REFUSED)
+        if self.reduce is not None:
+            self.reduce = str(Reduction.parse(self.reduce, "--reduce"))
 
     def resolve_stop_verdicts(self, metric: str) -> None:
         """Fill in the default stop verdicts for a sweep that optimises ``metric``."""
@@ -215,6 +229,8 @@ def sweep_space(settings: SweepSettings) -> SearchSpace:
     space = load_space(settings.space).with_settings(settings.base_settings)
     if space.base.get("data", {}).get("valid_is_test"):
         raise ConfigError(f"{space.path}: data.valid_is_test", VALID_IS_TEST_REFUSED)
+    if settings.reduce is not None:
+        space = dataclasses.replace(space, reduce=Reduction.parse(settings.reduce))
     return space
 
 
@@ -228,6 +244,7 @@ def load_settings(folder: str | Path) -> SweepSettings:
     try:
         values = yaml.safe_load(path.read_text())
         values["out"] = str(Path(folder))  # the folder may have moved
+        values.setdefault("reduce", LEGACY_REDUCE)  # saved before sweeps had a reduction
         return SweepSettings(**values)
     except (yaml.YAMLError, TypeError, KeyError) as exc:
         raise ConfigError(str(path), f"unreadable sweep settings ({exc})") from None

@@ -20,6 +20,7 @@ from ray import tune
 
 from search_spaces import SearchSpace
 from search_spaces.loader import TASKS_KEY, check_task_choice
+from search_spaces.objective import DIVERSITY_SCORE, diversity_score, epoch_value
 from sermodels.backend import configure_threads
 from sermodels.config import config_from_dict
 from sermodels.data import Corpus
@@ -31,10 +32,9 @@ from sweep.internals import sync_artifacts, trial_storage
 from sweep.recovery import OWNER
 from sweep.settings import SweepSettings
 
-OBJECTIVE = "objective"  # best value so far of the space's metric: what Optuna and ASHA see
+OBJECTIVE = "objective"  # the space's reduction of its metric so far: what Optuna, ASHA see
 INVALID = "invalid_config"  # the verdict of a drawn config the models reject
 REPLAYED = "replayed"  # a finished trial restored after a driver kill re-reports its end
-DIVERSITY_SCORE = "diversity_score"  # min(d, 1/d): 1 when G is as diverse as the data
 
 
 class SweepTrainable(tune.Trainable):
@@ -54,10 +54,9 @@ class SweepTrainable(tune.Trainable):
     def _start(self, config: dict) -> None:
         keras.backend.clear_session()  # drop the previous trial's graphs (reused actor)
         self.params = {k: v for k, v in config.items() if k != "overrides"}
-        self.best, self.closed = math.nan, False
+        self.closed = False
         self.reached: list[Verdict] = []  # every failure mode reached, earliest first
         self.verdict = Verdict()  # the one that decides the trial's fate (see `_judge`)
-        self.best_at = None  # the epoch of the best objective: `final` trains that long
         # this trial's storage: on actor reuse, Ray swaps in the next trial's before reset
         self.trial_storage = trial_storage(self)
         self.run, self.invalid = None, None
@@ -105,26 +104,28 @@ class SweepTrainable(tune.Trainable):
 
     def _result(self, metrics: dict) -> dict:
         result = {k: v for k, v in metrics.items() if _is_number(v)}
-        diversity = metrics.get("diversity")
-        if _is_number(diversity) and diversity > 0:
-            result[DIVERSITY_SCORE] = min(diversity, 1.0 / diversity)
-        value = result.get(self.space.metric)
-        if value is not None and math.isfinite(value):
-            better = max if self.space.mode == "max" else min
-            if math.isnan(self.best) or better(self.best, value) != self.best:
-                self.best, self.best_at = value, metrics.get("epoch")
+        score = diversity_score(metrics)
+        if math.isfinite(score):
+            result[DIVERSITY_SCORE] = score
+        objective, objective_epoch = self._objective()
         verdict = self.verdict
         result.update({
-            OBJECTIVE: self.best, "verdict": verdict.name, "verdict_onset": verdict.onset,
+            OBJECTIVE: objective, "verdict": verdict.name, "verdict_onset": verdict.onset,
             "verdict_epoch": verdict.epoch, "verdict_signals": verdict.signals,
             "verdicts": json.dumps([v.to_dict() for v in self.reached]),
             "collapsed": int(verdict.failed),
-            "best_epoch": self.run.best_epoch, "objective_epoch": self.best_at,
+            "best_epoch": self.run.best_epoch, "objective_epoch": objective_epoch,
             "stop_reason": self.run.stop_reason,
             "node_id": ray.get_runtime_context().get_node_id(),  # where this epoch ran
             "keras_backend": keras.backend.backend(),
         })  # fmt: skip
         return result
+
+    def _objective(self) -> tuple[float, int | None]:
+        """The space's reduction of the metric over the epochs so far, and the epoch it points
+        at (``final`` trains that long)."""
+        values = [epoch_value(metrics, self.space.metric) for metrics in self.run.history]
+        return self.space.reduce.reduce(values, self.space.mode)
 
     def _close(self) -> None:
         """Write the HParams summary (parameters, verdict, final metrics) once per trial."""
@@ -133,7 +134,8 @@ class SweepTrainable(tune.Trainable):
         self.closed = True
         log = self.run.log
         hparams = {**self.params, "verdict": self.verdict.name}
-        log.hparams(hparams, {"hparams/objective": self.best, "hparams/epochs": self.run.epoch,
+        log.hparams(hparams, {"hparams/objective": self._objective()[0],
+                              "hparams/epochs": self.run.epoch,
                               "hparams/collapsed": float(self.verdict.failed)})  # fmt: skip
         log.text(self.run.epoch, "verdict", self._verdict_text())
         self.run.log.close()
@@ -167,8 +169,6 @@ class SweepTrainable(tune.Trainable):
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise CorruptCheckpoint(f"{checkpoint}: unreadable checkpoint ({exc})") from None
         self._judge()
-        for metrics in self.run.history:  # the best objective so far, as before the move
-            self._result(metrics)
 
     def reset_config(self, new_config: dict) -> bool:
         self._close()

@@ -11,9 +11,11 @@ import h5py
 import numpy as np
 import optuna
 import pytest
+import yaml
 
 import launch
 from sermodels.data.demo import write_demo_corpus
+from sweep.storage import open_storage
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,6 +126,9 @@ SPACE_CASES = {
     "unknown config key": ("params: {ser.nodes: {type: int, low: 8, high: 16}}", "unknown key"),
     "unknown top-level key": ("speed: fast", "unknown key"),
     "bad objective mode": ("objective: {metric: val_uar, mode: best}", "objective.mode"),
+    "unknown reduction": ("objective: {metric: val_uar, reduce: median}", "objective.reduce"),
+    "reduction window 0": ("objective: {metric: val_uar, reduce: \"mean_last:0\"}",
+                           "mean_last:K"),
     "task spec not n_classes": (
         "params: {data.tasks: {type: categorical, choices: [category:four:2]}}", "data.tasks"),
 }  # fmt: skip
@@ -169,6 +174,10 @@ CLI_CASES = {
     "zero concurrency": (["--concurrency", "0"], ["--concurrency", "positive integer"]),
     "zero snapshot cadence": (["--snapshot-every", "0"], ["--snapshot-every", "positive integer"]),
     "zero max epochs": (["--max-epochs", "0"], ["--max-epochs", "positive integer"]),
+    "unknown reduction": (["--reduce", "luckiest"], ["--reduce", "mean_last:K"]),
+    "reduction without window": (["--reduce", "smoothed"], ["--reduce", "smoothed:K"]),
+    "negative re-evaluation": (["--reeval-top", "-1"], ["--reeval-top", ">= 0"]),
+    "no re-evaluation seeds": (["--reeval-seeds", "0"], ["--reeval-seeds", "positive"]),
     "zero CPUs per trial": (["--cpus-per-trial", "0"], ["--cpus-per-trial", "> 0"]),
     "negative GPUs per trial": (["--gpus-per-trial", "-1"], ["--gpus-per-trial", ">= 0"]),
     "GPU fraction above 1": (["--gpus-per-trial", "1.5"], ["--gpus-per-trial"]),
@@ -287,8 +296,9 @@ def test_bad_values_of_source_options(case, good_h5, tmp_path, capsys):
 def command_folders(good_h5, good_space, tmp_path_factory) -> dict[str, Path]:
     """The folders the commands write (a finished sweep, its final/ and final/cv, a fold of
     that, a final model's run) and the ones a user may hand them by mistake: an empty
-    folder, a half-written sweep (settings saved, nothing run), a sweep saved by a version
-    that knew a verdict since dropped, and a path that does not exist."""
+    folder, a half-written sweep (settings saved, nothing run), a sweep whose study has no
+    completed trial, a sweep saved by a version that knew a verdict since dropped, and a
+    path that does not exist."""
     import shutil
     import subprocess
     import sys
@@ -306,6 +316,12 @@ def command_folders(good_h5, good_space, tmp_path_factory) -> dict[str, Path]:
     half = root / "half"
     half.mkdir()
     shutil.copyfile(sweep / "sweep.yaml", half / "sweep.yaml")
+    untrained = root / "untrained"  # a sweep whose study holds no completed trial
+    untrained.mkdir()
+    shutil.copyfile(sweep / "sweep.yaml", untrained / "sweep.yaml")
+    name = yaml.safe_load((sweep / "sweep.yaml").read_text())["name"]
+    storage = open_storage(f"sqlite:///{untrained / 'study.db'}")  # as a sweep opens it
+    optuna.create_study(study_name=name, storage=storage)
     older = root / "older"
     shutil.copytree(sweep, older)
     settings = (older / "sweep.yaml").read_text()
@@ -319,6 +335,7 @@ def command_folders(good_h5, good_space, tmp_path_factory) -> dict[str, Path]:
         "cv fold": next((sweep / "final" / "cv").glob("rank1_trial*/seed0/fold0")),
         "empty": root / "empty",
         "half-written": half,
+        "untrained": untrained,
         "older": older,
         "nowhere": root / "nowhere",
     }
@@ -327,19 +344,29 @@ def command_folders(good_h5, good_space, tmp_path_factory) -> dict[str, Path]:
 # (command, folder) -> what the one error line says; pairs not listed give a result
 FOLDER_ERRORS = {
     **{(command, folder): "not a sweep folder"
-       for command in ("best", "report", "final", "resume", "dashboard")
+       for command in ("best", "report", "final", "resume", "dashboard", "reeval")
        for folder in ("final", "final model", "cv", "cv fold", "empty", "nowhere")},
-    **{(command, "final"): "inside the sweep folder" for command in ("best", "resume")},
+    **{(command, "final"): "inside the sweep folder" for command in ("best", "resume", "reeval")},
     **{(command, "half-written"): "no study named"
-       for command in ("best", "report", "final")},
+       for command in ("best", "report", "final", "reeval")},
+    **{(command, "untrained"): "no completed trial" for command in ("best", "final", "reeval")},
     **{(command, "older"): "sweep.yaml (--stop-on): unknown verdicts ['diverging']"
-       for command in ("best", "report", "final", "resume", "dashboard")},
+       for command in ("best", "report", "final", "resume", "dashboard", "reeval")},
     ("predict", "cv"): "a cross-validation folder",
     ("predict", "cv fold"): "a run that kept no model",
     ("predict", "empty"): "expected a train run folder",
     ("predict", "half-written"): "expected a train run folder",
+    ("predict", "untrained"): "expected a train run folder",
     ("predict", "nowhere"): "expected a train run folder",
 }  # fmt: skip
+
+
+def written(folder: Path) -> list[str] | None:
+    """The files under ``folder``, less SQLite's write-ahead log and its index (they come and
+    go as connections open and close)."""
+    if not folder.exists():
+        return None
+    return sorted(p.name for p in folder.rglob("*") if not p.name.endswith(("-wal", "-shm")))
 
 
 @pytest.mark.parametrize(("command", "folder"), sorted(FOLDER_ERRORS))
@@ -347,7 +374,7 @@ def test_a_command_on_another_commands_folder_fails_in_one_line(
     command, folder, command_folders, good_h5, tmp_path, capsys
 ):
     path = command_folders[folder]
-    listing = sorted(p.name for p in path.rglob("*")) if path.exists() else None
+    listing = written(path)
     args = [command, str(path)]
     if command == "predict":
         args += [str(good_h5), "--out", str(tmp_path / "p.csv")]
@@ -356,7 +383,7 @@ def test_a_command_on_another_commands_folder_fails_in_one_line(
     assert code == 2 and len(lines) == 1 and lines[0].startswith("error: "), lines
     assert FOLDER_ERRORS[command, folder] in lines[0], lines[0]
     assert not (tmp_path / "p.csv").exists()
-    assert (sorted(p.name for p in path.rglob("*")) if path.exists() else None) == listing
+    assert written(path) == listing
 
 
 @pytest.mark.parametrize("folder", ["sweep", "final", "final model"])

@@ -16,7 +16,7 @@ import pytest
 import ray
 
 import launch
-from sweep.runner import init_ray
+from sweep.cluster import init_ray
 from sweep.settings import SweepSettings
 
 ROOT = Path(__file__).resolve().parent.parent

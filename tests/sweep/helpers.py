@@ -22,10 +22,12 @@ base:
 
 def sweep_command(corpus: Path, out: Path, name: str, *options) -> list[str]:
     """``launch.py sweep`` on ``corpus`` into ``out`` (the demo space unless ``options``
-    name a ``--space``)."""
+    name a ``--space``; no re-evaluation unless they name ``--reeval-top``)."""
     space = [] if "--space" in options else ["--space", "demo"]
+    # the leaders' re-evaluation is tested on its own; elsewhere it only costs time
+    reeval = [] if "--reeval-top" in options else ["--reeval-top", "0"]
     return [sys.executable, str(ROOT / "launch.py"), "sweep", *space, "--data", str(corpus),
-            "--out", str(out), "--name", name, *map(str, options)]  # fmt: skip
+            "--out", str(out), "--name", name, *reeval, *map(str, options)]  # fmt: skip
 
 
 def trial_results(experiment: Path) -> dict[str, list[dict]]:

@@ -1,6 +1,6 @@
 """The whole chain on JAX through the CLI, where TensorFlow is not installed (its import
 fails in every process: driver, Ray workers, final tasks): train, sweep, resume, best,
-final, report."""
+final, report, re-evaluation."""
 
 import json
 import os
@@ -81,6 +81,9 @@ def test_train_sweep_resume_best_final_report_on_jax_without_tensorflow(tmp_path
     assert len(rows) >= 2 and {r["keras_backend"] for r in rows} == {"jax"}
 
     launch("resume", out)  # the saved backend: a TensorFlow driver could not even start
+    launch("reeval", out, "--top", 1, "--seeds", 2)
+    (row,) = json.loads((out / "reeval/summary.json").read_text())
+    assert row["pick"] and len(row["seeds"]) == 2 and 0 <= row["val_mean"] <= 1
     launch("best", out, "--top", 1)
     assert list((out / "best").glob("rank1_*.yaml"))
     launch("final", out, "--top", 1, "--seeds", 1)

@@ -13,14 +13,24 @@ import pytest
 import ray  # imported before init_ray on purpose: see the loopback test
 import ray.cloudpickle
 from optuna.trial import TrialState
+from optuna_dashboard import get_note
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from search_spaces.objective import DEFAULT_REDUCE, Reduction
 from sermodels.data.demo import write_demo_corpus
+from sweep.cluster import init_ray
 from sweep.final import run_final, run_final_cv
 from sweep.internals import ExperimentSnapshot, align_search_state
 from sweep.report import write_report
-from sweep.results import load_study, trial_curves, write_best
-from sweep.runner import init_ray, start_sweep
+from sweep.results import (
+    load_study,
+    reevaluated,
+    sweep_ranked,
+    top_trials,
+    trial_curves,
+    write_best,
+)
+from sweep.runner import start_sweep
 from sweep.settings import SweepSettings, load_settings
 from tests.sweep.helpers import SER_BASE
 
@@ -46,7 +56,8 @@ def finished_sweep(ray_cluster, small_corpus, tmp_path_factory):
     # their rows from the file
     settings = SweepSettings(out=str(tmp_path_factory.mktemp("sweeps") / "demo"), space="demo",
                              data=str(small_corpus), samples=3, max_epochs=3, name="e2e",
-                             concurrency=2, num_cpus=2, data_mode="stream")  # fmt: skip
+                             concurrency=2, num_cpus=2, data_mode="stream",
+                             reeval_seeds=2)  # fmt: skip
     return settings, start_sweep(settings)
 
 
@@ -170,11 +181,37 @@ def test_sweep_runs_every_trial_and_the_study_agrees_with_ray(finished_sweep):
         assert trial.user_attrs.get("verdicts", []) == json.loads(rows[-1]["verdicts"])
         if trial.state == TrialState.COMPLETE:
             assert trial.value == pytest.approx(rows[-1]["objective"])
-            assert trial.value == pytest.approx(max(r["val_uar"] for r in rows))
-    completed = [t.value for t in study.trials if t.state == TrialState.COMPLETE]
-    assert summary["trials"] == 3
-    if completed:
-        assert summary["best"]["objective"] == pytest.approx(max(completed))
+            # the shipped reduction of the epochs' val UAR, and the epoch final trains to
+            expected = Reduction.parse(DEFAULT_REDUCE).reduce([r["val_uar"] for r in rows])
+            assert (trial.value, trial.user_attrs["objective_epoch"]) == pytest.approx(expected)
+        # the verdicts the sweep stops on make a trial infeasible for TPE, and only those
+        failed = trial.user_attrs["verdict"] in load_settings(settings.folder).stop_verdicts
+        assert trial.constraints == {"collapse": 1.0 if failed else 0.0}
+    assert summary["trials"] == 3 and load_settings(settings.folder).reduce == DEFAULT_REDUCE
+
+
+def test_the_leaders_are_re_evaluated_and_best_and_final_follow_them(finished_sweep):
+    settings, summary = finished_sweep
+    study = load_study(settings)
+    completed = sweep_ranked(study)
+    rows = json.loads((settings.folder / "reeval" / "summary.json").read_text())
+    assert len(rows) == min(3, len(completed)) >= 1
+    assert {r["optuna_trial"] for r in rows} == {t.number for t in completed[:3]}
+    assert [r["pick"] for r in rows].count(True) == 1 and rows[0]["pick"]
+    means = [r["val_mean"] for r in rows]
+    assert means == sorted(means, reverse=True)
+    for row in rows:  # two fresh seeds each, reduced as the sweep reduces its trials
+        assert len(row["seeds"]) == 2 and row["val_mean"] == pytest.approx(np.mean(row["seeds"]))
+        runs = sorted((settings.folder / "reeval" / f"trial{row['optuna_trial']}").glob("seed*"))
+        assert len(runs) == 2
+        for run, value in zip(runs, row["seeds"], strict=True):
+            curve = [e["val_uar"] for e in json.loads((run / "history.json").read_text())]
+            assert value == pytest.approx(Reduction.parse(DEFAULT_REDUCE).reduce(curve)[0])
+    assert reevaluated(study)[rows[0]["optuna_trial"]]["pick"] is True
+    assert summary["best"]["optuna_trial"] == rows[0]["optuna_trial"]  # the pick, not one run
+    assert top_trials(settings, 1)[0].number == rows[0]["optuna_trial"]
+    note = get_note(study)
+    assert "Re-evaluation on fresh seeds" in note
 
 
 def test_each_trial_has_checkpoints_and_tensorboard(finished_sweep):
@@ -210,6 +247,9 @@ def test_final_retrains_the_best_with_seeds_as_ray_tasks(finished_sweep):
     settings, _ = finished_sweep
     summary = run_final(settings, top=1, seeds=2)
     row = summary["configs"][0]
+    # the sweep's figure, the re-evaluated one and the test one side by side
+    pick = reevaluated(load_study(settings))[row["optuna_trial"]]
+    assert pick["pick"] and row["reeval_val_mean"] == pytest.approx(pick["val_mean"])
     assert row["seeds"] == 2 and 0.0 <= row["test_uar_mean"] <= 1.0
     seeds = sorted((settings.folder / "final").glob("rank1_*/seed*/metrics.json"))
     assert len(seeds) == 2
@@ -251,7 +291,7 @@ def test_asha_sweep_with_labels_only_on_separate_storage(ray_cluster, small_corp
     settings = SweepSettings(out=str(tmp_path / "asha"), space="demo", data=str(small_corpus),
                              samples=4, max_epochs=3, name="asha", scheduler="asha",
                              stop_on_collapse=False, num_cpus=2, snapshot_every=2,
-                             storage_path=str(tmp_path / "shared"))  # fmt: skip
+                             storage_path=str(tmp_path / "shared"), reeval_top=0)  # fmt: skip
     summary = start_sweep(settings)
     study = load_study(settings)
     assert summary["trials"] == 4 and all(t.state.is_finished() for t in study.trials)
@@ -289,7 +329,8 @@ def one_trial_sweep(tmp_path, corpus, params: str, epochs: int):
     space = tmp_path / "space.yaml"
     space.write_text(COLLAPSE_BASE + textwrap.dedent(params))
     settings = SweepSettings(out=str(tmp_path / "sweep"), space=str(space), data=str(corpus),
-                             samples=1, max_epochs=epochs, name="one", num_cpus=2)  # fmt: skip
+                             samples=1, max_epochs=epochs, name="one", num_cpus=2,
+                             reeval_top=0)  # fmt: skip
     start_sweep(settings)
     (trial,) = load_study(settings).trials
     (rows,) = ray_results(settings).values()
@@ -341,7 +382,8 @@ def test_failing_trials_end_on_their_own(ray_cluster, small_corpus, tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text(FAILING_SPACE)
     settings = SweepSettings(out=str(tmp_path / "sweep"), space=str(space), data=str(small_corpus),
-                             samples=3, max_epochs=2, name="fail", num_cpus=2)  # fmt: skip
+                             samples=3, max_epochs=2, name="fail", num_cpus=2,
+                             reeval_top=0)  # fmt: skip
     settings.folder.mkdir()
     queued = optuna.create_study(study_name="fail", storage=settings.storage_url,
                                  direction="maximize")  # fmt: skip
@@ -350,7 +392,10 @@ def test_failing_trials_end_on_their_own(ray_cluster, small_corpus, tmp_path):
     start_sweep(settings)
     trials = {t.params["case"]: t for t in load_study(settings).trials}
     assert trials["ok"].state == TrialState.COMPLETE
-    assert trials["nan"].state == TrialState.FAIL and trials["nan"].user_attrs["verdict"] == "nan"
+    # NaN: infeasible for TPE (which ignores FAIL trials), never picked
+    assert trials["nan"].state == TrialState.PRUNED and trials["nan"].user_attrs["verdict"] == "nan"
+    assert trials["nan"].constraints == {"collapse": 1.0}
+    assert trials["ok"].constraints == {"collapse": 0.0}
     assert trials["invalid"].state == TrialState.FAIL
     assert "ser.n_node: must be >= 1" in trials["invalid"].user_attrs["invalid"]
     rows = ray_results(settings)[trials["ok"].user_attrs["ray_trial_id"]]
