@@ -156,6 +156,8 @@ def parser() -> argparse.ArgumentParser:
     resume.add_argument("folder", type=Path)
     resume.add_argument("--storage", help="the study's URL again, with its password (or set "
                         "PGPASSWORD / ~/.pgpass)")  # fmt: skip
+    resume.add_argument("--address", help="the Ray cluster to continue on, when it is not the "
+                        "one the sweep started on (a new Slurm job's head)")  # fmt: skip
     resume.set_defaults(handler=resume_command)
 
     best = commands.add_parser("best", help="write the top-K configs as train-ready YAML")
@@ -486,7 +488,7 @@ def sweep_command(args) -> int:
 def resume_command(args) -> int:
     from sweep.runner import resume_sweep
 
-    print_summary(resume_sweep(args.folder, args.storage))
+    print_summary(resume_sweep(args.folder, args.storage, args.address))
     return 0
 
 

@@ -16,7 +16,6 @@ sys.path.insert(0, str(ROOT))
 import optuna  # noqa: E402
 import yaml  # noqa: E402
 
-from sweep.runner import start_sweep  # noqa: E402
 from sweep.settings import SweepSettings  # noqa: E402
 
 # Demo-space SGANs that end in a known state, each seen in two seeds of 10 epochs on the demo
@@ -51,6 +50,8 @@ def case_space(path: Path, cases: dict, max_epochs: int) -> Path:
 
 def enqueued_sweep(settings: SweepSettings, trials: list[dict]) -> dict:
     """Run ``settings`` with exactly ``trials`` (Optuna parameter dicts), in order."""
+    from sweep.runner import start_sweep
+
     settings.samples = len(trials)
     settings.folder.mkdir(parents=True)
     study = optuna.create_study(study_name=settings.name, storage=settings.storage_url,
@@ -61,12 +62,15 @@ def enqueued_sweep(settings: SweepSettings, trials: list[dict]) -> dict:
 
 
 def results_by_trial(settings: SweepSettings) -> list[dict]:
-    """Per Optuna trial: its parameters, state, user attributes and Ray's per-epoch rows."""
+    """Per Optuna trial (in order of their numbers): its number, parameters, value, state,
+    user attributes, when it finished and Ray's per-epoch rows."""
     from sweep.results import load_study, trial_curves
 
     curves = trial_curves(settings)
     return [
-        {"params": t.params, "state": t.state.name, "attrs": t.user_attrs,
+        {"number": t.number, "params": t.params, "value": t.value, "state": t.state.name,
+         "attrs": t.user_attrs, "finished": t.datetime_complete.timestamp()
+         if t.datetime_complete else None,
          "rows": curves.get(t.user_attrs.get("ray_trial_id"), [])}
         for t in load_study(settings).trials
     ]  # fmt: skip

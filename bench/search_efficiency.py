@@ -1,211 +1,310 @@
-"""Search efficiency: epochs a sweep trains until it first holds a trial within ``MARGIN`` of
-a target no compared method defines for itself, for sersweep as shipped vs random search
-with full budgets, several seeds per method, in one run.
+"""Search efficiency on retrained quality: what a sweep's pick is worth when trained again on
+seeds no selection saw, for sersweep as shipped against random search, at 16, 32 and 64
+trials per sweep, several sweeps per method.
 
-* **Target**: ``(1 - MARGIN)`` x the best val UAR of a separate long reference search
-  (``bench/histories/reference_search.json``, written by ``bench/record_reference.py``: 64
-  TPE trials to the full budget, nothing stopped, seeded apart from these sweeps).
-* **Corpus**: the demo corpus's generator with 118 validation speakers (the demo's training,
-  test and unlabelled speakers), so one speaker's errors cannot move val UAR by the margin:
-  the reference's bootstrap SD of val UAR over validation speakers is printed beside half
-  the margin (``validation_ok``).
-* **Methods**, each on the ``demo`` space with its shipped epoch budget and ``--trials``
-  trials: ``sersweep`` (the defaults of ``launch.py sweep``: multivariate TPE, no scheduler,
-  collapse stopping, which for a val UAR objective stops every failure mode but
-  ``d_overpowers``), ``sersweep_asha`` (the same plus ``--scheduler asha``) and
-  ``random_full`` (random search, every trial trained to the full budget).
-* **Counting**: epochs in the order trials finished (Optuna's completion times): every epoch
-  of each trial finished before the first trial to reach the target, plus that trial's
-  epochs up to the one that got there. A sweep that never gets there spent all its epochs
-  for nothing, so each method's figure is epochs per success (all epochs counted / sweeps
-  that got there): stopping early is not rewarded unless the target is found.
+* **Corpus**: the benchmark corpus of ``bench/record_reference.py`` (118 validation
+  speakers).
+* **Methods** on the ``demo`` space with its epoch budget: ``sersweep`` (the defaults of
+  ``launch.py sweep``: multivariate TPE, collapse stopping with failed GANs infeasible for
+  TPE, the space's reduction, the top 3 re-evaluated on 3 fresh seeds and the best mean
+  picked) and ``random_full`` (what a user gets without sersweep: random search, every trial
+  to the full budget, the best epoch picked).
+* **Budgets**: the first 16, 32 and 64 trials (in the order they finished) of each 64-trial
+  sweep; at each, the method picks as it would had the sweep ended there (sersweep
+  re-evaluates that budget's leaders).
+* **Quality** of a pick: the mean over ``HELD_OUT`` seeds of its settled quality
+  (``bench/seed_runs.py``: mean val UAR of the budget's last three epochs), the seeds the
+  reference's target was measured on. **Epochs**: every epoch the sweep trained up to the
+  budget, plus its re-evaluation's.
+* **Target**: the reference search's pick, measured the same way
+  (``bench/histories/reference_search.json``).
 
-Prints one JSON object on its last line: ``ratio`` = epochs per success of ``sersweep`` /
-of ``random_full`` (``ratio_asha`` likewise) with a 90 % interval from resampling each
-method's seeds. Where either side never reached the target the ratio is ``null``:
-``reached`` says which, and ``baseline_budget`` how many epochs random search spent.
-``reference_stale`` is true (and a line on stderr says so) when the reference was recorded
-with other code.
+Figures: per method and budget the mean quality and epochs, with 5-95 % intervals from
+resampling each method's sweeps; the budget each needs to come within 1 % of the target;
+``ratio``: the epochs sersweep needs to reach random search's 64-trial quality over random
+search's 64-trial epochs (the smallest budget whose mean quality reaches it, interpolated
+linearly between budgets; ``null`` with ``beyond`` when none does); and the share of each
+sweep's second half that ended in a failure verdict (a verdict of the val UAR stop list,
+NaN included), sersweep against random search.
 
-    .venv/bin/python bench/search_efficiency.py [--trials 16] [--seeds 5] [--without-asha]
+Every sweep's trials and every seed run are kept in
+``bench/histories/search_efficiency_runs.json``; without ``--record`` the script replays
+that file (``cache_stale`` says whether the code changed since).
 
-Takes about 31 minutes on a 2-core CPU (``--trials 32 --without-asha``: 41).
+    .venv/bin/python bench/search_efficiency.py [--record [--seeds 5]]
+
+Recording takes about two and a half hours on a 2-core CPU; the replay a second.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import math
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import print_json
+from common import ROOT, print_json, results_by_trial
 from record_reference import (
-    CORPUS_SEED,
-    CORPUS_SPEAKERS,
+    HELD_OUT,
     OUT,
-    PER_SPEAKER,
     SPACE,
     VALID_FOLDS,
     bench_settings,
     code_hash,
     write_bench_corpus,
 )
+from seed_runs import quality, train_histories
 
-# The reference's best is the luckiest of its trial-epochs, and an SGAN's val UAR moves from
-# epoch to epoch by far more than validation noise, so a 1-2 % margin is a draw few trials
-# win; at 5 % the target is a level of quality (BENCHMARKS.md has the figures, and the JSON
-# how many reference trials reached it).
-MARGIN = 0.05
+from search_spaces import load_space
+from search_spaces.objective import Reduction
+from sweep.reeval import SEED_OFFSET
+from sweep.settings import CLASSIFIER_STOPS
+
+RUNS = ROOT / "bench" / "histories" / "search_efficiency_runs.json"
+TRIALS = 64
+BUDGETS = (16, 32, 64)
+WITHIN = 0.01
+REEVAL_TOP, REEVAL_SEEDS = 3, 3
 RESAMPLES = 2000
 METHODS = {
-    "sersweep": {},  # the defaults of launch.py sweep
-    "sersweep_asha": {"scheduler": "asha"},
-    "random_full": {"sampler": "random", "stop_on_collapse": False},
-}
+    "sersweep": {"reeval_top": 0},  # the defaults; its re-evaluation is replayed per budget
+    "random_full": {"sampler": "random", "stop_on_collapse": False, "reduce": "best",
+                    "reeval_top": 0},
+}  # fmt: skip
 
 
-def run_sweep(method: str, seed: int, trials: int, corpus: Path, out: Path) -> list[dict]:
-    """Per trial in completion order: its epochs, best objective after each, and state."""
-    from sweep.results import load_study, trial_curves
+# -- recording ---------------------------------------------------------------------------
+
+
+def run_sweep(method: str, seed: int, corpus: Path, out: Path) -> list[dict]:
+    """One 64-trial sweep; its trials in the order they finished."""
     from sweep.runner import start_sweep
 
-    settings = bench_settings(out, corpus, samples=trials, name=f"{method}{seed}", seed=seed,
+    settings = bench_settings(out, corpus, samples=TRIALS, name=f"{method}{seed}", seed=seed,
                               **METHODS[method])  # fmt: skip
     start_sweep(settings)
-    curves = trial_curves(settings)
-    finished = sorted(
-        (t for t in load_study(settings).trials if t.datetime_complete),
-        key=lambda t: t.datetime_complete,
-    )
-    rows = []
-    for trial in finished:
-        curve = curves.get(trial.user_attrs.get("ray_trial_id"), [])
-        best = [row.get("objective", float("nan")) for row in curve]
-        rows.append({"epochs": len(curve), "best": best, "state": trial.state.name})
-    return rows
+    trials = [t for t in results_by_trial(settings) if t["finished"] is not None]
+    return [
+        {"number": t["number"], "state": t["state"], "value": t["value"],
+         "epochs": len(t["rows"]), "overrides": json.loads(t["attrs"]["overrides"]),
+         "verdicts": [v["name"] for v in t["attrs"].get("verdicts", [])],
+         "val_uar": [round(r.get("val_uar", math.nan), 4) for r in t["rows"]]}
+        for t in sorted(trials, key=lambda t: t["finished"])
+    ]  # fmt: skip
 
 
-def epochs_to(target: float, trials: list[dict]) -> tuple[int, bool]:
-    """Epochs spent until a trial first reached ``target``, and whether one did."""
-    spent = 0
-    for trial in trials:
-        for epoch, value in enumerate(trial["best"], 1):
-            if value >= target:
-                return spent + epoch, True
-        spent += trial["epochs"]
-    return spent, False
+def record(seeds: int) -> dict:
+    reference = json.loads(OUT.read_text())
+    budget = load_space(SPACE).max_epochs
+    started, hashed = time.time(), code_hash()
+    sweeps = {method: [] for method in METHODS}
+    with tempfile.TemporaryDirectory() as tmp:
+        corpus = write_bench_corpus(Path(tmp) / "bench.h5")
+        for seed in range(seeds):
+            for method in METHODS:
+                trials = run_sweep(method, seed, corpus, Path(tmp) / f"{method}{seed}")
+                sweeps[method].append({"seed": seed, "trials": trials})
+                print(f"{method} seed {seed}: {len(trials)} trials", file=sys.stderr, flush=True)
+        # first the leaders' fresh seeds (and random search's picks), then the picks they
+        # choose on the held-out seeds; each seed run once however many budgets need it
+        seed_runs: dict[str, dict] = {}
+        for known in (None, seed_runs):
+            wanted = {_key(spec): spec for method, rows in sweeps.items() for sweep in rows
+                      for size in BUDGETS
+                      for spec in needed_runs(method, sweep["trials"][:size], known)}  # fmt: skip
+            specs = [spec for key, spec in wanted.items() if key not in seed_runs]
+            for spec, history in zip(specs, train_histories(str(corpus), specs, VALID_FOLDS),
+                                     strict=True):  # fmt: skip
+                seed_runs[_key(spec)] = {**spec, "quality": round(quality(history, budget), 4),
+                                         "val_uar": [round(r.get("val_uar", math.nan), 4)
+                                                     for r in history],
+                                         "epochs": len(history)}  # fmt: skip
+    payload = {"code_hash": hashed, "reference_code_hash": reference["code_hash"],
+               "recorded": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - started),
+               "trials": TRIALS, "budgets": BUDGETS, "sweeps": sweeps,
+               "seed_runs": list(seed_runs.values())}  # fmt: skip
+    RUNS.write_text(json.dumps(payload, separators=(",", ":")))
+    return payload
 
 
-def epochs_per_success(rows: list[dict]) -> float | None:
-    """All epochs of a method's sweeps (up to the target where reached) over the sweeps that
-    reached it (``None``: none did)."""
-    successes = sum(row["reached"] for row in rows)
-    return sum(row["epochs"] for row in rows) / successes if successes else None
+def needed_runs(method: str, trials: list[dict], runs: dict | None) -> list[dict]:
+    """The seed runs a method's pick at this budget needs: random search's pick on the
+    held-out seeds; sersweep's leaders on fresh seeds, and (once ``runs`` holds those) the
+    leader they pick on the held-out seeds."""
+    if method == "random_full":
+        pick = _best(trials)
+        return [] if pick is None else [_spec(pick, s) for s in HELD_OUT]
+    leaders = _leaders(trials)
+    fresh = [_spec(t, SEED_OFFSET + i) for t in leaders for i in range(REEVAL_SEEDS)]
+    if runs is None:
+        return fresh
+    pick = reeval_pick(leaders, runs)
+    return fresh + ([_spec(pick, s) for s in HELD_OUT] if pick else [])
 
 
-def ratio_with_spread(method: list[dict], baseline: list[dict], seed: int = 0) -> dict:
-    """Epochs per success of ``method`` over ``baseline``, and its 5-95 % interval over
-    resamples of each one's sweeps (with replacement); ``defined_share``: the share of
-    resamples where both reached the target at least once."""
-    ours = epochs_per_success(method)
-    theirs = epochs_per_success(baseline)
-    if ours is None or theirs is None:
-        return {"ratio": None, "interval": None, "defined_share": None}
-    rng = np.random.default_rng(seed)
+def _spec(trial: dict, seed: int) -> dict:
+    return {"overrides": trial["overrides"], "seed": seed}
+
+
+def _key(spec: dict) -> str:
+    return json.dumps([spec["overrides"], spec["seed"]], sort_keys=True)
+
+
+# -- the methods' picks ------------------------------------------------------------------
+
+
+def _complete(trials: list[dict]) -> list[dict]:
+    return [t for t in trials if t["state"] == "COMPLETE" and _finite(t["value"])]
+
+
+def _best(trials: list[dict]) -> dict | None:
+    complete = _complete(trials)
+    return max(complete, key=lambda t: t["value"]) if complete else None
+
+
+def _leaders(trials: list[dict]) -> list[dict]:
+    return sorted(_complete(trials), key=lambda t: t["value"], reverse=True)[:REEVAL_TOP]
+
+
+def reeval_pick(leaders: list[dict], runs: dict) -> dict | None:
+    """sersweep's pick: the leader with the best mean of the shipped reduction over its
+    fresh seeds (``sweep.reeval``)."""
+    reduction = load_space(SPACE).reduce
+
+    def mean(trial: dict) -> float:
+        values = [reduction.reduce(runs[_key(_spec(trial, SEED_OFFSET + i))]["val_uar"])[0]
+                  for i in range(REEVAL_SEEDS)]  # fmt: skip
+        finite = [v for v in values if _finite(v)]
+        return statistics.fmean(finite) if finite else -math.inf
+
+    return max(leaders, key=mean) if leaders else None
+
+
+def outcome(method: str, trials: list[dict], runs: dict) -> dict:
+    """A method's pick at one budget: its held-out quality and the epochs spent."""
+    pick = _best(trials) if method == "random_full" else reeval_pick(_leaders(trials), runs)
+    epochs = sum(t["epochs"] for t in trials)
+    if method == "sersweep":
+        epochs += sum(runs[_key(_spec(t, SEED_OFFSET + i))]["epochs"]
+                      for t in _leaders(trials) for i in range(REEVAL_SEEDS))  # fmt: skip
+    held = [runs[_key(_spec(pick, s))]["quality"] for s in HELD_OUT] if pick else []
+    return {"quality": statistics.fmean(held) if held else math.nan, "epochs": epochs}
+
+
+def failure_share(trials: list[dict]) -> float:
+    """The share of a sweep's second half (by completion) that ended in a failure verdict."""
+    second = trials[len(trials) // 2 :]
+    stops = set(CLASSIFIER_STOPS)
+    return sum(bool(stops & set(t["verdicts"])) for t in second) / len(second)
+
+
+# -- figures -----------------------------------------------------------------------------
+
+
+def figures(payload: dict, target: float) -> dict:
+    runs = {_key(run): run for run in payload["seed_runs"]}
+    table = {method: [{size: outcome(method, sweep["trials"][:size], runs) for size in BUDGETS}
+                      for sweep in sweeps]
+             for method, sweeps in payload["sweeps"].items()}  # fmt: skip
+    rng = np.random.default_rng(0)
+    per_method = {}
+    for method, rows in table.items():
+        per_method[method] = {
+            str(size): {"quality": _spread([r[size]["quality"] for r in rows], rng),
+                        "epochs": _spread([r[size]["epochs"] for r in rows], rng)}
+            for size in BUDGETS
+        }  # fmt: skip
+        level = (1 - WITHIN) * target
+        reached = [s for s in BUDGETS if per_method[method][str(s)]["quality"]["mean"] >= level]
+        per_method[method]["budget_within_1pct"] = reached[0] if reached else None
+    ratio = ratio_with_spread(table["sersweep"], table["random_full"], rng)
+    shares = {method: _spread([failure_share(s["trials"]) for s in sweeps], rng)
+              for method, sweeps in payload["sweeps"].items()}  # fmt: skip
+    return {"per_method": per_method, **ratio, "second_half_failure_share": shares,
+            "failure_share_ratio": _ratio(shares["sersweep"]["mean"],
+                                          shares["random_full"]["mean"]),
+            "runs": {m: [{str(k): v for k, v in row.items()} for row in rows]
+                     for m, rows in table.items()}}  # fmt: skip
+
+
+def epochs_to_quality(rows: list[dict], level: float) -> float | None:
+    """Mean epochs at which the mean quality over ``rows`` first reaches ``level``,
+    interpolated linearly between budgets (``None``: not by the last budget)."""
+    means = [(statistics.fmean(r[s]["epochs"] for r in rows),
+              statistics.fmean(r[s]["quality"] for r in rows)) for s in BUDGETS]  # fmt: skip
+    previous = None
+    for epochs, value in means:
+        if value >= level:
+            if previous is None or previous[1] >= value:
+                return epochs
+            share = (level - previous[1]) / (value - previous[1])
+            return previous[0] + share * (epochs - previous[0])
+        previous = (epochs, value)
+    return None
+
+
+def ratio_with_spread(ours: list[dict], random: list[dict], rng) -> dict:
+    def ratio(a: list[dict], b: list[dict]) -> float | None:
+        level = statistics.fmean(r[BUDGETS[-1]]["quality"] for r in b)
+        spent = epochs_to_quality(a, level)
+        return None if spent is None else spent / statistics.fmean(
+            r[BUDGETS[-1]]["epochs"] for r in b)  # fmt: skip
+
     draws = []
     for _ in range(RESAMPLES):
-        a = epochs_per_success([method[i] for i in rng.integers(len(method), size=len(method))])
-        b = epochs_per_success(
-            [baseline[i] for i in rng.integers(len(baseline), size=len(baseline))]
-        )
-        if a is not None and b is not None:
-            draws.append(a / b)
-    interval = [round(float(q), 3) for q in np.percentile(draws, [5, 95])] if draws else None
-    return {"ratio": round(ours / theirs, 3), "interval": interval,
-            "defined_share": round(len(draws) / RESAMPLES, 3)}  # fmt: skip
+        a = [ours[i] for i in rng.integers(len(ours), size=len(ours))]
+        b = [random[i] for i in rng.integers(len(random), size=len(random))]
+        draws.append(ratio(a, b))
+    defined = [d for d in draws if d is not None]
+    value = ratio(ours, random)
+    return {"ratio": round(value, 3) if value is not None else None,
+            "ratio_interval": [round(float(q), 3) for q in np.percentile(defined, [5, 95])]
+            if defined else None,
+            "ratio_defined_share": round(len(defined) / RESAMPLES, 3),
+            "beyond": value is None}  # fmt: skip
 
 
-def load_reference(path: Path) -> tuple[dict, bool]:
-    """The recorded reference search, and whether other code recorded it."""
-    reference = json.loads(path.read_text())
-    expected = {"speakers": CORPUS_SPEAKERS, "per_speaker": PER_SPEAKER, "seed": CORPUS_SEED,
-                "valid_idx": VALID_FOLDS}  # fmt: skip
-    if reference["corpus"] != expected or reference["space"] != SPACE:
-        raise SystemExit(f"error: {path}: corpus/space: expected {expected} on {SPACE!r}, got "
-                         f"{reference['corpus']} on {reference['space']!r}; rerun "
-                         "bench/record_reference.py")  # fmt: skip
-    stale = reference["code_hash"] != code_hash()
-    if stale:
-        print(f"reference search is stale: recorded with other code ({reference['code_hash']}, "
-              f"now {code_hash()}): rerun bench/record_reference.py", file=sys.stderr)  # fmt: skip
-    return reference, stale
+def _spread(values: list[float], rng) -> dict:
+    values = [v for v in values if _finite(v)]
+    if not values:
+        return {"mean": None, "interval": None}
+    means = [statistics.fmean(rng.choice(values, len(values))) for _ in range(RESAMPLES)]
+    return {"mean": round(statistics.fmean(values), 4),
+            "interval": [round(float(q), 4) for q in np.percentile(means, [5, 95])]}  # fmt: skip
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a is not None and b else None
+
+
+def _finite(value) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=16, help="trials per sweep")
-    parser.add_argument("--seeds", type=int, default=5, help="sweeps per method")
-    parser.add_argument("--reference", type=Path, default=OUT)
-    parser.add_argument(
-        "--without-asha", action="store_true", help="only sersweep as shipped and random search"
-    )
+    parser.add_argument("--record", action="store_true", help="run the sweeps (hours)")
+    parser.add_argument("--seeds", type=int, default=5, help="sweeps per method (--record)")
     args = parser.parse_args()
-    reference, stale = load_reference(args.reference)
-    target = (1 - MARGIN) * reference["best_val_uar"]
-    spread = reference["best_validation"]
-    started = time.time()
-    methods = [m for m in METHODS if not (args.without_asha and m == "sersweep_asha")]
-    table = {method: [] for method in methods}
-    with tempfile.TemporaryDirectory() as tmp:
-        corpus = write_bench_corpus(Path(tmp) / "bench.h5")
-        for seed in range(args.seeds):
-            for method in methods:
-                out = Path(tmp) / f"{method}{seed}"
-                trials = run_sweep(method, seed, args.trials, corpus, out)
-                epochs, reached = epochs_to(target, trials)
-                best = max((v for t in trials for v in t["best"] if v == v), default=None)
-                row = {"seed": seed, "epochs": epochs, "reached": reached,
-                       "total_epochs": sum(t["epochs"] for t in trials),
-                       "best": round(best, 4) if best is not None else None,
-                       "failed": sum(t["state"] == "FAIL" for t in trials)}  # fmt: skip
-                table[method].append(row)
-                print(method, row, flush=True)
-    baseline = table["random_full"]
-    reached = {method: sum(row["reached"] for row in rows) for method, rows in table.items()}
-    per_success = {method: epochs_per_success(rows) for method, rows in table.items()}
-    figures = {
-        "benchmark": "search_efficiency", "space": SPACE, "trials": args.trials,
-        "seeds": args.seeds, "reference_best_val_uar": reference["best_val_uar"],
-        "reference_trials": reference["trials"], "reference_stale": stale,
-        "margin": MARGIN, "target": round(target, 4),
-        "reference_trials_within_margin": sum(
-            (r["best"] or 0) >= target for r in reference["runs"]
-        ),
-        "best_config_retrained_val_uar": spread["val_uar"],
-        "validation_speakers": spread["speakers"], "validation_rows": spread["rows"],
-        "val_uar_bootstrap_sd": spread["bootstrap_sd"],
-        "half_margin": round(MARGIN * reference["best_val_uar"] / 2, 4),
-        "validation_ok": spread["bootstrap_sd"] < MARGIN * reference["best_val_uar"] / 2,
-        "reached": reached,
-        "epochs_per_success": {m: round(v, 1) if v else None for m, v in per_success.items()},
-        "baseline_budget": sum(row["total_epochs"] for row in baseline),
-        **_ratio_fields("", table["sersweep"], baseline),
-        **(_ratio_fields("_asha", table["sersweep_asha"], baseline) if "sersweep_asha" in table
-           else {}),
-        "runs": table, "minutes": round((time.time() - started) / 60, 1), "cpus": os.cpu_count(),
-    }  # fmt: skip
-    print_json(figures)
-
-
-def _ratio_fields(suffix: str, method: list[dict], baseline: list[dict]) -> dict:
-    spread = ratio_with_spread(method, baseline)
-    return {f"ratio{suffix}": spread["ratio"], f"ratio{suffix}_interval": spread["interval"],
-            f"ratio{suffix}_defined_share": spread["defined_share"]}  # fmt: skip
+    reference = json.loads(OUT.read_text())
+    payload = record(args.seeds) if args.record else json.loads(RUNS.read_text())
+    stale = payload["code_hash"] != code_hash()
+    if stale or payload["reference_code_hash"] != reference["code_hash"]:
+        print("search efficiency: recorded with other code; rerun bench/record_reference.py "
+              "and bench/search_efficiency.py --record", file=sys.stderr)  # fmt: skip
+    target = reference["target"]
+    print_json({
+        "benchmark": "search_efficiency", "space": SPACE, "reduce": str(Reduction.parse(
+            reference["reduce"])), "trials": payload["trials"], "budgets": list(BUDGETS),
+        "seeds": len(payload["sweeps"]["sersweep"]), "cache_stale": stale,
+        "recorded": payload["recorded"], "target": target,
+        "target_held_out": reference["pick"]["held_out"], **figures(payload, target),
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

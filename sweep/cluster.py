@@ -96,7 +96,9 @@ def init_ray(settings: SweepSettings) -> None:
         ray.init(address=settings.address, **kwargs)
     else:
         env.update(LOOPBACK_ONLY)
-        ray.init(num_cpus=settings.num_cpus, **kwargs)
+        # "local": a Ray of its own, even where `ray start` left a cluster address behind
+        # on this machine (ray.init() alone would join that cluster)
+        ray.init(address="local", num_cpus=settings.num_cpus, **kwargs)
 
 
 def remote_task(function: Callable, settings: SweepSettings):

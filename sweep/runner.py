@@ -57,12 +57,18 @@ def start_sweep(settings: SweepSettings) -> dict:
     return _run(settings, sweep_space(settings), corpus, restore=False)
 
 
-def resume_sweep(folder: str | Path, storage: str | None = None) -> dict:
+def resume_sweep(folder: str | Path, storage: str | None = None,
+                 address: str | None = None) -> dict:  # fmt: skip
     """Continue an interrupted sweep: finished trials stay finished, unfinished ones resume
     from their last checkpoint, and the Optuna study continues where it stopped.
 
-    ``storage`` gives the study's URL again (with a password that was not saved)."""
+    ``storage`` gives the study's URL again (with a password that was not saved); ``address``
+    a Ray cluster other than the one the sweep started on (saved: later commands use it)."""
     settings = load_settings(folder)
+    if address:
+        check_address(address)
+        settings.address = address
+        settings.save()
     check_address(settings.address)
     if storage:
         url = password_to_environment(storage)

@@ -151,3 +151,17 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_pat
     first_on_head = next(i for i, r in enumerate(rows) if r["node_id"] != worker_node)
     assert first_on_head >= 1 and rows[first_on_head]["epoch"] > 1
     assert all(r["node_id"] != worker_node for r in rows[first_on_head:])
+
+
+def test_a_local_sweep_starts_its_own_ray_beside_a_running_cluster(two_nodes, tmp_path):
+    """`ray start` leaves its cluster's address on the machine; a sweep without --address
+    must still start a Ray of its own (ray.init() alone would join that cluster)."""
+    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=4)
+    out = tmp_path / "sweep"
+    command = sweep_command(corpus, out, "local", "--samples", 1, "--max-epochs", 1,
+                            "--num-cpus", 1)  # fmt: skip
+    done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "Connecting to existing Ray cluster" not in done.stderr
+    (rows,) = trial_results(out / "ray" / "local").values()
+    assert rows[-1]["node_ip"] == "127.0.0.1"

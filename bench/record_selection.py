@@ -1,0 +1,167 @@
+"""Record the runs ``bench/selection.py`` measures how well a sweep picks from
+(``bench/histories/selection_runs.json``), with a hash of the code they were recorded with.
+
+A sweep's pick is only as good as one run of each configuration can tell them apart. To
+measure it, each configuration must be known far better than one run knows it: this script
+trains ``CONFIGS`` configurations drawn at random from the ``demo`` space as shipped, each
+with ``SEEDS`` seeds, for the space's epoch budget, and keeps every epoch's metrics (so any
+reduction of a trial's epochs, and the collapse detector, can be replayed on them).
+
+Two corpora, one choice each way:
+
+* **calibration** (corpus seed 0): where ``bench/selection.py`` chooses the shipped
+  reduction and how the re-evaluated leaders are picked;
+* **evaluation** (corpus seed 1, its own configurations): where it reports, after the choice.
+
+Each corpus is the benchmark corpus of ``bench/record_reference.py`` (the demo generator
+with 128 speakers; validation on speakers 2, 3 and 12-127: 118 speakers, 4,720 rows).
+
+    .venv/bin/python bench/record_selection.py [--configs 24] [--seeds 8] [--workers 2]
+
+Takes about an hour and a half on an idle 2-core CPU (384 runs of 6 epochs). Each run has
+its own process, so its history depends only on its spec and the code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "bench" / "histories" / "selection_runs.json"
+SPACE = "demo"
+CORPORA = {"calibration": 0, "evaluation": 1}  # corpus seed (the demo corpus's own is 0)
+CONFIG_DRAWS = {"calibration": 500, "evaluation": 600}  # seeds of the random draws
+SPEAKERS, PER_SPEAKER, VALID_FOLDS = 128, 40, "2,3,12:127"
+KEPT = ("epoch", "d_loss", "g_loss", "d_acc_real", "d_acc_fake", "class_acc", "d_grad_norm",
+        "g_grad_norm", "diversity", "nonfinite", "val_uar", "val_score",
+        "epoch_seconds")  # fmt: skip
+NOT_TRAINING = ("sermodels/inference", "sermodels/source_options.py")
+
+
+def code_hash() -> str:
+    """What the runs read: the model library's training code, the demo space's base, params
+    and budget (not its objective: the reductions are replayed, never trained on) and this
+    script."""
+    digest = hashlib.sha256()
+    library = [path for path in (ROOT / "sermodels").rglob("*.py")
+               if not str(path.relative_to(ROOT)).startswith(NOT_TRAINING)]  # fmt: skip
+    for path in sorted([*library, Path(__file__).resolve()]):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    import yaml
+
+    space = yaml.safe_load((ROOT / "search_spaces" / f"{SPACE}.yaml").read_text())
+    trained = {key: space.get(key) for key in ("base", "params", "max_epochs")}
+    digest.update(json.dumps(trained, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def plan(configs: int, seeds: int) -> list[dict]:
+    return [{"set": name, "config": index, "draw": CONFIG_DRAWS[name] + index, "seed": seed}
+            for name in CORPORA for index in range(configs)
+            for seed in range(seeds)]  # fmt: skip
+
+
+def drawn_overrides(draw: int) -> dict:
+    """One configuration drawn at random from the space as shipped."""
+    import optuna
+
+    from search_spaces import load_space
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=draw))
+    return load_space(SPACE).suggest(study.ask())
+
+
+def record(spec: dict, corpora: dict[str, str]) -> dict:
+    """Train one run; its spec with its overrides and every epoch's kept metrics."""
+    from search_spaces import load_space
+    from sermodels.backend import configure_threads
+    from sermodels.config import config_from_dict
+    from sermodels.data import load_run_corpus
+    from sermodels.training.run import make_run
+
+    configure_threads(1)
+    space = load_space(SPACE)
+    overrides = drawn_overrides(spec["draw"])
+    mapping = space.run_config({**overrides, "train.seed": spec["seed"]})
+    mapping["data"]["valid_idx"] = VALID_FOLDS
+    mapping["train"].update({"patience": 0, "save_img_interval": 0, "save_models": False})
+    config = config_from_dict(mapping, SPACE)
+    corpus = load_run_corpus(config, corpora[spec["set"]])
+    started = time.perf_counter()
+    run = make_run(config, corpus, None)
+    history = []
+    for _ in range(space.max_epochs):
+        metrics = run.step_epoch()
+        history.append({k: _plain(metrics[k]) for k in KEPT if k in metrics})
+        if metrics.get("nonfinite"):
+            break  # a sweep's trial ends here too
+    return {**spec, "overrides": _plain(overrides),
+            "seconds": round(time.perf_counter() - started, 1), "history": history}  # fmt: skip
+
+
+def _plain(value):
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value != value:
+        return "nan"
+    return value
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", type=int, default=24)
+    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from sermodels.data.demo import write_demo_corpus
+
+    runs = plan(args.configs, args.seeds)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        corpora = {name: str(write_demo_corpus(Path(tmp) / f"{name}.h5", n_speakers=SPEAKERS,
+                                               per_speaker=PER_SPEAKER, seed=seed,
+                                               progress=False))
+                   for name, seed in CORPORA.items()}  # fmt: skip
+        context = get_context("spawn")
+        with ProcessPoolExecutor(args.workers, mp_context=context, max_tasks_per_child=1) as pool:
+            futures = [pool.submit(record, spec, corpora) for spec in runs]
+            recorded = []
+            for done, future in enumerate(futures, 1):
+                recorded.append(future.result())
+                last = recorded[-1]
+                print(f"[{done}/{len(runs)}] {last['set']} config {last['config']} seed "
+                      f"{last['seed']}: {last['seconds']} s", file=sys.stderr,
+                      flush=True)  # fmt: skip
+    payload = {"code_hash": code_hash(), "recorded": time.strftime("%Y-%m-%d"),
+               "machine": f"{os.cpu_count()}-core CPU", "space": SPACE,
+               "corpora": {name: {"seed": seed, "speakers": SPEAKERS,
+                                  "per_speaker": PER_SPEAKER, "valid_idx": VALID_FOLDS}
+                           for name, seed in CORPORA.items()},
+               "configs": args.configs, "seeds": args.seeds,
+               "seconds": round(time.perf_counter() - started), "runs": recorded}  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(payload, separators=(",", ":")))
+    print(json.dumps({"recorded": len(recorded), "seconds": payload["seconds"],
+                      "code_hash": payload["code_hash"], "out": str(args.out)}))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

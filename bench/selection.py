@@ -1,0 +1,234 @@
+"""How well a sweep picks: each reduction of a trial's epochs, and the leaders re-evaluated on
+fresh seeds, replayed on configurations whose quality is known from other seeds
+(``bench/histories/selection_runs.json``, written by ``bench/record_selection.py``).
+
+Every configuration was trained with several seeds. In each of ``REPLICATES`` role draws
+(a fixed random permutation of a configuration's seeds per draw), one seed plays the sweep's
+trial, three play the re-evaluation's fresh seeds and the rest are held out. Ground truth
+comes from the held-out seeds only, never from a run the selection read:
+
+* **retrained quality** ``T(c)``: the mean over held-out seeds of the validation UAR of the
+  last three epochs of the budget (where the configuration settles; a run that ended on a
+  non-finite value counts at chance, 1/4).
+
+The sweep's trial is judged as a sweep judges it (the shipped collapse detector replayed
+epoch by epoch, the shipped stop list): a trial it would stop, or one that went NaN, cannot
+be picked. Per method, over the configurations of one corpus:
+
+* **gap** (winner's curse): the pick's own estimate (its single-run objective, or its
+  re-evaluated mean) minus ``T(pick)``;
+* **spearman**: rank correlation of the method's estimate with ``T`` over the pickable
+  configurations (re-evaluation: the 3-seed mean of every configuration);
+* **regret**: the best ``T`` among all configurations minus ``T(pick)``.
+
+Each figure is the mean over role draws with its 5-95 % interval. The shipped reduction is
+the one with the lowest mean regret on the **calibration** corpus (ties: the higher
+Spearman), and the re-evaluation's pick rule (best mean, or best mean - 1 SE) likewise; the
+**evaluation** corpus (other configurations, another corpus seed) reports them, targets
+beside: gap <= 0.02, Spearman >= 0.8, regret <= 0.01.
+
+Prints one JSON object on its last line; ``cache_stale`` is true when the code the runs were
+recorded with has changed (rerun ``bench/record_selection.py``).
+
+    .venv/bin/python bench/selection.py [--runs FILE] [--replicates 500]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+from common import print_json
+from record_selection import OUT, code_hash
+from scipy.stats import spearmanr
+
+from search_spaces.objective import Reduction
+from sweep.collapse import NAN, CollapseDetector, deciding_verdict
+from sweep.settings import default_stop_verdicts
+
+REDUCTIONS = ("best", "last", "mean_last:3", "smoothed:3")
+PICK_RULES = ("mean", "mean_minus_se")
+REEVAL_TOP, REEVAL_SEEDS = 3, 3
+REPLICATES = 500
+CHANCE = 0.25  # 4 classes
+SETTLED = 3  # epochs of the budget's end that make a run's quality
+TARGETS = {"gap": 0.02, "spearman": 0.8, "regret": 0.01}
+
+
+def load(path: Path) -> dict:
+    payload = json.loads(path.read_text())
+    configs: dict[str, dict[int, dict[int, dict]]] = {}
+    for run in payload["runs"]:
+        run["history"] = [{k: _number(v) for k, v in row.items()} for row in run["history"]]
+        configs.setdefault(run["set"], {}).setdefault(run["config"], {})[run["seed"]] = run
+    payload["by_set"] = configs
+    return payload
+
+
+def _number(value):
+    return float(value) if isinstance(value, str) else value
+
+
+def curve(run: dict) -> list[float]:
+    return [row.get("val_uar", math.nan) for row in run["history"]]
+
+
+def quality(run: dict, budget: int) -> float:
+    """A held-out run's settled quality: mean val UAR of the budget's last epochs."""
+    values = curve(run)
+    if len(values) < budget or not all(math.isfinite(v) for v in values[-SETTLED:]):
+        return CHANCE
+    return statistics.fmean(values[-SETTLED:])
+
+
+def pickable(run: dict, detector: CollapseDetector, stopping: tuple[str, ...]) -> bool:
+    """Whether a sweep would keep the run as a COMPLETE trial: never stopped by a verdict of
+    the stop list, never NaN (the trial judges itself after every epoch)."""
+    history = run["history"]
+    for epoch in range(1, len(history) + 1):
+        verdict = deciding_verdict(detector.verdicts(history[:epoch]), stopping)
+        if verdict.name in stopping or verdict.name == NAN:
+            return False
+    return True
+
+
+def prepare(configs: dict[int, dict[int, dict]], budget: int) -> dict:
+    """Per configuration and seed: its val UAR curve, settled quality and pickability."""
+    detector = CollapseDetector()
+    stopping = tuple(default_stop_verdicts("val_uar"))
+    return {
+        config: {seed: {"curve": curve(run), "quality": quality(run, budget),
+                        "pickable": pickable(run, detector, stopping)}
+                 for seed, run in seeds.items()}
+        for config, seeds in configs.items()
+    }  # fmt: skip
+
+
+def replicate(runs: dict, rng: np.random.Generator) -> dict:
+    """One role draw: per method, (gap, spearman, regret)."""
+    roles = {}
+    for config, seeds in runs.items():
+        order = list(rng.permutation(sorted(seeds)))
+        roles[config] = (order[0], order[1 : 1 + REEVAL_SEEDS], order[1 + REEVAL_SEEDS :])
+    truth = {c: statistics.fmean(runs[c][s]["quality"] for s in roles[c][2]) for c in runs}
+    best_truth = max(truth.values())
+    figures = {}
+    for text in REDUCTIONS:
+        reduction = Reduction.parse(text)
+        estimate = {c: reduction.reduce(runs[c][roles[c][0]]["curve"])[0] for c in runs
+                    if runs[c][roles[c][0]]["pickable"]}  # fmt: skip
+        estimate = {c: v for c, v in estimate.items() if math.isfinite(v)}
+        if not estimate:
+            continue
+        pick = max(estimate, key=estimate.get)
+        figures[text] = _figures(estimate, truth, pick, best_truth)
+        leaders = sorted(estimate, key=estimate.get, reverse=True)[:REEVAL_TOP]
+        means = {c: _seed_values(runs, roles, c, reduction) for c in runs}
+        for rule in PICK_RULES:
+            scores = {c: _score(means[c], rule) for c in leaders}
+            chosen = max(scores, key=scores.get)
+            mean_of = {c: statistics.fmean(v) if v else math.nan for c, v in means.items()}
+            everyone = {c: v for c, v in mean_of.items() if math.isfinite(v)}
+            figures[f"{text}+reeval:{rule}"] = {
+                "gap": mean_of[chosen] - truth[chosen],
+                "spearman": _spearman(everyone, truth),
+                "regret": best_truth - truth[chosen],
+            }
+    return figures
+
+
+def _seed_values(runs: dict, roles: dict, config: int, reduction: Reduction) -> list[float]:
+    values = [reduction.reduce(runs[config][s]["curve"])[0] for s in roles[config][1]]
+    return [v for v in values if math.isfinite(v)]
+
+
+def _score(values: list[float], rule: str) -> float:
+    if not values:
+        return -math.inf
+    mean = statistics.fmean(values)
+    if rule == "mean" or len(values) < 2:
+        return mean
+    return mean - statistics.stdev(values) / math.sqrt(len(values))
+
+
+def _figures(estimate: dict, truth: dict, pick: int, best_truth: float) -> dict:
+    return {"gap": estimate[pick] - truth[pick], "spearman": _spearman(estimate, truth),
+            "regret": best_truth - truth[pick]}  # fmt: skip
+
+
+def _spearman(estimate: dict, truth: dict) -> float:
+    configs = sorted(estimate)
+    if len(configs) < 3:
+        return math.nan
+    return float(spearmanr([estimate[c] for c in configs], [truth[c] for c in configs])[0])
+
+
+def summarise(runs: dict, replicates: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    draws = [replicate(runs, rng) for _ in range(replicates)]
+    methods = sorted({m for d in draws for m in d})
+    return {m: {k: _spread([d[m][k] for d in draws if m in d]) for k in TARGETS}
+            for m in methods}  # fmt: skip
+
+
+def _spread(values: list[float]) -> dict:
+    values = [v for v in values if math.isfinite(v)]
+    if not values:
+        return {"mean": None, "p05": None, "p95": None}
+    return {"mean": round(statistics.fmean(values), 4),
+            "p05": round(float(np.percentile(values, 5)), 4),
+            "p95": round(float(np.percentile(values, 95)), 4)}  # fmt: skip
+
+
+def choose(calibration: dict) -> tuple[str, str]:
+    """The reduction, then the re-evaluation pick rule, with the lowest mean regret on the
+    calibration corpus (ties: the higher Spearman)."""
+
+    def key(method: str):
+        figures = calibration[method]
+        return (figures["regret"]["mean"], -(figures["spearman"]["mean"] or -1.0))
+
+    reduction = min(REDUCTIONS, key=lambda r: key(r) if r in calibration else (math.inf,))
+    rule = min(PICK_RULES, key=lambda rule: key(f"{reduction}+reeval:{rule}"))
+    return reduction, rule
+
+
+def met(figures: dict) -> dict:
+    return {"gap": abs(figures["gap"]["mean"]) <= TARGETS["gap"],
+            "spearman": figures["spearman"]["mean"] >= TARGETS["spearman"],
+            "regret": figures["regret"]["mean"] <= TARGETS["regret"]}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=OUT)
+    parser.add_argument("--replicates", type=int, default=REPLICATES)
+    args = parser.parse_args()
+    payload = load(args.runs)
+    stale = payload["code_hash"] != code_hash()
+    if stale:
+        print("selection: the runs were recorded with other code; rerun "
+              "bench/record_selection.py", file=sys.stderr)  # fmt: skip
+    budget = max(len(run["history"]) for run in payload["runs"])
+    sets = {name: summarise(prepare(configs, budget), args.replicates, seed=index)
+            for index, (name, configs) in enumerate(sorted(payload["by_set"].items()))}  # fmt: skip
+    reduction, rule = choose(sets["calibration"])
+    shipped = f"{reduction}+reeval:{rule}"
+    evaluation = sets["evaluation"]
+    print_json({
+        "cache_stale": stale, "code_hash": payload["code_hash"], "recorded": payload["recorded"],
+        "configs": payload["configs"], "seeds": payload["seeds"],
+        "replicates": args.replicates, "chosen_reduction": reduction, "chosen_pick_rule": rule,
+        "evaluation_single_run": evaluation[reduction],
+        "evaluation_shipped": evaluation[shipped], "targets": TARGETS,
+        "targets_met": met(evaluation[shipped]), "by_set": sets,
+    })  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
