@@ -114,8 +114,9 @@ def parser() -> argparse.ArgumentParser:
                        help="fractions share a GPU, e.g. 0.25")  # fmt: skip
     sweep.add_argument("--storage", help="Optuna storage URL (default: sqlite in the folder)")
     sweep.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo")
-    sweep.add_argument("--sampler", choices=("tpe", "random"), default="tpe",
-                       help="Optuna sampler (random: a baseline for TPE)")  # fmt: skip
+    sweep.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe",
+                       help="Optuna sampler (nsga2: for several objectives; random: a "
+                            "baseline)")  # fmt: skip
     sweep.add_argument("--seed", type=int, default=0, help="sampler seed")
     sweep.add_argument("--max-failures", type=int, default=2, help="retries per trial")
     sweep.add_argument("--snapshot-every", type=int, default=1, metavar="N",
@@ -163,12 +164,14 @@ def parser() -> argparse.ArgumentParser:
     best = commands.add_parser("best", help="write the top-K configs as train-ready YAML")
     best.add_argument("folder", type=Path)
     best.add_argument("--top", type=positive, default=3)
+    add_trade_off_options(best)
     best.set_defaults(handler=best_command)
 
     final = commands.add_parser("final", help="retrain the top-K on train+valid, S seeds each")
     final.add_argument("folder", type=Path)
     final.add_argument("--top", type=positive, default=3)
     final.add_argument("--seeds", type=positive, default=3)
+    add_trade_off_options(final)
     final.add_argument("--cv", type=positive, metavar="K",
                        help="instead, K speaker-independent rotations over the folds the sweep "
                        "did not select on (FOLDER/final/cv)")  # fmt: skip
@@ -204,6 +207,18 @@ def parser() -> argparse.ArgumentParser:
     dashboard.set_defaults(handler=dashboard_command)
     top.command_parsers = commands.choices  # each command's parser, by name (docs and tests)
     return top
+
+
+def add_trade_off_options(command: argparse.ArgumentParser) -> None:
+    choice = command.add_mutually_exclusive_group()
+    choice.add_argument("--pareto", action="store_true",
+                        help="a sweep with several objectives: every member of its Pareto "
+                             "front instead of the top K")  # fmt: skip
+    choice.add_argument(
+        "--pick",
+        metavar="TRADE-OFF",
+        help="one member of the Pareto front, e.g. 'val_uar>=0.6,min params'",
+    )
 
 
 def add_reeval_options(command: argparse.ArgumentParser, when: str, top: int) -> None:
@@ -509,7 +524,7 @@ def best_command(args) -> int:
     from sweep.results import write_best
     from sweep.settings import load_settings
 
-    for path in write_best(load_settings(args.folder), args.top):
+    for path in write_best(load_settings(args.folder), args.top, args.pareto, args.pick):
         print(path)
     return 0
 
@@ -525,9 +540,10 @@ def final_command(args) -> int:
     if args.cv:
         from sweep.final import run_final_cv
 
-        print_cross_validation(run_final_cv(settings, args.top, args.seeds, args.cv))
+        print_cross_validation(run_final_cv(settings, args.top, args.seeds, args.cv,
+                                            args.pareto, args.pick))  # fmt: skip
         return 0
-    summary = run_final(settings, args.top, args.seeds)
+    summary = run_final(settings, args.top, args.seeds, args.pareto, args.pick)
     for row in summary["configs"]:
         uar = f"{row['test_uar_mean']:.4f} +/- {row['test_uar_std']:.4f}"
         print(f"rank {row['rank']} (trial {row['optuna_trial']}): test UAR {uar} "
@@ -581,9 +597,8 @@ def print_summary(summary: dict) -> None:
     print(f"\nsweep: {summary['sweep']}  ({summary['trials']} trials)")
     print("failure modes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["verdicts"].items())))
     if best:
-        print(f"best: objective {best['objective']:.4f} ({best['reduce']}; Optuna trial "
-              f"{best['optuna_trial']}, Ray {best['ray_trial_id']}, epoch "
-              f"{best['objective_epoch']})")  # fmt: skip
+        print(f"best: {best['objectives']} (Optuna trial {best['optuna_trial']}, Ray "
+              f"{best['ray_trial_id']}, epoch {best['objective_epoch']})")  # fmt: skip
         if best["reeval"]:
             figures = best["reeval"]
             print(f"  re-evaluated on {len(figures['seeds'])} fresh seeds: "

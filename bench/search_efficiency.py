@@ -7,8 +7,8 @@ trials per sweep, several sweeps per method.
 * **Methods** on the ``demo`` space with its epoch budget: ``sersweep`` (the defaults of
   ``launch.py sweep``: multivariate TPE, collapse stopping with failed GANs infeasible for
   TPE, the space's reduction, the top 3 re-evaluated on 3 fresh seeds and the best mean
-  picked) and ``random_full`` (what a user gets without sersweep: random search, every trial
-  to the full budget, the best epoch picked).
+  less one standard error picked) and ``random_full`` (what a user gets without sersweep:
+  random search, every trial to the full budget, the best epoch picked).
 * **Budgets**: the first 16, 32 and 64 trials (in the order they finished) of each 64-trial
   sweep; at each, the method picks as it would had the sweep ended there (sersweep
   re-evaluates that budget's leaders).
@@ -62,7 +62,7 @@ from seed_runs import quality, train_histories
 
 from search_spaces import load_space
 from search_spaces.objective import Reduction
-from sweep.reeval import SEED_OFFSET
+from sweep.reeval import SEED_OFFSET, confidence_bound
 from sweep.settings import CLASSIFIER_STOPS
 
 RUNS = ROOT / "bench" / "histories" / "search_efficiency_runs.json"
@@ -81,11 +81,11 @@ METHODS = {
 # -- recording ---------------------------------------------------------------------------
 
 
-def run_sweep(method: str, seed: int, corpus: Path, out: Path) -> list[dict]:
-    """One 64-trial sweep; its trials in the order they finished."""
+def run_sweep(method: str, seed: int, corpus: Path, out: Path, trials: int) -> list[dict]:
+    """One sweep of ``trials`` trials; its trials in the order they finished."""
     from sweep.runner import start_sweep
 
-    settings = bench_settings(out, corpus, samples=TRIALS, name=f"{method}{seed}", seed=seed,
+    settings = bench_settings(out, corpus, samples=trials, name=f"{method}{seed}", seed=seed,
                               **METHODS[method])  # fmt: skip
     start_sweep(settings)
     trials = [t for t in results_by_trial(settings) if t["finished"] is not None]
@@ -98,24 +98,25 @@ def run_sweep(method: str, seed: int, corpus: Path, out: Path) -> list[dict]:
     ]  # fmt: skip
 
 
-def record(seeds: int) -> dict:
+def record(seeds: int, trials: int) -> dict:
     reference = json.loads(OUT.read_text())
     budget = load_space(SPACE).max_epochs
+    budgets = [size for size in BUDGETS if size <= trials]
     started, hashed = time.time(), code_hash()
     sweeps = {method: [] for method in METHODS}
     with tempfile.TemporaryDirectory() as tmp:
         corpus = write_bench_corpus(Path(tmp) / "bench.h5")
         for seed in range(seeds):
             for method in METHODS:
-                trials = run_sweep(method, seed, corpus, Path(tmp) / f"{method}{seed}")
-                sweeps[method].append({"seed": seed, "trials": trials})
-                print(f"{method} seed {seed}: {len(trials)} trials", file=sys.stderr, flush=True)
+                done = run_sweep(method, seed, corpus, Path(tmp) / f"{method}{seed}", trials)
+                sweeps[method].append({"seed": seed, "trials": done})
+                print(f"{method} seed {seed}: {len(done)} trials", file=sys.stderr, flush=True)
         # first the leaders' fresh seeds (and random search's picks), then the picks they
         # choose on the held-out seeds; each seed run once however many budgets need it
         seed_runs: dict[str, dict] = {}
         for known in (None, seed_runs):
             wanted = {_key(spec): spec for method, rows in sweeps.items() for sweep in rows
-                      for size in BUDGETS
+                      for size in budgets
                       for spec in needed_runs(method, sweep["trials"][:size], known)}  # fmt: skip
             specs = [spec for key, spec in wanted.items() if key not in seed_runs]
             for spec, history in zip(specs, train_histories(str(corpus), specs, VALID_FOLDS),
@@ -126,7 +127,7 @@ def record(seeds: int) -> dict:
                                          "epochs": len(history)}  # fmt: skip
     payload = {"code_hash": hashed, "reference_code_hash": reference["code_hash"],
                "recorded": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - started),
-               "trials": TRIALS, "budgets": BUDGETS, "sweeps": sweeps,
+               "trials": trials, "budgets": budgets, "sweeps": sweeps,
                "seed_runs": list(seed_runs.values())}  # fmt: skip
     RUNS.write_text(json.dumps(payload, separators=(",", ":")))
     return payload
@@ -172,17 +173,17 @@ def _leaders(trials: list[dict]) -> list[dict]:
 
 
 def reeval_pick(leaders: list[dict], runs: dict) -> dict | None:
-    """sersweep's pick: the leader with the best mean of the shipped reduction over its
-    fresh seeds (``sweep.reeval``)."""
+    """sersweep's pick: the leader whose fresh seeds' values under the shipped reduction have
+    the best :func:`~sweep.reeval.confidence_bound` (as ``sweep.reeval`` picks)."""
     reduction = load_space(SPACE).reduce
 
-    def mean(trial: dict) -> float:
+    def bound(trial: dict) -> float:
         values = [reduction.reduce(runs[_key(_spec(trial, SEED_OFFSET + i))]["val_uar"])[0]
                   for i in range(REEVAL_SEEDS)]  # fmt: skip
-        finite = [v for v in values if _finite(v)]
-        return statistics.fmean(finite) if finite else -math.inf
+        value = confidence_bound(values)
+        return value if _finite(value) else -math.inf
 
-    return max(leaders, key=mean) if leaders else None
+    return max(leaders, key=bound) if leaders else None
 
 
 def outcome(method: str, trials: list[dict], runs: dict) -> dict:
@@ -208,7 +209,8 @@ def failure_share(trials: list[dict]) -> float:
 
 def figures(payload: dict, target: float) -> dict:
     runs = {_key(run): run for run in payload["seed_runs"]}
-    table = {method: [{size: outcome(method, sweep["trials"][:size], runs) for size in BUDGETS}
+    budgets = payload["budgets"]
+    table = {method: [{size: outcome(method, sweep["trials"][:size], runs) for size in budgets}
                       for sweep in sweeps]
              for method, sweeps in payload["sweeps"].items()}  # fmt: skip
     rng = np.random.default_rng(0)
@@ -217,12 +219,12 @@ def figures(payload: dict, target: float) -> dict:
         per_method[method] = {
             str(size): {"quality": _spread([r[size]["quality"] for r in rows], rng),
                         "epochs": _spread([r[size]["epochs"] for r in rows], rng)}
-            for size in BUDGETS
+            for size in budgets
         }  # fmt: skip
         level = (1 - WITHIN) * target
-        reached = [s for s in BUDGETS if per_method[method][str(s)]["quality"]["mean"] >= level]
+        reached = [s for s in budgets if per_method[method][str(s)]["quality"]["mean"] >= level]
         per_method[method]["budget_within_1pct"] = reached[0] if reached else None
-    ratio = ratio_with_spread(table["sersweep"], table["random_full"], rng)
+    ratio = ratio_with_spread(table["sersweep"], table["random_full"], budgets, rng)
     shares = {method: _spread([failure_share(s["trials"]) for s in sweeps], rng)
               for method, sweeps in payload["sweeps"].items()}  # fmt: skip
     return {"per_method": per_method, **ratio, "second_half_failure_share": shares,
@@ -232,11 +234,11 @@ def figures(payload: dict, target: float) -> dict:
                      for m, rows in table.items()}}  # fmt: skip
 
 
-def epochs_to_quality(rows: list[dict], level: float) -> float | None:
+def epochs_to_quality(rows: list[dict], level: float, budgets: list[int]) -> float | None:
     """Mean epochs at which the mean quality over ``rows`` first reaches ``level``,
     interpolated linearly between budgets (``None``: not by the last budget)."""
     means = [(statistics.fmean(r[s]["epochs"] for r in rows),
-              statistics.fmean(r[s]["quality"] for r in rows)) for s in BUDGETS]  # fmt: skip
+              statistics.fmean(r[s]["quality"] for r in rows)) for s in budgets]  # fmt: skip
     previous = None
     for epochs, value in means:
         if value >= level:
@@ -248,12 +250,12 @@ def epochs_to_quality(rows: list[dict], level: float) -> float | None:
     return None
 
 
-def ratio_with_spread(ours: list[dict], random: list[dict], rng) -> dict:
+def ratio_with_spread(ours: list[dict], random: list[dict], budgets: list[int], rng) -> dict:
     def ratio(a: list[dict], b: list[dict]) -> float | None:
-        level = statistics.fmean(r[BUDGETS[-1]]["quality"] for r in b)
-        spent = epochs_to_quality(a, level)
+        level = statistics.fmean(r[budgets[-1]]["quality"] for r in b)
+        spent = epochs_to_quality(a, level, budgets)
         return None if spent is None else spent / statistics.fmean(
-            r[BUDGETS[-1]]["epochs"] for r in b)  # fmt: skip
+            r[budgets[-1]]["epochs"] for r in b)  # fmt: skip
 
     draws = []
     for _ in range(RESAMPLES):
@@ -290,9 +292,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", action="store_true", help="run the sweeps (hours)")
     parser.add_argument("--seeds", type=int, default=5, help="sweeps per method (--record)")
+    parser.add_argument("--trials", type=int, default=TRIALS, help="trials per sweep (--record)")
     args = parser.parse_args()
     reference = json.loads(OUT.read_text())
-    payload = record(args.seeds) if args.record else json.loads(RUNS.read_text())
+    payload = record(args.seeds, args.trials) if args.record else json.loads(RUNS.read_text())
     stale = payload["code_hash"] != code_hash()
     if stale or payload["reference_code_hash"] != reference["code_hash"]:
         print("search efficiency: recorded with other code; rerun bench/record_reference.py "
@@ -300,7 +303,7 @@ def main() -> None:
     target = reference["target"]
     print_json({
         "benchmark": "search_efficiency", "space": SPACE, "reduce": str(Reduction.parse(
-            reference["reduce"])), "trials": payload["trials"], "budgets": list(BUDGETS),
+            reference["reduce"])), "trials": payload["trials"], "budgets": payload["budgets"],
         "seeds": len(payload["sweeps"]["sersweep"]), "cache_stale": stale,
         "recorded": payload["recorded"], "target": target,
         "target_held_out": reference["pick"]["held_out"], **figures(payload, target),

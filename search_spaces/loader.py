@@ -18,7 +18,7 @@ from typing import Any
 import optuna
 import yaml
 
-from search_spaces.objective import DEFAULT_REDUCE, Reduction
+from search_spaces.objective import DEFAULT_REDUCE, Objective, Reduction, check_metric
 from sermodels.config import DATA_FLAGS, DataConfig, apply_overrides, config_from_dict
 from sermodels.errors import ConfigError
 from sermodels.specs import parse_tasks
@@ -29,7 +29,7 @@ SEARCHABLE_SECTIONS = ("sgan", "ser", "train")  # data is read once per sweep: n
 TASKS_KEY = "data.tasks"  # except the task list: heads and loss weights over columns already read
 KNOWN_FIELDS = {"type", "low", "high", "log", "step", "choices", "value", "sets", "times",
                 "when", "per_modality", "per_layer"}  # fmt: skip
-TOP_LEVEL = {"description", "base", "objective", "max_epochs", "params"}
+TOP_LEVEL = {"description", "base", "objective", "objectives", "max_epochs", "params"}
 
 
 @dataclass
@@ -81,6 +81,12 @@ class SearchSpace:
     reduce: Reduction = Reduction.parse(DEFAULT_REDUCE)
     max_epochs: int = 10
     description: str = ""
+    others: tuple[Objective, ...] = ()  # a Pareto sweep's objectives after the first
+
+    @property
+    def objectives(self) -> list[Objective]:
+        """Every objective, the first (``metric``, ``mode``, ``reduce``) first."""
+        return [Objective(self.metric, self.mode, self.reduce), *self.others]
 
     @property
     def name(self) -> str:
@@ -213,7 +219,7 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
         params=_parse_params(raw.get("params"), where, base),
         description=str(raw.get("description", "")),
         max_epochs=_positive_int(raw.get("max_epochs", 10), f"{where}: max_epochs"),
-        **_objective(raw.get("objective"), where),
+        **_objectives(raw, where),
     )
     _check_one_sample(space, where)
     return space
@@ -229,7 +235,25 @@ def _objective(raw: Any, where: str) -> dict:
     if mode not in ("max", "min"):
         raise ConfigError(f"{where}: objective.mode", f"expected max or min, got {mode!r}")
     reduce = Reduction.parse(raw.get("reduce", DEFAULT_REDUCE), f"{where}: objective.reduce")
-    return {"metric": str(raw.get("metric", "val_uar")), "mode": mode, "reduce": reduce}
+    metric = check_metric(raw.get("metric", "val_uar"), f"{where}: objective.metric")
+    return {"metric": metric, "mode": mode, "reduce": reduce}
+
+
+def _objectives(raw: dict, where: str) -> dict:
+    """``objective`` (one) or ``objectives`` (a Pareto sweep: two or more, the first the one
+    ASHA ranks by)."""
+    if "objectives" not in raw:
+        return _objective(raw.get("objective"), where)
+    entries = raw["objectives"]
+    if "objective" in raw:
+        raise ConfigError(f"{where}: objectives", "give objective or objectives, not both")
+    if not isinstance(entries, list) or len(entries) < 2:
+        raise ConfigError(f"{where}: objectives", "expected a list of two or more objectives")
+    parsed = [_objective(entry, f"{where}: objectives[{i}]") for i, entry in enumerate(entries)]
+    metrics = [p["metric"] for p in parsed]
+    if len(set(metrics)) != len(metrics):
+        raise ConfigError(f"{where}: objectives", f"a metric named twice in {metrics}")
+    return {**parsed[0], "others": tuple(Objective(**p) for p in parsed[1:])}
 
 
 def _parse_params(raw: Any, where: str, base: dict) -> list[Param]:

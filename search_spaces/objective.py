@@ -32,6 +32,42 @@ WINDOWED = ("mean_last", "smoothed")
 DEFAULT_REDUCE = "mean_last:3"  # chosen by bench/selection.py on its calibration corpus
 LEGACY_REDUCE = "best"  # what a sweep saved before reductions existed optimised
 DIVERSITY_SCORE = "diversity_score"  # min(d, 1/d): 1 when G is as diverse as the data
+PARAMS = "params"  # a model cost: the weights a trial trains, counted once
+COST_METRICS = (PARAMS,)
+EPOCH_PREFIXES = ("val_", "train_")  # per-epoch metrics an objective may name (never test_)
+
+
+@dataclass(frozen=True)
+class Objective:
+    """One objective of a space: a metric, its direction and how a trial's epochs reduce to
+    one value (a cost such as ``params`` is the same every epoch)."""
+
+    metric: str
+    mode: str = "max"
+    reduce: Reduction = None  # type: ignore[assignment]  # set in __post_init__
+
+    def __post_init__(self) -> None:
+        if self.reduce is None:
+            object.__setattr__(self, "reduce", Reduction.parse(DEFAULT_REDUCE))
+
+    @property
+    def key(self) -> str:
+        """The result key a trial reports this objective's value under (the first objective
+        of a space is ``objective``; see :func:`objective_keys`)."""
+        return f"objective_{self.metric}"
+
+
+def check_metric(metric: object, where: str) -> str:
+    """An objective's metric: a per-epoch validation or training metric (``val_uar``...),
+    ``diversity_score`` or a cost (``params``); the test rows never choose."""
+    name = str(metric)
+    if name.startswith(EPOCH_PREFIXES) or name in (DIVERSITY_SCORE, *COST_METRICS):
+        return name
+    raise ConfigError(
+        where,
+        f"unknown objective metric {name!r}; expected val_* or train_* (a "
+        f"per-epoch metric), {DIVERSITY_SCORE} or one of {COST_METRICS}",
+    )
 
 
 def diversity_score(metrics: dict) -> float:

@@ -13,7 +13,7 @@ from sermodels.errors import ConfigError
 from sermodels.files import write_json
 from sermodels.specs import parse_ids
 from sweep.cluster import remote_task
-from sweep.results import load_study, reevaluated, top_trials, trial_run_config
+from sweep.results import chosen_trials, load_study, reevaluated, trial_run_config
 from sweep.runner import load_sweep_corpus
 from sweep.settings import SweepSettings, sweep_space
 
@@ -29,13 +29,14 @@ def train_final(corpus: Corpus, mapping: dict, out: str, seed: int, cpus: float)
     return train_on(config, corpus, out, overwrite=True)
 
 
-def run_final(settings: SweepSettings, top: int, seeds: int) -> dict:
+def run_final(settings: SweepSettings, top: int, seeds: int, pareto: bool = False,
+              pick: str | None = None) -> dict:  # fmt: skip
     """Train ``top`` configs x ``seeds`` seeds; returns (and writes) the summary: per config,
     the sweep's objective (one run), its re-evaluated validation mean ± std (fresh seeds,
     where a re-evaluation ran) and the test UAR mean ± std, side by side, so the gap from
     the sweep's figure to the retrained one is in view."""
     study = load_study(settings)
-    trials = top_trials(settings, top, study)
+    trials = chosen_trials(settings, study, top, pareto, pick)
     if not trials:
         raise ConfigError(str(settings.folder), "no completed trial to retrain")
     space = sweep_space(settings)
@@ -62,12 +63,13 @@ def run_final(settings: SweepSettings, top: int, seeds: int) -> dict:
     return summary
 
 
-def run_final_cv(settings: SweepSettings, top: int, seeds: int, k: int) -> dict:
+def run_final_cv(settings: SweepSettings, top: int, seeds: int, k: int, pareto: bool = False,
+                 pick: str | None = None) -> dict:  # fmt: skip
     """Cross-validate the ``top`` configs: ``k`` speaker-independent rotations over the folds
     the sweep did not select them on, ``seeds`` seeds each (see :mod:`sweep.crossval`)."""
     from sweep.crossval import Candidate, cross_validate
 
-    trials = top_trials(settings, top)
+    trials = chosen_trials(settings, load_study(settings), top, pareto, pick)
     if not trials:
         raise ConfigError(str(settings.folder), "no completed trial to cross-validate")
     candidates = [
@@ -106,7 +108,8 @@ def _aggregate(jobs: list, results: list[dict], figures: dict[int, dict]) -> lis
     for (rank, trial, _seed, _), result in zip(jobs, results, strict=True):
         reeval = figures.get(trial.number, {})
         row = rows.setdefault(rank, {
-            "rank": rank, "optuna_trial": trial.number, "sweep_val_objective": trial.value,
+            "rank": rank, "optuna_trial": trial.number, "sweep_val_objective": trial.values[0],
+            "sweep_objectives": trial.values,
             "reeval_val_mean": reeval.get("val_mean"), "reeval_val_std": reeval.get("val_std"),
             "epochs": result["epochs"], "test_uar": [], "test_wa": [],
         })  # fmt: skip

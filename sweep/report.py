@@ -23,12 +23,15 @@ from optuna.trial import TrialState  # noqa: E402
 from optuna.visualization.matplotlib import (  # noqa: E402
     plot_optimization_history,
     plot_param_importances,
+    plot_pareto_front,
     plot_slice,
 )
 
 from sweep.results import (  # noqa: E402
     census_lines,
     load_study,
+    objective_text,
+    pareto_front,
     reevaluated,
     summarize,
     top_trials,
@@ -51,11 +54,16 @@ COLOURS = {
 def write_report(settings: SweepSettings) -> Path:
     """Write ``report.md`` and its plots; returns the Markdown file's path."""
     study = load_study(settings)
-    metric = sweep_space(settings).metric
+    space = sweep_space(settings)
+    metric = space.metric
     folder = settings.folder / "report"
     folder.mkdir(parents=True, exist_ok=True)
     trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-    plots = {
+    plots = {}
+    if space.others:  # several objectives: the front first; the other plots show the first
+        metrics = [o.metric for o in space.objectives]
+        plots["Pareto front"] = _save_plot(pareto_plot(study, metrics), folder / "pareto.png")
+    plots |= {
         "Optimisation history": _save_plot(history_plot(study, metric), folder / "history.png"),
         "Parameter importances": _save_plot(importance_plot(study), folder / "importances.png"),
         "Objective by hyperparameter": _save_plot(slice_plot(study, metric), folder / "slice.png"),
@@ -66,12 +74,29 @@ def write_report(settings: SweepSettings) -> Path:
     return folder / "report.md"
 
 
+def _first(study: optuna.Study):
+    """Optuna's plots of one objective take a target with several: the first's value."""
+    return (lambda t: t.values[0]) if len(study.directions) > 1 else None
+
+
+def pareto_plot(study: optuna.Study, metrics: list[str]) -> Axes | None:
+    """Optuna's Pareto-front plot of a sweep with several objectives (two or three shown)."""
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    with _quiet():
+        return plot_pareto_front(
+            study,
+            target_names=metrics[:3],
+            targets=(lambda t: t.values[:3]) if len(metrics) > 3 else None,
+        )
+
+
 def history_plot(study: optuna.Study, metric: str) -> Axes | None:
     """Optuna's optimisation history of the COMPLETE trials (objective and best so far)."""
     if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         return None
     with _quiet():
-        return plot_optimization_history(study, target_name=metric)
+        return plot_optimization_history(study, target=_first(study), target_name=metric)
 
 
 def importance_plot(study: optuna.Study) -> Axes | None:
@@ -79,7 +104,9 @@ def importance_plot(study: optuna.Study) -> Axes | None:
     written twice agrees with itself); ``None`` while too few trials share parameters."""
     try:
         with _quiet():
-            ax = plot_param_importances(study, evaluator=FanovaImportanceEvaluator(seed=0))
+            ax = plot_param_importances(
+                study, evaluator=FanovaImportanceEvaluator(seed=0), target=_first(study)
+            )
     except (RuntimeError, ValueError):  # too few completed trials, or no shared parameters
         return None
     return ax if ax.patches else None
@@ -91,7 +118,7 @@ def slice_plot(study: optuna.Study, metric: str) -> Axes | np.ndarray | None:
     if not any(t.params for t in complete):
         return None
     with _quiet():
-        return plot_slice(study, target_name=metric)
+        return plot_slice(study, target=_first(study), target_name=metric)
 
 
 @contextmanager
@@ -168,22 +195,26 @@ def _markdown(settings: SweepSettings, trials, metric: str, plots: dict) -> str:
              f"{len(trials)} finished trials · study `{summary['study']}` · "
              f"`{summary['tensorboard']}`", "", "## Failure census", ""]  # fmt: skip
     lines += census_lines(trials)
-    reduce = sweep_space(settings).reduce
+    space = sweep_space(settings)
     study = load_study(settings)
     figures = reevaluated(study)
-    lines += ["", "## Top trials", "",
-              f"Objective: {metric}, {reduce} of a trial's epochs (one run). Re-evaluated: the "
-              "same configuration on fresh seeds, mean ± std; the ranking follows it where it "
-              "exists (the pick first).", "",
-              f"| rank | Optuna trial | {metric} ({reduce}) | epoch | re-evaluated | parameters |",
-              "|---:|---:|---:|---:|---|---|"]  # fmt: skip
-    for rank, trial in enumerate(top_trials(settings, 5, study), 1):
+    if space.others:
+        ranked, what = pareto_front(study), "Pareto front (by the first objective)"
+    else:
+        ranked, what = top_trials(settings, 5, study), "Top trials"
+    lines += ["", f"## {what}", "",
+              f"Objective: {metric}, {space.reduce} of a trial's epochs (one run). Re-evaluated: "
+              "the same configuration on fresh seeds, mean ± std; the ranking follows it where "
+              "it exists (the pick first).", "",
+              "| rank | Optuna trial | objectives | epoch | re-evaluated | parameters |",
+              "|---:|---:|---|---:|---|---|"]  # fmt: skip
+    for rank, trial in enumerate(ranked, 1):
         params = ", ".join(f"{k}={_short(v)}" for k, v in sorted(trial.params.items()))
         row = figures.get(trial.number)
         reeval = f"{row['val_mean']:.4f} ± {row['val_std']:.4f}" if row else ""
         epoch = trial.user_attrs.get("objective_epoch")
-        lines.append(f"| {rank} | {trial.number} | {trial.value:.4f} | {epoch} | {reeval} | "
-                     f"{params} |")  # fmt: skip
+        lines.append(f"| {rank} | {trial.number} | {objective_text(space, trial)} | {epoch} | "
+                     f"{reeval} | {params} |")  # fmt: skip
     errors = trial_errors(settings)
     if errors:
         lines += ["", "## Trials that raised", "", "| Ray trial | error |", "|---|---|"]

@@ -62,10 +62,71 @@ REEVAL_ATTR = "reeval"  # the study's record of its leaders re-evaluated (see sw
 
 def sweep_ranked(study: optuna.Study) -> list[FrozenTrial]:
     """The COMPLETE trials (healthy, or labelled by a verdict that does not stop), best by
-    the sweep's objective first."""
+    the sweep's objective first; with several objectives, the Pareto front first, each group
+    by the first objective."""
     done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    maximise = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    return sorted(done, key=lambda t: t.value, reverse=maximise)
+    sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
+    front = {t.number for t in study.best_trials} if len(study.directions) > 1 else set()
+    return sorted(done, key=lambda t: (t.number not in front, sign * t.values[0]))
+
+
+def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
+    """A sweep's Pareto front (its COMPLETE trials no other trial beats on every objective),
+    by the first objective."""
+    if len(study.directions) < 2:
+        raise ConfigError("--pareto", "this sweep has one objective: no Pareto front")
+    front = {t.number for t in study.best_trials}
+    return [t for t in sweep_ranked(study) if t.number in front]
+
+
+def pick_trade_off(study: optuna.Study, metrics: list[str], text: str) -> FrozenTrial:
+    """The Pareto front's member a trade-off names: comma-separated bounds (``val_uar>=0.6``,
+    ``params<=2e5``) and one ``min METRIC`` or ``max METRIC``, over the sweep's objectives
+    ``metrics`` (in order). A trade-off no member meets is a one-line error."""
+    where = f"--pick {text}"
+    bounds, goal = [], None
+    for clause in filter(None, (c.strip() for c in text.split(","))):
+        match = re.fullmatch(r"(min|max)\s+(\S+)|(\S+?)\s*(>=|<=)\s*(\S+)", clause)
+        if not match:
+            raise ConfigError(where, f"{clause!r}: expected METRIC>=X, METRIC<=X, min METRIC "
+                                     "or max METRIC")  # fmt: skip
+        metric = match.group(2) or match.group(3)
+        if metric not in metrics:
+            raise ConfigError(where, f"{metric!r} is not one of the sweep's objectives {metrics}")
+        if match.group(1):
+            if goal:
+                raise ConfigError(where, "expected one min or max clause")
+            goal = (match.group(1), metrics.index(metric))
+            continue
+        try:
+            bound = float(match.group(5))
+        except ValueError:
+            raise ConfigError(where, f"{clause!r}: {match.group(5)!r} is not a number") from None
+        bounds.append((metrics.index(metric), match.group(4), bound))
+    if goal is None:
+        raise ConfigError(where, "expected a min METRIC or max METRIC clause")
+
+    def meets(trial: FrozenTrial) -> bool:
+        return all(trial.values[i] >= b if op == ">=" else trial.values[i] <= b
+                   for i, op, b in bounds)  # fmt: skip
+
+    kept = [t for t in pareto_front(study) if meets(t)]
+    if not kept:
+        raise ConfigError(where, "no member of the Pareto front meets it")
+    direction, index = goal
+    return (max if direction == "max" else min)(kept, key=lambda t: t.values[index])
+
+
+def chosen_trials(settings: SweepSettings, study: optuna.Study, top: int,
+                  pareto: bool = False, pick: str | None = None) -> list[FrozenTrial]:  # fmt: skip
+    """What ``best`` and ``final`` work on: the trade-off ``pick`` names, else the whole
+    Pareto front (``pareto``), else the ``top`` best."""
+    if pick:
+        metrics = [o.metric for o in sweep_space(settings).objectives]
+        return [pick_trade_off(study, metrics, pick)]
+    if pareto:
+        return pareto_front(study)
+    return top_trials(settings, top, study)
 
 
 def reevaluated(study: optuna.Study) -> dict[int, dict]:
@@ -93,11 +154,12 @@ def trial_run_config(settings: SweepSettings, trial: FrozenTrial) -> dict:
     return space.run_config(overrides, settings.max_epochs or space.max_epochs, data)
 
 
-def write_best(settings: SweepSettings, k: int) -> list[Path]:
-    """Top-k configs as ``OUT/best/rankN_trialM.yaml``."""
+def write_best(settings: SweepSettings, k: int, pareto: bool = False,
+               pick: str | None = None) -> list[Path]:  # fmt: skip
+    """The chosen configs (:func:`chosen_trials`) as ``OUT/best/rankN_trialM.yaml``."""
     study = load_study(settings)
-    trials = top_trials(settings, k, study)
-    reduce = sweep_space(settings).reduce
+    trials = chosen_trials(settings, study, k, pareto, pick)
+    space = sweep_space(settings)
     if not trials:
         raise ConfigError(str(settings.folder), "no completed trial to choose from")
     folder = settings.folder / "best"
@@ -112,14 +174,25 @@ def write_best(settings: SweepSettings, k: int) -> list[Path]:
                   f"{len(figures['seeds'])} fresh seeds" if figures else "")  # fmt: skip
         header = (
             f"# sersweep {settings.name}: rank {rank}, Optuna trial {trial.number} "
-            f"(Ray {trial.user_attrs.get('ray_trial_id')}), objective {trial.value:.4f} "
-            f"({reduce}, epoch {trial.user_attrs.get('objective_epoch')}){reeval}\n"
+            f"(Ray {trial.user_attrs.get('ray_trial_id')}), {objective_text(space, trial)} "
+            f"(epoch {trial.user_attrs.get('objective_epoch')}){reeval}\n"
             f"# train it: python launch.py train {path}\n"
         )
         body = yaml.safe_dump(trial_run_config(settings, trial), sort_keys=False)
         path.write_text(header + body)
         paths.append(path)
     return paths
+
+
+def objective_text(space, trial: FrozenTrial) -> str:
+    """A trial's objective values as a user reads them: ``val_uar 0.6123 (mean_last:3)``,
+    with several objectives ``val_uar 0.61 (mean_last:3), params 21,504``."""
+    parts = []
+    for objective, value in zip(space.objectives, trial.values, strict=True):
+        shown = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
+        reduced = f" ({objective.reduce})" if objective.metric != "params" else ""
+        parts.append(f"{objective.metric} {shown}{reduced}")
+    return ", ".join(parts)
 
 
 def summarize(settings: SweepSettings) -> dict:
@@ -141,8 +214,8 @@ def summarize(settings: SweepSettings) -> dict:
         summary["best"] = {
             "optuna_trial": trial.number,
             "ray_trial_id": trial.user_attrs.get("ray_trial_id"),
-            "objective": trial.value,
-            "reduce": str(sweep_space(settings).reduce),
+            "objective": trial.values[0],
+            "objectives": objective_text(sweep_space(settings), trial),
             "objective_epoch": trial.user_attrs.get("objective_epoch"),
             "best_epoch": trial.user_attrs.get("best_epoch"),
             "reeval": reevaluated(study).get(trial.number),

@@ -173,9 +173,12 @@ def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: b
 def reevaluate_leaders(settings: SweepSettings, corpus: Corpus) -> None:
     """The sweep's leaders on fresh seeds (:mod:`sweep.reeval`), when it has completed
     trials; the pick is printed."""
-    from sweep.reeval import run_reeval
+    from sweep.reeval import MULTI_OBJECTIVE, run_reeval
     from sweep.results import load_study, sweep_ranked
 
+    if sweep_space(settings).others:
+        print(f"reeval: {MULTI_OBJECTIVE}", flush=True)
+        return
     if not sweep_ranked(load_study(settings)):
         print("reeval: no completed trial to re-evaluate", flush=True)
         return
@@ -207,8 +210,7 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
     max_epochs = settings.max_epochs or space.max_epochs
     images = TrialImages(settings.folder, settings.experiment_uri)  # for optuna-dashboard
     searcher = SweepOptunaSearch(space, settings.storage_url, settings.name, settings.seed,
-                                 space.mode, settings.stopping, settings.sampler,
-                                 images)  # fmt: skip
+                                 settings.stopping, settings.sampler, images)  # fmt: skip
     scheduler = None
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(metric=OBJECTIVE, mode=space.mode, max_t=max_epochs,

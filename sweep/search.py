@@ -48,8 +48,15 @@ SAMPLERS = {
     "tpe": lambda seed: optuna.samplers.TPESampler(
         seed=seed, multivariate=True, group=True, constant_liar=True
     ),
+    "nsga2": lambda seed: optuna.samplers.NSGAIISampler(seed=seed),
     "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
 }
+
+
+def objective_keys(space: SearchSpace) -> list[str]:
+    """The result keys of a space's objectives, in order: :data:`OBJECTIVE` (the first, the
+    one ASHA ranks by), then ``objective_METRIC`` for each other one."""
+    return [OBJECTIVE, *(objective.key for objective in space.others)]
 
 
 class DefineByRun:
@@ -71,11 +78,11 @@ class SweepOptunaSearch(OptunaSearch):
         storage: Optuna storage URL (SQLite, PostgreSQL, ``journal:PATH``, ...).
         study_name: the study to create or continue.
         seed: seed of the sampler.
-        mode: ``max`` or ``min`` of :data:`~sweep.trainable.OBJECTIVE`.
         stopping: the verdicts that stop trials; a trial labelled with another verdict ran
             its budget and is told COMPLETE with its value (the label stays as an attribute).
         sampler: ``tpe`` (multivariate TPE grouped by the conditional sub-spaces a
-            define-by-run space makes) or ``random`` (the baseline to compare TPE against).
+            define-by-run space makes; several objectives too), ``nsga2`` (Optuna's NSGA-II,
+            for a Pareto sweep) or ``random`` (the baseline to compare them against).
         images: attaches each trial's last generated images to its Optuna trial before
             the trial is told (artifacts for optuna-dashboard); ``None``: none.
 
@@ -84,18 +91,20 @@ class SweepOptunaSearch(OptunaSearch):
     """
 
     def __init__(self, space: SearchSpace, storage: str, study_name: str, seed: int = 0,
-                 mode: str = "max", stopping: tuple[str, ...] = FAILURES,
-                 sampler: str = "tpe", images: TrialImages | None = None) -> None:  # fmt: skip
+                 stopping: tuple[str, ...] = FAILURES, sampler: str = "tpe",
+                 images: TrialImages | None = None) -> None:  # fmt: skip
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
         self.stopping = tuple(stopping)
         self.images = images
+        self.keys = objective_keys(space)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        modes = [objective.mode for objective in space.objectives]
         super().__init__(
             space=DefineByRun(space),
-            metric=OBJECTIVE,
-            mode=mode,
+            metric=self.keys if space.others else OBJECTIVE,
+            mode=modes if space.others else space.mode,
             sampler=SAMPLERS[sampler](seed),
             study_name=study_name,
             storage=open_storage(storage),
@@ -166,7 +175,7 @@ class SweepOptunaSearch(OptunaSearch):
         reached = json.loads(result.get("verdicts") or "[]")
         if reached:
             ot_trial.set_user_attr("verdicts", reached)
-        value = result.get(OBJECTIVE)
+        values = [result.get(key) for key in self.keys]
         verdict = result.get("verdict", "healthy")
         failed = (
             verdict in self.stopping or verdict == NAN or any(v["name"] == NAN for v in reached)
@@ -181,11 +190,14 @@ class SweepOptunaSearch(OptunaSearch):
             # TPE ranks an infeasible trial below every feasible one (failed GANs teach it
             # where they fail, not only where they score low); FAIL trials it ignores
             ot_trial.set_constraint(COLLAPSE_CONSTRAINT, 1.0 if failed else 0.0)
-            complete = not failed and value is not None and math.isfinite(value)
-            state = TrialState.COMPLETE if complete else TrialState.PRUNED
+            finite = all(v is not None and math.isfinite(v) for v in values)
+            state = TrialState.COMPLETE if finite and not failed else TrialState.PRUNED
         self._attach_images(ot_trial, trial_id)
         try:
-            study.tell(ot_trial, value if state == TrialState.COMPLETE else None, state=state)
+            told = (
+                (values if len(values) > 1 else values[0]) if state == TrialState.COMPLETE else None
+            )
+            study.tell(ot_trial, told, state=state)
         except (ValueError, RuntimeError) as exc:  # already told before a driver restart
             logger.warning("trial %s: %s", trial_id, exc)
         completed.add(trial_id)

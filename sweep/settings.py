@@ -26,7 +26,7 @@ SETTINGS_FILE = "sweep.yaml"
 # d_overpowers without stopping the trial; a sweep for a generator metric stops every mode.
 GENERATOR_METRICS = ("diversity_score",)
 CLASSIFIER_STOPS = tuple(v for v in FAILURES if v != "d_overpowers")
-SAMPLERS = ("tpe", "random")
+SAMPLERS = ("tpe", "nsga2", "random")
 VALID_IS_TEST_REFUSED = (
     "a sweep selects hyperparameters on its validation data, so validation cannot be the "
     "test set; name validation folds (--valid-idx) or set r_valid"

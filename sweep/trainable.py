@@ -15,12 +15,19 @@ import zipfile
 from pathlib import Path
 
 import keras
+import numpy as np
 import ray
 from ray import tune
 
 from search_spaces import SearchSpace
 from search_spaces.loader import TASKS_KEY, check_task_choice
-from search_spaces.objective import DIVERSITY_SCORE, diversity_score, epoch_value
+from search_spaces.objective import (
+    DIVERSITY_SCORE,
+    PARAMS,
+    Objective,
+    diversity_score,
+    epoch_value,
+)
 from sermodels.backend import configure_threads
 from sermodels.config import config_from_dict
 from sermodels.data import Corpus
@@ -75,6 +82,7 @@ class SweepTrainable(tune.Trainable):
             tasks = check_task_choice(run_config.data.tasks, self.space.base, "data.tasks")
             corpus = corpus.with_tasks(tasks)
         self.run = make_run(run_config, corpus, Path(self.logdir))
+        self.weights = weight_count(self.run.get_weights())
 
     def step(self) -> dict:
         if self.invalid:
@@ -108,6 +116,8 @@ class SweepTrainable(tune.Trainable):
         if math.isfinite(score):
             result[DIVERSITY_SCORE] = score
         objective, objective_epoch = self._objective()
+        for other in self.space.others:  # a Pareto sweep's other objectives
+            result[other.key] = self._value(other)
         verdict = self.verdict
         result.update({
             OBJECTIVE: objective, "verdict": verdict.name, "verdict_onset": verdict.onset,
@@ -126,6 +136,12 @@ class SweepTrainable(tune.Trainable):
         at (``final`` trains that long)."""
         values = [epoch_value(metrics, self.space.metric) for metrics in self.run.history]
         return self.space.reduce.reduce(values, self.space.mode)
+
+    def _value(self, objective: Objective) -> float:
+        if objective.metric == PARAMS:  # the run's size: every weight it trains
+            return float(self.weights)
+        values = [epoch_value(metrics, objective.metric) for metrics in self.run.history]
+        return objective.reduce.reduce(values, objective.mode)[0]
 
     def _close(self) -> None:
         """Write the HParams summary (parameters, verdict, final metrics) once per trial."""
@@ -185,3 +201,11 @@ class CorruptCheckpoint(RuntimeError):
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def weight_count(weights: list) -> int:
+    """How many values a run's weights hold: the ``params`` cost objective. An SGAN's weights
+    are one list per model (discriminator, then generators), a classifier's one flat list."""
+    if isinstance(weights, (list, tuple)):
+        return sum(weight_count(w) for w in weights)
+    return int(np.size(weights))

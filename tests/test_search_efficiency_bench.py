@@ -1,9 +1,11 @@
 """The search-efficiency benchmark's arithmetic and its recorded reference (it never trains
-here): epochs are counted to the target in completion order, a ratio is undefined when
-either side never got there, the interval comes from resampling sweeps, the validation
-bootstrap resamples speakers, and a reference recorded with other code is called stale."""
+here): epochs to a quality level are interpolated between budgets, a ratio is undefined when
+sersweep never gets there, the interval comes from resampling sweeps, sersweep's pick is the
+re-evaluation's (mean less one standard error) and its epochs include the re-evaluation's,
+and the reference's target is its pick's held-out quality."""
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -16,79 +18,96 @@ sys.path.insert(0, str(ROOT / "bench"))
 import record_reference  # noqa: E402
 import search_efficiency  # noqa: E402
 
+from sweep.reeval import SEED_OFFSET  # noqa: E402
 
-def trial(epochs: int, curve: list[float]) -> dict:
-    return {"epochs": epochs, "best": curve, "state": "COMPLETE"}
-
-
-def test_epochs_count_every_earlier_trial_and_the_reaching_trial_up_to_its_epoch():
-    trials = [trial(6, [0.5] * 6), trial(2, [0.6, 0.6]), trial(6, [0.6, 0.7, 0.81, 0.81])]
-    assert search_efficiency.epochs_to(0.8, trials) == (6 + 2 + 3, True)
-    assert search_efficiency.epochs_to(0.9, trials) == (14, False)
-    assert search_efficiency.epochs_to(0.8, [trial(3, [float("nan")] * 3)]) == (3, False)
+BUDGETS = [16, 32, 64]
 
 
-def test_epochs_per_success_charge_failed_sweeps_to_the_successful_ones():
-    rows = [{"epochs": 30, "reached": True}, {"epochs": 90, "reached": False}]
-    assert search_efficiency.epochs_per_success(rows) == 120
-    assert search_efficiency.epochs_per_success([{"epochs": 90, "reached": False}]) is None
+def row(*points: tuple[float, float]) -> dict:
+    """One sweep's outcome at each budget: (epochs, quality) per budget."""
+    return {size: {"epochs": e, "quality": q} for size, (e, q) in zip(BUDGETS, points, strict=True)}
 
 
-def test_the_ratio_is_undefined_when_the_baseline_never_reached_the_target():
-    ours = [{"epochs": 40, "reached": True}] * 5
-    never = [{"epochs": 96, "reached": False}] * 5
-    assert search_efficiency.ratio_with_spread(ours, never) == {
-        "ratio": None, "interval": None, "defined_share": None
-    }  # fmt: skip
+def test_epochs_to_a_level_are_interpolated_between_budgets():
+    rows = [row((100, 0.5), (200, 0.6), (400, 0.7))]
+    assert search_efficiency.epochs_to_quality(rows, 0.5, BUDGETS) == 100
+    assert search_efficiency.epochs_to_quality(rows, 0.65, BUDGETS) == pytest.approx(300)
+    assert search_efficiency.epochs_to_quality(rows, 0.71, BUDGETS) is None
+
+
+def test_the_ratio_is_undefined_when_sersweep_never_reaches_random_searchs_quality():
+    ours = [row((100, 0.5), (200, 0.5), (400, 0.5))] * 4
+    theirs = [row((100, 0.5), (200, 0.6), (400, 0.7))] * 4
+    spread = search_efficiency.ratio_with_spread(ours, theirs, BUDGETS, np.random.default_rng(0))
+    assert spread["ratio"] is None and spread["beyond"] is True
+    assert spread["ratio_interval"] is None and spread["ratio_defined_share"] == 0
 
 
 def test_the_ratio_interval_comes_from_resampling_each_methods_sweeps():
-    ours = [{"epochs": e, "reached": True} for e in (20, 30, 40, 50, 60)]
-    theirs = [{"epochs": 80, "reached": True}] * 3 + [{"epochs": 96, "reached": False}] * 2
-    spread = search_efficiency.ratio_with_spread(ours, theirs)
-    assert spread["ratio"] == pytest.approx(40 / (432 / 3), abs=1e-3)
-    low, high = spread["interval"]
-    assert low < spread["ratio"] < high
-    # a resample of the baseline with no success has no ratio: not every draw is defined
-    assert 0.9 < spread["defined_share"] < 1
+    ours = [row((100, 0.6 + d), (200, 0.7 + d), (400, 0.72 + d)) for d in (0, 0.01, 0.02)]
+    theirs = [row((100, 0.5), (200, 0.6), (400, q)) for q in (0.66, 0.68, 0.70)]
+    spread = search_efficiency.ratio_with_spread(ours, theirs, BUDGETS, np.random.default_rng(0))
+    # random search's 64-trial mean (0.68) is reached between sersweep's budgets 16 and 32
+    level_share = (0.68 - 0.61) / (0.71 - 0.61)
+    assert spread["ratio"] == pytest.approx((100 + level_share * 100) / 400, abs=1e-3)
+    low, high = spread["ratio_interval"]
+    assert low < spread["ratio"] < high and spread["ratio_defined_share"] == 1
 
 
-def test_the_validation_bootstrap_resamples_speakers():
-    speakers = np.repeat(np.arange(20), 10)
-    y_true = np.tile(np.arange(4), 50)
-    perfect = record_reference.speaker_bootstrap(y_true, y_true, speakers, 4)
-    assert perfect["val_uar"] == 1.0 and perfect["bootstrap_sd"] == 0.0
-    one_speaker_wrong = y_true.copy()
-    one_speaker_wrong[speakers == 0] = (y_true[speakers == 0] + 1) % 4
-    spread = record_reference.speaker_bootstrap(y_true, one_speaker_wrong, speakers, 4)
-    assert spread["val_uar"] == pytest.approx(0.95)
-    assert 0.02 < spread["bootstrap_sd"] < 0.08
-    assert spread["speakers"] == 20 and spread["rows"] == 200
+def sweep_trial(number: int, value: float, epochs: int = 6) -> dict:
+    return {"number": number, "state": "COMPLETE", "value": value, "epochs": epochs,
+            "overrides": {"sgan.d_lr": number}, "verdicts": []}  # fmt: skip
 
 
-def test_the_recorded_reference_matches_this_corpus_and_says_whether_it_is_stale():
-    reference, stale = search_efficiency.load_reference(record_reference.OUT)
-    assert stale == (reference["code_hash"] != record_reference.code_hash())
+def seed_runs(trial: dict, values: list[float]) -> dict:
+    """Fresh-seed runs of ``trial`` whose every epoch scores its seed's value."""
+    runs = {}
+    for i, value in enumerate(values):
+        spec = search_efficiency._spec(trial, SEED_OFFSET + i)
+        runs[search_efficiency._key(spec)] = {**spec, "val_uar": [value] * 6, "epochs": 6}
+    return runs
+
+
+def test_sersweeps_pick_is_the_best_mean_less_one_standard_error_and_pays_its_epochs():
+    steady, noisy, third = sweep_trial(0, 0.70), sweep_trial(1, 0.75), sweep_trial(2, 0.60)
+    runs = {**seed_runs(steady, [0.66, 0.68, 0.67]), **seed_runs(noisy, [0.9, 0.5, 0.7]),
+            **seed_runs(third, [0.5, 0.5, 0.5])}  # fmt: skip
+    assert statistics.fmean([0.9, 0.5, 0.7]) > statistics.fmean([0.66, 0.68, 0.67])
+    leaders = search_efficiency._leaders([steady, noisy, third])
+    assert search_efficiency.reeval_pick(leaders, runs) is steady
+    for seed in record_reference.HELD_OUT:
+        spec = search_efficiency._spec(steady, seed)
+        runs[search_efficiency._key(spec)] = {**spec, "quality": 0.6 + (seed - 2000) / 100}
+    outcome = search_efficiency.outcome("sersweep", [steady, noisy, third], runs)
+    assert outcome == {"quality": pytest.approx(0.61), "epochs": 3 * 6 + 9 * 6}
+
+
+def test_random_search_picks_its_best_single_value_and_pays_only_its_trials():
+    trials = [sweep_trial(0, 0.70, epochs=6), sweep_trial(1, 0.75, epochs=4)]
+    runs = {}
+    for seed in record_reference.HELD_OUT:
+        spec = search_efficiency._spec(trials[1], seed)
+        runs[search_efficiency._key(spec)] = {**spec, "quality": 0.5}
+    assert search_efficiency.outcome("random_full", trials, runs) == {"quality": 0.5,
+                                                                      "epochs": 10}  # fmt: skip
+
+
+def test_the_failure_share_counts_the_second_half_by_completion():
+    trials = [sweep_trial(i, 0.5) for i in range(4)]
+    trials[0]["verdicts"] = ["mode_collapse"]  # first half: not counted
+    trials[3]["verdicts"] = ["nan"]
+    assert search_efficiency.failure_share(trials) == 0.5
+
+
+def test_the_recorded_reference_target_is_its_picks_held_out_quality():
+    reference = json.loads(record_reference.OUT.read_text())
+    held_out = reference["pick"]["held_out"]
+    assert held_out["seeds"] == record_reference.HELD_OUT
+    assert reference["target"] == held_out["mean"]
+    assert held_out["mean"] == pytest.approx(statistics.fmean(held_out["values"]), abs=1e-4)
     assert reference["trials"] >= 64 and reference["seed"] not in range(100)
-    best = max(r["best"] for r in reference["runs"] if r["best"])
-    assert reference["best_val_uar"] == pytest.approx(best, abs=1e-4)
-    assert reference["best_validation"]["speakers"] >= 100
-
-
-def test_a_reference_recorded_with_other_code_is_called_stale(tmp_path, capsys):
-    payload = json.loads(record_reference.OUT.read_text())
-    payload["code_hash"] = "0" * 16
-    path = tmp_path / "reference.json"
-    path.write_text(json.dumps(payload))
-    _, stale = search_efficiency.load_reference(path)
-    assert stale is True
-    assert "reference search is stale" in capsys.readouterr().err
-
-
-def test_a_reference_for_another_corpus_is_refused(tmp_path):
-    payload = json.loads(record_reference.OUT.read_text())
-    payload["corpus"]["valid_idx"] = "2,3"
-    path = tmp_path / "reference.json"
-    path.write_text(json.dumps(payload))
-    with pytest.raises(SystemExit, match="corpus/space"):
-        search_efficiency.load_reference(path)
+    numbers = {r["number"]: r for r in reference["runs"]}
+    assert numbers[reference["pick"]["optuna_trial"]]["state"] == "COMPLETE"
+    assert reference["corpus"]["valid_idx"] == record_reference.VALID_FOLDS
+    # the re-evaluation's fresh seeds are not the held-out ones
+    assert not set(record_reference.HELD_OUT) & set(range(SEED_OFFSET, SEED_OFFSET + 100))

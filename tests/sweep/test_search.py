@@ -11,7 +11,7 @@ from optuna.trial import TrialState, create_trial
 import sweep.search
 from search_spaces import load_space
 from sweep.internals import searcher_study
-from sweep.search import SweepOptunaSearch
+from sweep.search import SAMPLERS, SweepOptunaSearch
 from sweep.storage import open_storage
 
 
@@ -50,11 +50,40 @@ def told_state(tmp_path, result: dict, stopping=("nan", "mode_collapse")):
     return trial
 
 
-def test_a_trial_that_went_nan_after_a_label_fails(tmp_path):
+def test_a_trial_that_went_nan_after_a_label_is_pruned_and_infeasible(tmp_path):
     trial = told_state(tmp_path, {"verdict": "nan",
                                   "reached": [("d_overpowers", 4), ("nan", 7)]})  # fmt: skip
-    assert trial.state == optuna.trial.TrialState.FAIL
+    assert trial.state == optuna.trial.TrialState.PRUNED
+    assert trial.constraints == {"collapse": 1.0}
     assert [v["name"] for v in trial.user_attrs["verdicts"]] == ["d_overpowers", "nan"]
+
+
+def test_tpe_draws_away_from_infeasible_trials_but_not_from_failed_ones():
+    """What telling a collapsed trial PRUNED with a violated constraint buys: the shipped TPE
+    learns from it, where a FAIL trial would be ignored."""
+
+    def draws_in_the_collapsing_half(collapsed_state) -> int:
+        study = optuna.create_study(direction="maximize", sampler=SAMPLERS["tpe"](0))
+        for i in range(24):
+            x = (i + 0.5) / 24
+            study.enqueue_trial({"x": x})
+            trial = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
+            collapses = x > 0.5
+            trial.set_constraint("collapse", 1.0 if collapses else 0.0)
+            if collapses:
+                study.tell(trial, state=collapsed_state)
+            else:
+                study.tell(trial, 0.5 + 0.01 * (i % 3))
+        drawn = []
+        for _ in range(30):  # each draw told FAIL, so TPE's model stays the 24 trials above
+            trial = study.ask({"x": optuna.distributions.FloatDistribution(0.0, 1.0)})
+            drawn.append(trial.params["x"])
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        return sum(x > 0.5 for x in drawn)
+
+    infeasible = draws_in_the_collapsing_half(optuna.trial.TrialState.PRUNED)
+    ignored = draws_in_the_collapsing_half(optuna.trial.TrialState.FAIL)
+    assert infeasible <= 3 and ignored >= 20
 
 
 def test_a_label_only_verdict_completes_and_a_stopping_one_prunes(tmp_path):

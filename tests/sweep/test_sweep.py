@@ -198,10 +198,12 @@ def test_the_leaders_are_re_evaluated_and_best_and_final_follow_them(finished_sw
     assert len(rows) == min(3, len(completed)) >= 1
     assert {r["optuna_trial"] for r in rows} == {t.number for t in completed[:3]}
     assert [r["pick"] for r in rows].count(True) == 1 and rows[0]["pick"]
-    means = [r["val_mean"] for r in rows]
-    assert means == sorted(means, reverse=True)
+    bounds = [r["val_bound"] for r in rows]  # ranked by mean less one standard error
+    assert bounds == sorted(bounds, reverse=True)
     for row in rows:  # two fresh seeds each, reduced as the sweep reduces its trials
         assert len(row["seeds"]) == 2 and row["val_mean"] == pytest.approx(np.mean(row["seeds"]))
+        error = np.std(row["seeds"], ddof=1) / np.sqrt(2)
+        assert row["val_bound"] == pytest.approx(row["val_mean"] - error)
         runs = sorted((settings.folder / "reeval" / f"trial{row['optuna_trial']}").glob("seed*"))
         assert len(runs) == 2
         for run, value in zip(runs, row["seeds"], strict=True):

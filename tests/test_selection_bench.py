@@ -1,0 +1,86 @@
+"""The selection benchmark (it never trains here): ground truth comes only from held-out
+seeds, the shipped pair is chosen on the calibration corpus alone, its pick rule is the one
+``sweep.reeval`` ships, the shipped default is the chosen reduction, and the figures
+BENCHMARKS.md publishes are what the committed runs replay to."""
+
+import json
+import math
+import re
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import selection  # noqa: E402
+
+from search_spaces.objective import DEFAULT_REDUCE  # noqa: E402
+from sweep.reeval import confidence_bound  # noqa: E402
+
+
+def flat_run(value: float, epochs: int = 6) -> dict:
+    return {"curve": [value] * epochs, "quality": value, "pickable": True}
+
+
+def test_ground_truth_comes_only_from_the_seeds_no_method_read():
+    # each seed of each configuration scores its own value; a seed's curve is that value
+    runs = {c: {s: flat_run(0.4 + 0.1 * c + 0.01 * s) for s in range(8)} for c in range(4)}
+    figures = selection.replicate(runs, np.random.default_rng(0))
+    rng = np.random.default_rng(0)  # the same role draw, done here by hand
+    roles = {c: list(rng.permutation(range(8))) for c in range(4)}
+    trial = {c: runs[c][roles[c][0]]["quality"] for c in runs}
+    held_out = {c: statistics.fmean(runs[c][s]["quality"] for s in roles[c][4:]) for c in runs}
+    assert len(roles[0][4:]) == 8 - 1 - selection.REEVAL_SEEDS
+    pick = max(trial, key=trial.get)
+    assert figures["last"]["gap"] == pytest.approx(trial[pick] - held_out[pick])
+    assert figures["last"]["regret"] == pytest.approx(max(held_out.values()) - held_out[pick])
+
+
+def test_the_shipped_pair_is_the_lowest_calibration_regret_of_the_whole_pick():
+    def entry(regret: float, spearman: float) -> dict:
+        return {"regret": {"mean": regret}, "spearman": {"mean": spearman}}
+
+    calibration = {f"{r}+reeval:{rule}": entry(0.05, 0.5) for r in selection.REDUCTIONS
+                   for rule in selection.PICK_RULES}  # fmt: skip
+    calibration["best"] = entry(0.0, 0.9)  # a single run's figures never choose
+    calibration["last+reeval:mean"] = entry(0.01, 0.6)
+    calibration["smoothed:3+reeval:mean_minus_se"] = entry(0.01, 0.7)  # tie: higher Spearman
+    assert selection.choose(calibration) == ("smoothed:3", "mean_minus_se")
+
+
+def test_the_benchmarks_mean_minus_se_is_the_pick_rule_the_re_evaluation_ships():
+    for values in ([0.6, 0.7, 0.8], [0.5, 0.5, 0.9], [0.7]):
+        assert selection._score(values, "mean_minus_se") == pytest.approx(confidence_bound(values))
+
+
+def published_row() -> str:
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    (row,) = [line for line in text.splitlines() if line.startswith("| 12 | the pick")]
+    return row
+
+
+def test_the_published_figures_are_what_the_committed_runs_replay_to():
+    payload = selection.load(selection.OUT)
+    budget = max(len(run["history"]) for run in payload["runs"])
+    sets = {name: selection.summarise(selection.prepare(configs, budget), selection.REPLICATES,
+                                      seed=index)
+            for index, (name, configs) in enumerate(sorted(payload["by_set"].items()))}  # fmt: skip
+    reduction, rule = selection.choose(sets["calibration"])
+    assert reduction == DEFAULT_REDUCE and rule == "mean_minus_se"  # what ships is what won
+    row = published_row()
+    shipped = sets["evaluation"][f"{reduction}+reeval:{rule}"]
+    before = sets["evaluation"]["best"]
+    for figures, label in ((shipped, "shipped"), (before, "before")):
+        published = re.search(rf"{label}.*?: gap ([\d.]+), Spearman ([\d.]+), regret ([\d.]+)",
+                              row)  # fmt: skip
+        assert published, f"no {label} figures in BENCHMARKS.md row 12"
+        gap, spearman, regret = (float(v) for v in published.groups())
+        assert gap == round(figures["gap"]["mean"], 3)
+        assert spearman == round(figures["spearman"]["mean"], 3)
+        assert regret == round(figures["regret"]["mean"], 3)
+    assert not math.isnan(shipped["gap"]["mean"])
+    assert json.loads(selection.OUT.read_text())["seeds"] >= 8
