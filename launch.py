@@ -138,6 +138,9 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("--storage-path", help="Ray Tune storage all nodes reach: a shared "
                        "path or s3://bucket/dir (default: OUT/ray)")  # fmt: skip
     add_data_mode_option(sweep, "auto; saved with the sweep")
+    sweep.add_argument("--warm-start", type=folder_list, default=[], metavar="DIR[,DIR...]",
+                       help="earlier sweeps whose finished trials that fit this space enter "
+                            "the study before the first draw")  # fmt: skip
     add_backend_option(sweep)
     sweep.add_argument("--reduce", metavar="HOW",
                        help="how a trial's epochs reduce to its objective: best, last, "
@@ -462,6 +465,14 @@ def verdict_list(text: str) -> list[str]:
     return verdicts
 
 
+def folder_list(text: str) -> list[str]:
+    """``DIR[,DIR...]``: sweep folders (each is checked when the sweep starts)."""
+    folders = [f.strip() for f in text.split(",") if f.strip()]
+    if not folders:
+        raise argparse.ArgumentTypeError("expected one or more sweep folders, comma-separated")
+    return folders
+
+
 def detector_settings(text: str) -> dict:
     """``patience=4,diversity_low=0.1`` -> keyword arguments of the collapse detector."""
     settings = {}
@@ -495,6 +506,7 @@ def sweep_command(args) -> int:
         backend=requested(args.backend), base_settings=selection_settings(args),
         data_mode=args.data_mode or "auto", reduce=args.reduce,
         reeval_top=args.reeval_top, reeval_seeds=args.reeval_seeds,
+        warm_start=args.warm_start,
     )  # fmt: skip
     print_summary(start_sweep(settings))
     return 0

@@ -91,11 +91,17 @@ def write_census_note(settings) -> None:
     from optuna_dashboard import save_note
 
     from sweep.reeval import markdown
-    from sweep.results import load_study, reevaluated
+    from sweep.results import load_study, own_trials, reevaluated
     from sweep.settings import sweep_space
 
     study = load_study(settings)
-    note = census_note([t for t in study.get_trials(deepcopy=False) if t.state.is_finished()])
+    note = census_note([t for t in own_trials(study) if t.state.is_finished()])
+    inherited = len(study.get_trials(deepcopy=False)) - len(own_trials(study))
+    if inherited:
+        note += (
+            f"\n{inherited} trials inherited from earlier sweeps (warm start; user "
+            "attribute `inherited`): they taught the sampler and are never picked.\n"
+        )
     figures = reevaluated(study)
     if figures:
         space = sweep_space(settings)

@@ -28,9 +28,12 @@ from optuna.visualization.matplotlib import (  # noqa: E402
 )
 
 from sweep.results import (  # noqa: E402
+    INHERITED_ATTR,
     census_lines,
+    is_inherited,
     load_study,
     objective_text,
+    own_trials,
     pareto_front,
     reevaluated,
     summarize,
@@ -58,7 +61,7 @@ def write_report(settings: SweepSettings) -> Path:
     metric = space.metric
     folder = settings.folder / "report"
     folder.mkdir(parents=True, exist_ok=True)
-    trials = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    trials = [t for t in own_trials(study) if t.state.is_finished()]
     plots = {}
     if space.others:  # several objectives: the front first; the other plots show the first
         metrics = [o.metric for o in space.objectives]
@@ -215,6 +218,18 @@ def _markdown(settings: SweepSettings, trials, metric: str, plots: dict) -> str:
         epoch = trial.user_attrs.get("objective_epoch")
         lines.append(f"| {rank} | {trial.number} | {objective_text(space, trial)} | {epoch} | "
                      f"{reeval} | {params} |")  # fmt: skip
+    inherited = [t for t in study.get_trials(deepcopy=False) if is_inherited(t)]
+    if inherited:
+        lines += ["", "## Inherited trials (warm start)", "",
+                  f"{len(inherited)} trials of earlier sweeps entered the study before its first "
+                  "draw: they taught the sampler (and are in the plots, before this sweep's own "
+                  "trials) and are never picked.", "",
+                  "| Optuna trial | from sweep | its trial | state | verdict |",
+                  "|---:|---|---:|---|---|"]  # fmt: skip
+        for trial in inherited:
+            source = trial.user_attrs[INHERITED_ATTR]
+            lines.append(f"| {trial.number} | {source['sweep']} | {source['optuna_trial']} | "
+                         f"{trial.state.name} | {verdict_of(trial)} |")  # fmt: skip
     errors = trial_errors(settings)
     if errors:
         lines += ["", "## Trials that raised", "", "| Ray trial | error |", "|---|---|"]

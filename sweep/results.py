@@ -58,25 +58,53 @@ def census_lines(trials: list[FrozenTrial]) -> list[str]:
 
 
 REEVAL_ATTR = "reeval"  # the study's record of its leaders re-evaluated (see sweep.reeval)
+INHERITED_ATTR = "inherited"  # a trial an earlier sweep trained (see sweep.warm_start)
+
+
+def is_inherited(trial: FrozenTrial) -> bool:
+    """Whether ``trial`` came from an earlier sweep (a warm start): it teaches the sampler,
+    and is never picked, re-evaluated or counted as one of the sweep's own trials."""
+    return INHERITED_ATTR in trial.user_attrs
+
+
+def own_trials(
+    study: optuna.Study, states: tuple[TrialState, ...] | None = None
+) -> list[FrozenTrial]:
+    """The trials this sweep ran (inherited ones left out)."""
+    return [t for t in study.get_trials(deepcopy=False, states=states) if not is_inherited(t)]
 
 
 def sweep_ranked(study: optuna.Study) -> list[FrozenTrial]:
     """The COMPLETE trials (healthy, or labelled by a verdict that does not stop), best by
     the sweep's objective first; with several objectives, the Pareto front first, each group
     by the first objective."""
-    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    done = own_trials(study, (TrialState.COMPLETE,))
     sign = -1 if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else 1
-    front = {t.number for t in study.best_trials} if len(study.directions) > 1 else set()
+    front = (
+        {t.number for t in _front(done, study.directions)} if len(study.directions) > 1 else set()
+    )
     return sorted(done, key=lambda t: (t.number not in front, sign * t.values[0]))
 
 
 def pareto_front(study: optuna.Study) -> list[FrozenTrial]:
-    """A sweep's Pareto front (its COMPLETE trials no other trial beats on every objective),
-    by the first objective."""
+    """A sweep's Pareto front (its own COMPLETE trials no other of them beats on every
+    objective), by the first objective."""
     if len(study.directions) < 2:
         raise ConfigError("--pareto", "this sweep has one objective: no Pareto front")
-    front = {t.number for t in study.best_trials}
+    front = {t.number for t in _front(own_trials(study, (TrialState.COMPLETE,)), study.directions)}
     return [t for t in sweep_ranked(study) if t.number in front]
+
+
+def _front(trials: list[FrozenTrial], directions: list) -> list[FrozenTrial]:
+    """The non-dominated ``trials`` (Optuna's ``best_trials`` would count inherited ones)."""
+    signs = [1 if d == optuna.study.StudyDirection.MAXIMIZE else -1 for d in directions]
+    scored = [(t, [s * v for s, v in zip(signs, t.values, strict=True)]) for t in trials]
+
+    def dominated(mine: list[float]) -> bool:
+        return any(all(o >= m for o, m in zip(other, mine, strict=True)) and other != mine
+                   for _, other in scored)  # fmt: skip
+
+    return [t for t, mine in scored if not dominated(mine)]
 
 
 def pick_trade_off(study: optuna.Study, metrics: list[str], text: str) -> FrozenTrial:
@@ -198,11 +226,12 @@ def objective_text(space, trial: FrozenTrial) -> str:
 def summarize(settings: SweepSettings) -> dict:
     """Counts by state and verdict, the best trial, and where the logs are."""
     study = load_study(settings)
-    trials = study.get_trials(deepcopy=False)
+    trials = own_trials(study)
     best = top_trials(settings, 1, study)
     summary = {
         "sweep": str(settings.folder),
         "trials": len(trials),
+        "inherited": len(study.get_trials(deepcopy=False)) - len(trials),
         "states": dict(Counter(t.state.name for t in trials)),
         "verdicts": dict(Counter(verdict_of(t) for t in trials)),
         "best": None,

@@ -34,6 +34,12 @@ def start_sweep(settings: SweepSettings) -> dict:
     space = sweep_space(settings)
     if (settings.folder / SETTINGS_FILE).exists():
         raise ConfigError(str(settings.folder), "already holds a sweep; use `launch.py resume`")
+    inherited = None
+    if settings.warm_start:  # checked, like everything else, before the folder is made
+        load_backend(settings.backend)  # before Ray's import, which would import it loudly
+        from sweep.warm_start import plan_warm_start
+
+        inherited = plan_warm_start(space, settings.warm_start)
     corpus = load_sweep_corpus(space, settings)
     check_address(settings.address)
     check_storage_path(settings.storage_root)
@@ -54,6 +60,9 @@ def start_sweep(settings: SweepSettings) -> dict:
     settings.space = str(copy.resolve())
     settings.save()
     save_data_choice(settings, corpus)
+    if inherited is not None:
+        inherited.add_to(settings.storage_url, settings.name, space)
+        print(inherited.summary(), flush=True)
     return _run(settings, sweep_space(settings), corpus, restore=False)
 
 

@@ -51,7 +51,8 @@ class SweepSettings:
             ``journal:PATH`` (an Optuna journal file, no server); a PostgreSQL
             password is kept out of it (see :func:`password_to_environment`).
         scheduler: ``fifo`` or ``asha`` (asynchronous successive halving on the objective).
-        sampler: Optuna sampler: ``tpe`` (multivariate TPE) or ``random``.
+        sampler: Optuna sampler: ``tpe`` (multivariate TPE), ``nsga2`` (NSGA-II, for several
+            objectives) or ``random``.
         seed: seed of the sampler.
         max_failures: retries of a trial whose worker died (from its last checkpoint).
         snapshot_every: Ray's experiment snapshot is forced after every ``snapshot_every``-th
@@ -78,6 +79,8 @@ class SweepSettings:
             versions) optimised its best epoch and loads as ``best``.
         reeval_top / reeval_seeds: the leaders re-evaluated on fresh seeds when the sweep
             ends (see :mod:`sweep.reeval`); ``reeval_top`` 0 turns it off.
+        warm_start: earlier sweep folders whose finished trials that fit the space enter the
+            study before its first draw (see :mod:`sweep.warm_start`).
         base_settings: command-line changes to the space's base config (``{"data.test_idx":
             "0,1", "train.batch_size": 32}``; ``None`` clears a key): the data flags and
             ``--set`` of ``launch.py sweep``. Saved, so ``resume``, ``best``, ``final`` and
@@ -111,6 +114,7 @@ class SweepSettings:
     reduce: str | None = None
     reeval_top: int = 3
     reeval_seeds: int = 3
+    warm_start: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.storage = password_to_environment(self.storage)
