@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test test-fast lint bench clean
 
 install: $(STAMP)
 
@@ -26,6 +26,10 @@ test: install
 	$(PY) -m pytest
 	KERAS_BACKEND=jax $(PY) -m pytest -m backends
 
+# everyday work: everything but the end-to-end tests (real sweeps, clusters, servers)
+test-fast: install
+	$(PY) -m pytest -m "not e2e"
+
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
@@ -36,4 +40,4 @@ clean:
 # every benchmark in turn, each one's JSON line (see BENCHMARKS.md for how long each takes)
 bench: install
 	for name in train_step source_size sweep_overhead collapse_savings memory driver_scale gpu_packing \
-	    detector_accuracy runaway_rates search_efficiency scale; do $(PY) bench/$$name.py | tail -n 1; done
+	    detector_accuracy runaway_rates selection search_efficiency warm_start scale; do $(PY) bench/$$name.py | tail -n 1; done

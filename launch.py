@@ -513,6 +513,10 @@ def sweep_command(args) -> int:
 
 
 def resume_command(args) -> int:
+    from sermodels.backend import load
+    from sweep.settings import load_settings
+
+    load(load_settings(args.folder).backend)  # the saved one, before Ray Tune's side imports Keras
     from sweep.runner import resume_sweep
 
     print_summary(resume_sweep(args.folder, args.storage, args.address))

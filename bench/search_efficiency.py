@@ -295,6 +295,12 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=TRIALS, help="trials per sweep (--record)")
     args = parser.parse_args()
     reference = json.loads(OUT.read_text())
+    if not args.record and not RUNS.is_file():
+        print(f"search efficiency: no recorded sweeps ({RUNS.relative_to(ROOT)}); record them "
+              "with --record", file=sys.stderr)  # fmt: skip
+        print_json({"benchmark": "search_efficiency", "recorded": None,
+                    "target": reference["target"]})  # fmt: skip
+        return
     payload = record(args.seeds, args.trials) if args.record else json.loads(RUNS.read_text())
     stale = payload["code_hash"] != code_hash()
     if stale or payload["reference_code_hash"] != reference["code_hash"]:

@@ -21,7 +21,7 @@ script replays that file (``cache_stale`` says whether the code changed since).
 
     .venv/bin/python bench/warm_start.py [--record [--seeds 5]]
 
-Recording takes about half an hour on a 2-core CPU; the replay a second.
+Recording took about an hour on a 2-core CPU busy with other work; the replay takes a second.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def _finite(value) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--record", action="store_true", help="run the sweeps (half an hour)")
+    parser.add_argument("--record", action="store_true", help="run the sweeps (about an hour)")
     parser.add_argument("--seeds", type=int, default=5, help="sweeps per arm (--record)")
     args = parser.parse_args()
     payload = record(args.seeds) if args.record else json.loads(RUNS.read_text())

@@ -17,6 +17,8 @@ import launch
 from sermodels.data.demo import write_demo_corpus
 from sweep.storage import open_storage
 
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
+
 ROOT = Path(__file__).resolve().parents[1]
 
 GOOD_SPACE = """

@@ -19,6 +19,8 @@ import launch
 from sweep.cluster import init_ray
 from sweep.settings import SweepSettings
 
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
+
 ROOT = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- own-corpus:begin -->", "<!-- own-corpus:end -->"
 QUICK = {"--samples": "1", "--max-epochs": "1", "--seeds": "1"}  # the test's budget

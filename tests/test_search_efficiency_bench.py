@@ -111,3 +111,17 @@ def test_the_recorded_reference_target_is_its_picks_held_out_quality():
     assert reference["corpus"]["valid_idx"] == record_reference.VALID_FOLDS
     # the re-evaluation's fresh seeds are not the held-out ones
     assert not set(record_reference.HELD_OUT) & set(range(SEED_OFFSET, SEED_OFFSET + 100))
+
+
+def test_benchmarks_publishes_the_recorded_target_and_what_the_runs_are():
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    reference = json.loads(record_reference.OUT.read_text())
+    assert f"target {reference['target']:.3f}" in text
+    (row,) = [line for line in text.splitlines() if line.startswith("| 8 | search efficiency")]
+    if not search_efficiency.RUNS.is_file():
+        assert "not recorded" in row
+        return
+    payload = json.loads(search_efficiency.RUNS.read_text())
+    ratio = search_efficiency.figures(payload, reference["target"])["ratio"]
+    assert ("undefined" if ratio is None else f"ratio {ratio:.2f}") in row
+    assert len(payload["sweeps"]["sersweep"]) >= 3

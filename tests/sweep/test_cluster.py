@@ -24,6 +24,8 @@ from optuna.trial import TrialState
 from sermodels.data.demo import write_demo_corpus
 from tests.sweep.helpers import freeze_a_trial_midway, sweep_command, trial_results
 
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
+
 RAY = str(Path(sys.executable).parent / "ray")
 # the cluster's own token file: `ray start` needs one and never creates it, and the tests
 # must not depend on (or write) the user's ~/.ray/auth_token

@@ -21,6 +21,8 @@ from sermodels.data.demo import write_demo_corpus
 from sweep.settings import SweepSettings
 from sweep.storage import open_storage
 
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
+
 ROOT = Path(__file__).resolve().parents[2]
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 SPACE = """

@@ -8,11 +8,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from sermodels.data.demo import write_demo_corpus
 from tests.conftest import WITHOUT_TENSORFLOW
 from tests.sweep.helpers import sweep_command, trial_results
+
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
 ROOT = Path(__file__).resolve().parents[2]
 # KERAS_BACKEND says tensorflow: the flag, and then the saved sweep, must win over it

@@ -18,6 +18,8 @@ from sermodels.errors import ConfigError
 from sweep.results import pareto_front, pick_trade_off
 from tests.sweep.helpers import SER_BASE, sweep_command
 
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
+
 ROOT = Path(__file__).resolve().parents[2]
 PARETO_SPACE = (
     SER_BASE.replace("n_node: 16", "n_node: 8")

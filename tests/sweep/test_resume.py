@@ -23,6 +23,8 @@ from sweep.storage import open_storage
 from tests.postgres import PASSWORD, binaries, postgres_server
 from tests.sweep.helpers import SER_BASE, freeze_a_trial_midway, sweep_command, trial_results
 
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
+
 LOCAL = pyarrow.fs.LocalFileSystem()
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -20,6 +20,8 @@ from sermodels.data.demo import write_demo_corpus
 from sweep.storage import open_storage
 from tests.sweep.helpers import trial_results
 
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "cluster" / "slurm" / "sersweep.sbatch"
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch")

@@ -18,6 +18,8 @@ from sermodels.data.demo import write_demo_corpus
 from sweep.recovery import complete_epoch, result_rows
 from tests.sweep.helpers import freeze_a_trial_midway, sweep_command
 
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
+
 ROOT = Path(__file__).resolve().parents[2]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sersweep-test", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
                "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip

@@ -34,6 +34,8 @@ from sweep.runner import start_sweep
 from sweep.settings import SweepSettings, load_settings
 from tests.sweep.helpers import SER_BASE
 
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

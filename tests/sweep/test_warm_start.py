@@ -20,6 +20,8 @@ from sweep.settings import load_settings
 from sweep.warm_start import plan_warm_start
 from tests.sweep.helpers import SER_BASE, sweep_command
 
+pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
+
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = """
 params:
