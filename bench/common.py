@@ -4,7 +4,9 @@ and sweeps whose trials are enqueued (so compared variants train identical trial
 from __future__ import annotations
 
 import json
+import math
 import os
+import statistics
 import sys
 from pathlib import Path
 
@@ -78,3 +80,21 @@ def results_by_trial(settings: SweepSettings) -> list[dict]:
 
 def print_json(figures: dict) -> None:
     print(json.dumps(figures))
+
+
+def finite(value) -> bool:
+    """Whether ``value`` is a finite number (a recorded NaN or ``None`` is not)."""
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def bootstrap_spread(values: list[float], rng, resamples: int = 2000) -> dict:
+    """Mean of ``values`` and the 90 % bootstrap interval of that mean over ``resamples``
+    resamples (non-finite values left out; ``None`` for both when none is left)."""
+    import numpy as np
+
+    values = [v for v in values if finite(v)]
+    if not values:
+        return {"mean": None, "interval": None}
+    means = [statistics.fmean(rng.choice(values, len(values))) for _ in range(resamples)]
+    return {"mean": round(statistics.fmean(values), 4),
+            "interval": [round(float(q), 4) for q in np.percentile(means, [5, 95])]}  # fmt: skip

@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, print_json, results_by_trial
+from common import ROOT, bootstrap_spread, finite, print_json, results_by_trial
 from record_reference import (
     HELD_OUT,
     OUT,
@@ -160,7 +160,7 @@ def _key(spec: dict) -> str:
 
 
 def _complete(trials: list[dict]) -> list[dict]:
-    return [t for t in trials if t["state"] == "COMPLETE" and _finite(t["value"])]
+    return [t for t in trials if t["state"] == "COMPLETE" and finite(t["value"])]
 
 
 def _best(trials: list[dict]) -> dict | None:
@@ -181,7 +181,7 @@ def reeval_pick(leaders: list[dict], runs: dict) -> dict | None:
         values = [reduction.reduce(runs[_key(_spec(trial, SEED_OFFSET + i))]["val_uar"])[0]
                   for i in range(REEVAL_SEEDS)]  # fmt: skip
         value = confidence_bound(values)
-        return value if _finite(value) else -math.inf
+        return value if finite(value) else -math.inf
 
     return max(leaders, key=bound) if leaders else None
 
@@ -217,15 +217,15 @@ def figures(payload: dict, target: float) -> dict:
     per_method = {}
     for method, rows in table.items():
         per_method[method] = {
-            str(size): {"quality": _spread([r[size]["quality"] for r in rows], rng),
-                        "epochs": _spread([r[size]["epochs"] for r in rows], rng)}
+            str(size): {"quality": bootstrap_spread([r[size]["quality"] for r in rows], rng),
+                        "epochs": bootstrap_spread([r[size]["epochs"] for r in rows], rng)}
             for size in budgets
         }  # fmt: skip
         level = (1 - WITHIN) * target
         reached = [s for s in budgets if per_method[method][str(s)]["quality"]["mean"] >= level]
         per_method[method]["budget_within_1pct"] = reached[0] if reached else None
     ratio = ratio_with_spread(table["sersweep"], table["random_full"], budgets, rng)
-    shares = {method: _spread([failure_share(s["trials"]) for s in sweeps], rng)
+    shares = {method: bootstrap_spread([failure_share(s["trials"]) for s in sweeps], rng)
               for method, sweeps in payload["sweeps"].items()}  # fmt: skip
     return {"per_method": per_method, **ratio, "second_half_failure_share": shares,
             "failure_share_ratio": _ratio(shares["sersweep"]["mean"],
@@ -271,21 +271,8 @@ def ratio_with_spread(ours: list[dict], random: list[dict], budgets: list[int], 
             "beyond": value is None}  # fmt: skip
 
 
-def _spread(values: list[float], rng) -> dict:
-    values = [v for v in values if _finite(v)]
-    if not values:
-        return {"mean": None, "interval": None}
-    means = [statistics.fmean(rng.choice(values, len(values))) for _ in range(RESAMPLES)]
-    return {"mean": round(statistics.fmean(values), 4),
-            "interval": [round(float(q), 4) for q in np.percentile(means, [5, 95])]}  # fmt: skip
-
-
 def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def main() -> None:

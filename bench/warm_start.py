@@ -29,14 +29,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, print_json, results_by_trial
+from common import ROOT, bootstrap_spread, finite, print_json, results_by_trial
 from record_reference import HELD_OUT, bench_settings, code_hash, held_out_quality
 from record_reference import write_bench_corpus as bench_corpus
 
@@ -47,7 +46,6 @@ SOURCE_TRIALS, SOURCE_SEED, SOURCE_CORPUS = 24, 100, 1
 TRIALS, FIRST = 12, 8
 ARMS = ("cold", "warm")
 FAILURES = (*CLASSIFIER_STOPS, "nan", "d_overpowers")
-RESAMPLES = 2000
 
 
 def run_sweep(out: Path, corpus: Path, name: str, samples: int, seed: int,
@@ -96,7 +94,7 @@ def record(seeds: int) -> dict:
 
 
 def _pick(trials: list[dict]) -> dict | None:
-    complete = [t for t in trials if t["state"] == "COMPLETE" and _finite(t["value"])]
+    complete = [t for t in trials if t["state"] == "COMPLETE" and finite(t["value"])]
     return max(complete, key=lambda t: t["value"]) if complete else None
 
 
@@ -117,24 +115,10 @@ def figures(payload: dict) -> dict:
     for key in ("quality", "stopped_first8", "labelled_first8"):
         cold = [row[key] for row in per_seed["cold"]]
         warm = [row[key] for row in per_seed["warm"]]
-        result[key] = {"cold": spread(cold, rng), "warm": spread(warm, rng),
-                       "warm_minus_cold": spread([w - c for w, c in zip(warm, cold, strict=True)],
-                                                 rng)}  # fmt: skip
+        paired = [w - c for w, c in zip(warm, cold, strict=True)]
+        result[key] = {"cold": bootstrap_spread(cold, rng), "warm": bootstrap_spread(warm, rng),
+                       "warm_minus_cold": bootstrap_spread(paired, rng)}  # fmt: skip
     return {**result, "per_seed": per_seed}
-
-
-def spread(values: list[float], rng) -> dict:
-    """Mean and 90 % bootstrap interval of ``values`` (non-finite ones left out)."""
-    values = [v for v in values if _finite(v)]
-    if not values:
-        return {"mean": None, "interval": None}
-    means = [statistics.fmean(rng.choice(values, len(values))) for _ in range(RESAMPLES)]
-    return {"mean": round(statistics.fmean(values), 4),
-            "interval": [round(float(q), 4) for q in np.percentile(means, [5, 95])]}  # fmt: skip
-
-
-def _finite(value) -> bool:
-    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import warm_start  # noqa: E402
+from common import bootstrap_spread  # noqa: E402
 
 
 def trial(*verdicts: str) -> dict:
@@ -40,9 +41,9 @@ def test_the_difference_is_paired_seed_by_seed():
 
 
 def test_the_spread_leaves_out_what_is_not_a_number():
-    spread = warm_start.spread([0.5, float("nan"), 0.7], np.random.default_rng(0))
+    spread = bootstrap_spread([0.5, float("nan"), 0.7], np.random.default_rng(0))
     assert spread["mean"] == pytest.approx(0.6)
-    assert warm_start.spread([], np.random.default_rng(0)) == {"mean": None, "interval": None}
+    assert bootstrap_spread([], np.random.default_rng(0)) == {"mean": None, "interval": None}
 
 
 def test_the_published_figures_are_what_the_committed_runs_replay_to():
