@@ -4,8 +4,10 @@ Ray restores each trial from the checkpoint its experiment snapshot names, and o
 trials that snapshot lists; it copies the snapshot to the storage path in the background, so
 a kill can leave it behind the storage path. Here every unfinished trial is pointed at the
 newest complete checkpoint it has there, a trial the study was running that the snapshot
-missed is recorded again under its Optuna trial, and each trial's ``result.json`` keeps the
-epochs up to the one it continues from, so no epoch is lost or recorded twice.
+missed is recorded again under its Optuna trial, and each trial's ``result.json`` holds the
+epochs up to the one it continues from: rows of later epochs go (they are trained again), and
+rows the kill kept from reaching it come back from the checkpoint's own copy of them, so no
+epoch is lost, trained again needlessly or recorded twice.
 
 Example:
     >>> recovery = prepare_resume(settings.experiment_uri, study_configs)  # doctest: +SKIP
@@ -15,7 +17,7 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow.fs
@@ -25,7 +27,9 @@ from sweep.internals import FINISHED, ExperimentSnapshot, align_search_state
 CHECKPOINT_PREFIX = "checkpoint_"
 OWNER = "owner.json"  # the trial a checkpoint belongs to, written beside its state
 STATE = "state.json"  # the epoch and the byte count of ``state.npz`` (see TrainingRun)
+ROWS = "rows.json"  # the trial's result rows up to the checkpoint's epoch, beside its state
 RESULTS = "result.json"
+RECOVERED = "recovered"  # marks a result row written back from a checkpoint's copy
 
 
 def trial_folder_name(trial_id: str) -> str:
@@ -36,11 +40,13 @@ def trial_folder_name(trial_id: str) -> str:
 @dataclass(frozen=True)
 class RestorePoint:
     """Where a trial continues: its checkpoint folder (``None``: from the start), the epoch
-    that checkpoint holds, and the result row Ray recorded for that epoch."""
+    that checkpoint holds, the result row of that epoch, and the rows up to it that
+    ``result.json`` lacks (taken from the checkpoint's copy)."""
 
     checkpoint: str | None
     epoch: int
     result: dict
+    missing: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -52,6 +58,7 @@ class Recovery:
     repointed: list[str] = field(default_factory=list)
     readded: list[str] = field(default_factory=list)
     rows_dropped: int = 0
+    rows_recovered: int = 0
     unrecorded: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -65,6 +72,9 @@ class Recovery:
         if self.rows_dropped:
             lines.append(f"resume: {self.rows_dropped} result row(s) of epochs no checkpoint "
                          "holds are trained again")  # fmt: skip
+        if self.rows_recovered:
+            lines.append(f"resume: {self.rows_recovered} result row(s) the kill kept from "
+                         "result.json are written back from their checkpoint")  # fmt: skip
         if self.unrecorded:
             lines.append(f"resume: {len(self.unrecorded)} trial(s) started as the driver died "
                          "were never recorded by Ray; new trials take their place")  # fmt: skip
@@ -91,7 +101,7 @@ def prepare_resume(experiment_uri: str, running: Mapping[str, dict]) -> Recovery
         if point.checkpoint != snapshot.checkpoint(trial_id):
             snapshot.restore_from(trial_id, point.checkpoint, point.result)
             recovery.repointed.append(trial_id)
-        recovery.rows_dropped += keep_rows_until(filesystem, trial_folder, point.epoch)
+        _mend_rows(recovery, filesystem, trial_folder, point)
     for trial_id, config in running.items():
         if trial_id in statuses or not statuses:  # with no trial recorded, Ray starts afresh
             continue
@@ -99,7 +109,7 @@ def prepare_resume(experiment_uri: str, running: Mapping[str, dict]) -> Recovery
         point = restore_point(filesystem, trial_folder, trial_id)
         snapshot.add(trial_id, config, point.checkpoint, point.result)
         recovery.readded.append(trial_id)
-        recovery.rows_dropped += keep_rows_until(filesystem, trial_folder, point.epoch)
+        _mend_rows(recovery, filesystem, trial_folder, point)
     snapshot.save()
     recovery.unrecorded = align_search_state(experiment_uri)
     return recovery
@@ -107,11 +117,12 @@ def prepare_resume(experiment_uri: str, running: Mapping[str, dict]) -> Recovery
 
 def restore_point(filesystem: pyarrow.fs.FileSystem, trial_folder: str,
                   trial_id: str) -> RestorePoint:  # fmt: skip
-    """The newest complete checkpoint of ``trial_id`` in ``trial_folder`` whose epoch the
-    trial's ``result.json`` records; a newer one whose row is missing is passed over (its
-    epoch is trained again and recorded). With no such checkpoint, the newest complete one;
-    with none complete, the newest there is (loading it fails the trial with a message
-    naming it, rather than training its epochs again unasked); with none, the start."""
+    """The newest complete checkpoint of ``trial_id`` in ``trial_folder`` whose epochs the
+    trial's ``result.json`` records or the checkpoint's own copy of the rows supplies; a newer
+    one with rows missing from both is passed over (its epochs are trained again and
+    recorded). With no such checkpoint, the newest complete one; with none complete, the
+    newest there is (loading it fails the trial with a message naming it, rather than
+    training its epochs again unasked); with none, the start."""
     rows = result_rows(filesystem, trial_folder)
     recorded = {row["epoch"]: row for row in rows}
     complete, existing = [], []
@@ -120,15 +131,37 @@ def restore_point(filesystem: pyarrow.fs.FileSystem, trial_folder: str,
         epoch = complete_epoch(filesystem, f"{trial_folder}/{name}", trial_id)
         if epoch is not None:
             complete.append((epoch, name))
-    usable = [(epoch, name) for epoch, name in complete if epoch in recorded]
-    if usable or complete:
-        epoch, name = max(usable or complete)
-        return RestorePoint(name, epoch, recorded.get(epoch, {"training_iteration": epoch}))
+    for epoch, name in sorted(complete, reverse=True):
+        missing = _missing_rows(filesystem, f"{trial_folder}/{name}", epoch, recorded)
+        if missing is not None:
+            result = recorded[epoch] if epoch in recorded else missing[-1]
+            return RestorePoint(name, epoch, result, missing)
+    if complete:
+        epoch, name = max(complete)
+        return RestorePoint(name, epoch, {"training_iteration": epoch})
     if existing:
         newest = max(existing)
         last = rows[-1]["epoch"] if rows else 0
         return RestorePoint(newest, last, recorded.get(last, {}))
     return RestorePoint(None, 0, {})
+
+
+def _missing_rows(filesystem: pyarrow.fs.FileSystem, checkpoint: str, epoch: int,
+                  recorded: Mapping[int, dict]) -> list[dict] | None:  # fmt: skip
+    """The rows of the epochs after the last recorded one up to ``epoch``, from the
+    checkpoint's copy (marked as recovered); ``None`` when that copy lacks some."""
+    last = max((e for e in recorded if e <= epoch), default=0)
+    wanted = range(last + 1, epoch + 1)
+    if not wanted:
+        return []
+    try:
+        copies = json.loads(_read(filesystem, f"{checkpoint}/{ROWS}"))
+        copies = {row["epoch"]: row for row in copies}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # a checkpoint written without its rows, or cut short
+    if any(e not in copies for e in wanted):
+        return None
+    return [{**copies[e], RECOVERED: 1} for e in wanted]
 
 
 def complete_epoch(filesystem: pyarrow.fs.FileSystem, checkpoint: str,
@@ -163,15 +196,18 @@ def result_rows(filesystem: pyarrow.fs.FileSystem, trial_folder: str) -> list[di
     return rows
 
 
-def keep_rows_until(filesystem: pyarrow.fs.FileSystem, trial_folder: str, epoch: int) -> int:
+def keep_rows_until(filesystem: pyarrow.fs.FileSystem, trial_folder: str, epoch: int,
+                    missing: Sequence[dict] = ()) -> int:  # fmt: skip
     """Drop the rows of ``result.json`` after ``epoch`` (the trial trains them again) and any
-    row cut short; returns how many rows went."""
+    row cut short, and put the ``missing`` rows of epochs up to it in their place, in epoch
+    order; returns how many rows went."""
     try:
         text = _read(filesystem, f"{trial_folder}/{RESULTS}").decode()
     except OSError:
-        return 0
-    rows = result_rows(filesystem, trial_folder)
-    kept = [row for row in rows if row["epoch"] <= epoch]
+        text = ""
+    rows = result_rows(filesystem, trial_folder) if text else []
+    kept = sorted([row for row in rows if row["epoch"] <= epoch] + list(missing),
+                  key=lambda row: row["epoch"])  # fmt: skip
     cut_short = not text.endswith("\n") and text != ""
     if len(kept) == len(rows) and not cut_short:
         return 0
@@ -179,7 +215,13 @@ def keep_rows_until(filesystem: pyarrow.fs.FileSystem, trial_folder: str, epoch:
     with filesystem.open_output_stream(f"{trial_folder}/{RESULTS}.part") as handle:
         handle.write(data)
     filesystem.move(f"{trial_folder}/{RESULTS}.part", f"{trial_folder}/{RESULTS}")
-    return len(rows) - len(kept)
+    return len(rows) + len(missing) - len(kept)
+
+
+def _mend_rows(recovery: Recovery, filesystem: pyarrow.fs.FileSystem, trial_folder: str,
+               point: RestorePoint) -> None:  # fmt: skip
+    recovery.rows_dropped += keep_rows_until(filesystem, trial_folder, point.epoch, point.missing)
+    recovery.rows_recovered += len(point.missing)
 
 
 def _checkpoint_names(filesystem: pyarrow.fs.FileSystem, trial_folder: str) -> list[str]:

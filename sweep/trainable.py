@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
 import zipfile
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from sermodels.errors import SersweepError
 from sermodels.training.run import make_run
 from sweep.collapse import CollapseDetector, Verdict, deciding_verdict
 from sweep.internals import sync_artifacts, trial_storage
-from sweep.recovery import OWNER
+from sweep.recovery import OWNER, ROWS
 from sweep.settings import SweepSettings
 
 OBJECTIVE = "objective"  # the space's reduction of its metric so far: what Optuna, ASHA see
@@ -64,6 +66,9 @@ class SweepTrainable(tune.Trainable):
         self.closed = False
         self.reached: list[Verdict] = []  # every failure mode reached, earliest first
         self.verdict = Verdict()  # the one that decides the trial's fate (see `_judge`)
+        # every epoch's result so far: each checkpoint carries them, so a row the driver died
+        # before recording can be written back at resume (see sweep.recovery)
+        self.rows: list[dict] = []
         # this trial's storage: on actor reuse, Ray swaps in the next trial's before reset
         self.trial_storage = trial_storage(self)
         self.run, self.invalid = None, None
@@ -97,6 +102,9 @@ class SweepTrainable(tune.Trainable):
         done = self.run.epoch >= self.run.total_epochs or self.run.should_stop(metrics)
         if done or self.verdict.name in self.settings.stopping:
             self._close()  # the last result: the CollapseStopper ends a condemned trial
+        self.rows.append({**result, tune.result.DONE: done, "trial_id": self.trial_id,
+                          "training_iteration": self.run.epoch, "pid": os.getpid(),
+                          "timestamp": int(time.time())})  # fmt: skip
         return {**result, tune.result.DONE: done}
 
     def _judge(self) -> None:
@@ -172,6 +180,7 @@ class SweepTrainable(tune.Trainable):
     def save_checkpoint(self, checkpoint_dir: str) -> None:
         if self.run is not None:
             self.run.save_state(Path(checkpoint_dir))
+            (Path(checkpoint_dir) / ROWS).write_text(json.dumps(self.rows, default=_plain))
             (Path(checkpoint_dir) / OWNER).write_text(json.dumps({"trial_id": self.trial_id}))
 
     def load_checkpoint(self, checkpoint_dir: str) -> None:
@@ -184,6 +193,8 @@ class SweepTrainable(tune.Trainable):
             self.run.load_state(checkpoint)
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as exc:
             raise CorruptCheckpoint(f"{checkpoint}: unreadable checkpoint ({exc})") from None
+        rows = checkpoint / ROWS  # absent in a checkpoint written before rows were kept
+        self.rows = json.loads(rows.read_text()) if rows.exists() else []
         self._judge()
 
     def reset_config(self, new_config: dict) -> bool:
@@ -197,6 +208,11 @@ class SweepTrainable(tune.Trainable):
 
 class CorruptCheckpoint(RuntimeError):
     """A trial's checkpoint cannot be loaded: the trial ends in error with this message."""
+
+
+def _plain(value):
+    """A value JSON cannot write as it is (a NumPy scalar in a verdict's signals) as one it can."""
+    return value.item() if isinstance(value, np.generic) else str(value)
 
 
 def _is_number(value) -> bool:

@@ -7,13 +7,19 @@ import json
 import numpy as np
 import pyarrow.fs
 
-from sweep.recovery import complete_epoch, keep_rows_until, restore_point
+from sweep.recovery import RECOVERED, complete_epoch, keep_rows_until, restore_point
 
 LOCAL = pyarrow.fs.LocalFileSystem()
 
 
-def write_checkpoint(folder, epoch: int, cut_short: bool = False, trial: str = "a"):
+def write_checkpoint(folder, epoch: int, cut_short: bool = False, trial: str = "a",
+                     rows: list[int] | None = None):  # fmt: skip
+    """A checkpoint of ``trial`` at ``epoch``; ``rows``: the epochs whose result rows it
+    carries (none: a checkpoint written without them)."""
     folder.mkdir(parents=True)
+    if rows is not None:
+        copies = [{"epoch": e, "training_iteration": e, "val_uar": e / 10} for e in rows]
+        (folder / "rows.json").write_text(json.dumps(copies))
     (folder / "owner.json").write_text(json.dumps({"trial_id": trial}))
     np.savez(folder / "state.npz", w0=np.arange(1000, dtype=np.float32))
     size = (folder / "state.npz").stat().st_size
@@ -72,6 +78,40 @@ def test_a_checkpoint_whose_result_row_was_not_recorded_gives_way_to_an_older_on
     chosen = point(tmp_path)
     assert (chosen.checkpoint, chosen.epoch) == ("checkpoint_000002", 3)
     assert chosen.result == {"training_iteration": 3}
+
+
+def test_rows_the_kill_kept_from_the_results_come_back_from_the_checkpoints_copy(tmp_path):
+    # the kill landed after epoch 1's checkpoint, before any row reached result.json: the
+    # trial continues after epoch 1 and its row is written back, not lost or trained again
+    write_checkpoint(tmp_path / "checkpoint_000000", 1, rows=[1])
+    chosen = point(tmp_path)
+    assert (chosen.checkpoint, chosen.epoch) == ("checkpoint_000000", 1)
+    assert chosen.missing == [{"epoch": 1, "training_iteration": 1, "val_uar": 0.1, RECOVERED: 1}]
+    assert chosen.result == chosen.missing[-1]
+    assert keep_rows_until(LOCAL, str(tmp_path), chosen.epoch, chosen.missing) == 0
+    lines = (tmp_path / "result.json").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1]
+
+
+def test_rows_recorded_are_kept_and_only_the_missing_ones_are_written_back(tmp_path):
+    write_checkpoint(tmp_path / "checkpoint_000001", 2, rows=[1, 2])
+    write_checkpoint(tmp_path / "checkpoint_000002", 4, rows=[1, 2, 3, 4])
+    write_rows(tmp_path, [1, 2], tail='{"epoch": 3, "d_lo')
+    chosen = point(tmp_path)
+    assert (chosen.checkpoint, chosen.epoch) == ("checkpoint_000002", 4)
+    assert [row["epoch"] for row in chosen.missing] == [3, 4]
+    assert keep_rows_until(LOCAL, str(tmp_path), chosen.epoch, chosen.missing) == 0
+    rows = [json.loads(line) for line in (tmp_path / "result.json").read_text().splitlines()]
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
+    assert [RECOVERED in row for row in rows] == [False, False, True, True]
+
+
+def test_a_checkpoint_whose_copy_lacks_a_missing_row_gives_way_to_an_older_one(tmp_path):
+    write_checkpoint(tmp_path / "checkpoint_000001", 2, rows=[1, 2])
+    write_checkpoint(tmp_path / "checkpoint_000002", 4, rows=[1, 2, 4])  # epoch 3's row lost
+    write_rows(tmp_path, [1, 2])
+    chosen = point(tmp_path)
+    assert (chosen.checkpoint, chosen.epoch, chosen.missing) == ("checkpoint_000001", 2, [])
 
 
 def test_only_unreadable_checkpoints_are_still_named_so_the_trial_fails_saying_so(tmp_path):

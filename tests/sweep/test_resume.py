@@ -18,7 +18,7 @@ import ray.cloudpickle
 from optuna.trial import TrialState
 
 from sermodels.data.demo import write_demo_corpus
-from sweep.recovery import complete_epoch
+from sweep.recovery import RECOVERED, complete_epoch
 from sweep.storage import open_storage
 from tests.postgres import PASSWORD, binaries, postgres_server
 from tests.sweep.helpers import SER_BASE, freeze_a_trial_midway, sweep_command, trial_results
@@ -113,10 +113,24 @@ def resume(out: Path, storage: str) -> subprocess.CompletedProcess:
     return resumed
 
 
+def withhold_rows_from(experiment: Path, folder: str) -> int:
+    """Put ``folder``'s results where a kill just after a checkpoint leaves them: the rows of
+    its newest complete checkpoint's epoch and later never written. Returns that epoch."""
+    trial_id = folder.removeprefix("trial_")
+    epoch = max(complete_epoch(LOCAL, str(path), trial_id) or 0
+                for path in (experiment / folder).glob("checkpoint_*"))  # fmt: skip
+    rows = [row for row in trial_results(experiment)[folder] if row["epoch"] < epoch]
+    (experiment / folder / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return epoch
+
+
 def test_resume_after_the_driver_is_killed(tmp_path, storage):
     out, experiment, before, held = kill_mid_sweep(tmp_path, storage)
     epochs_before = epochs_by_trial(experiment)
+    pid = trial_results(experiment)[held][-1]["pid"]
+    withheld = withhold_rows_from(experiment, held)
     resumed = resume(out, storage)
+    assert "written back from their checkpoint" in resumed.stdout
     study = optuna.load_study(study_name="kill", storage=open_storage(storage))  # has the password
     kept = [t for t in study.trials if not t.user_attrs.get("orphaned")]
     states = [(t.state.name, t.user_attrs.get("verdict"), t.user_attrs.get("error")) for t in kept]
@@ -133,6 +147,9 @@ def test_resume_after_the_driver_is_killed(tmp_path, storage):
         if trial_id in before:  # finished before the kill: not run again
             assert epochs == epochs_before[trial_id]
     assert len(epochs_after[held[6:]]) > len(epochs_before[held[6:]])  # the held one went on
+    # the withheld row came back from the checkpoint, as the held process had it: not retrained
+    row = trial_results(experiment)[held][withheld - 1]
+    assert row.get(RECOVERED) == 1 and row["pid"] == pid and row["epoch"] == withheld
     assert len(kept) == 5
     logs = (tmp_path / "driver.log").read_text() + resumed.stdout + resumed.stderr
     assert PASSWORD not in logs and PASSWORD not in (out / "sweep.yaml").read_text()

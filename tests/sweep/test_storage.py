@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -15,8 +16,8 @@ import pyarrow.fs
 import pytest
 
 from sermodels.data.demo import write_demo_corpus
-from sweep.recovery import complete_epoch, result_rows
-from tests.sweep.helpers import freeze_a_trial_midway, sweep_command
+from sweep.recovery import ROWS, complete_epoch, result_rows
+from tests.sweep.helpers import sweep_command
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
@@ -103,14 +104,39 @@ def s3_trials(filesystem, experiment: str) -> dict[str, dict]:
             for folder, rows in s3_results(filesystem, experiment).items() if rows}  # fmt: skip
 
 
-def s3_checkpointed(filesystem, experiment: str):
-    def has_complete_checkpoint(folder: str) -> bool:
-        selector = pyarrow.fs.FileSelector(f"{experiment}/{folder}", allow_not_found=True)
-        return any(complete_epoch(filesystem, info.path, folder[6:]) is not None
-                   for info in filesystem.get_file_info(selector)
-                   if info.base_name.startswith("checkpoint_"))  # fmt: skip
-
-    return has_complete_checkpoint
+def hold_a_checkpointed_trial(
+    filesystem, experiment: str, finished: Callable[[], set[str]]
+) -> tuple[str, int, int] | None:
+    """Stop (SIGSTOP) the process of an unfinished trial whose newest complete checkpoint in
+    the bucket is two or more epochs before its last and not its end; returns its folder, that
+    checkpoint's epoch and the process id (``None``: no such trial yet). Found by the
+    checkpoints the trial writes to the bucket itself, not by the result rows the driver
+    copies there later. A result sent before the stop can still end the trial: one the
+    study then lists as finished is let go again."""
+    selector = pyarrow.fs.FileSelector(experiment, allow_not_found=True)
+    for trial in filesystem.get_file_info(selector):
+        trial_id = trial.base_name.removeprefix("trial_")
+        if not trial.base_name.startswith("trial_") or trial_id in finished():
+            continue
+        checkpoints = filesystem.get_file_info(pyarrow.fs.FileSelector(trial.path))
+        epochs = {
+            complete_epoch(filesystem, c.path, trial_id): c.path
+            for c in checkpoints
+            if c.base_name.startswith("checkpoint_")
+        }
+        epochs.pop(None, None)
+        if not epochs or max(epochs) > S3_EPOCHS - 2:
+            continue
+        with filesystem.open_input_stream(f"{epochs[max(epochs)]}/{ROWS}") as handle:
+            last = json.loads(handle.readall())[-1]
+        if last["done"]:
+            continue
+        os.kill(last["pid"], signal.SIGSTOP)
+        time.sleep(1.0)  # the driver takes in a result it already had
+        if trial_id not in finished():
+            return trial.base_name, max(epochs), last["pid"]
+        os.kill(last["pid"], signal.SIGCONT)
+    return None
 
 
 def finished_ray_ids(study_path: Path) -> set[str]:
@@ -137,17 +163,18 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(s3_buc
                               start_new_session=True)  # fmt: skip
     held, deadline = None, time.monotonic() + 300
     while held is None and time.monotonic() < deadline and driver.poll() is None:
-        if finished_ray_ids(out / "study.db"):  # then hold a trial with a checkpoint still
-            held = freeze_a_trial_midway(lambda: s3_results(filesystem, experiment),
-                                         s3_checkpointed(filesystem, experiment))  # fmt: skip
-        time.sleep(0.5)
+        if finished_ray_ids(out / "study.db"):  # then hold a checkpointed trial still
+            held = hold_a_checkpointed_trial(
+                filesystem, experiment, lambda: finished_ray_ids(out / "study.db")
+            )
+        time.sleep(0.2)
     assert driver.poll() is None, "the sweep ended before it could be killed"
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     assert held, "no trial had checkpointed mid-run"
+    held, checkpointed_epoch, pid = held
     finished = finished_ray_ids(out / "study.db")
     assert finished and held[6:] not in finished  # exactly what the test stands on
-    before = s3_trials(filesystem, experiment)
     resumed = subprocess.run([sys.executable, str(ROOT / "launch.py"), "resume", str(out)],
                              capture_output=True, text=True, timeout=600)  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
@@ -155,9 +182,11 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(s3_buc
     assert len(after) == 3
     for folder, trial in after.items():
         assert trial["epochs"] == list(range(1, len(trial["epochs"]) + 1)), (folder, trial)
-    epochs = after[held]["epochs"]  # continued from its own checkpoint, its epochs kept
-    assert epochs[: len(before[held]["epochs"])] == before[held]["epochs"]
-    assert len(epochs) > len(before[held]["epochs"])
+    # continued from its own checkpoint: the epochs up to it are the held process's own rows
+    # (written back from the checkpoint where the driver had not copied them yet)
+    rows = s3_results(filesystem, experiment)[held]
+    assert len(rows) > checkpointed_epoch and rows[-1]["pid"] != pid
+    assert all(row["pid"] == pid for row in rows[:checkpointed_epoch])
     study = optuna.load_study(study_name="s3kill", storage=f"sqlite:///{out / 'study.db'}")
     kept = [t for t in study.trials if not t.user_attrs.get("orphaned")]
     assert len(kept) == 3 and all(t.state.is_finished() for t in kept)
