@@ -98,3 +98,20 @@ def bootstrap_spread(values: list[float], rng, resamples: int = 2000) -> dict:
     means = [statistics.fmean(rng.choice(values, len(values))) for _ in range(resamples)]
     return {"mean": round(statistics.fmean(values), 4),
             "interval": [round(float(q), 4) for q in np.percentile(means, [5, 95])]}  # fmt: skip
+
+
+def wilson_interval(successes: int, trials: int, z: float = 1.645) -> list[float] | None:
+    """The Wilson score interval of a proportion (``z`` 1.645: 90 %); ``None`` without
+    trials. Unlike the normal approximation it stays inside [0, 1] at 0 or all successes.
+
+    Example:
+        >>> wilson_interval(4, 4)
+        [0.5965, 1.0]
+    """
+    if not trials:
+        return None
+    share = successes / trials
+    centre = (share + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
+    half /= 1 + z * z / trials
+    return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]

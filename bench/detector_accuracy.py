@@ -7,7 +7,11 @@ thresholds never saw) with the **calibration** set's (the demo space) beside the
 truth never comes from the detector's signals:
 
 * *mechanism cases*: the failure was forced from a known epoch (the onset) and the mechanism
-  names its mode; healthy controls had nothing forced. A run's *call* is its deciding
+  names its mode; healthy controls had nothing forced. The figures come for all cases
+  (``mechanism``), for the game failures the detector has to judge (``game``: a side's
+  learning rate set to 0) and for those whose signal the mechanism writes itself
+  (``by_construction``: a NaN row, G's noise cut, rates x 1e4), each beside every control,
+  with 90 % Wilson intervals for precision and recall. A run's *call* is its deciding
   verdict under the space's shipped stop list (what a sweep names it; ``healthy`` when it
   reached none). Precision: runs called failed in their mechanism's mode / runs called
   failed; recall: mechanism runs called in their mode / mechanism runs (runaway learning
@@ -42,7 +46,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from common import print_json
+from common import print_json, wilson_interval
 from record_histories import OUT, code_hash
 from sklearn.metrics import roc_auc_score
 
@@ -50,6 +54,13 @@ from sweep.collapse import FAILURES, HEALTHY, NAN, CollapseDetector, deciding_ve
 from sweep.settings import default_stop_verdicts
 
 ANY_FAILURE = "failed"
+ALTERNATIVES = {"shipped": {}, "warmup=2": {"warmup": 2}, "patience=2": {"patience": 2},
+                "patience=4": {"patience": 4}}  # fmt: skip
+# the failures the detector has to judge: one side of the game stops learning
+GAME = ("freeze_d", "freeze_g")
+# failures whose signal the mechanism writes itself (a NaN row, a zeroed noise input, rates
+# that zero every gradient): right by construction, so never in the headline
+BY_CONSTRUCTION = ("nan_row", "cut_noise", "runaway_lr")
 
 
 def load_runs(path: Path) -> dict:
@@ -94,6 +105,8 @@ def mechanism_figures(runs: list[dict], detector: CollapseDetector) -> dict:
         })  # fmt: skip
     called_failed = [j for j in judged if j["called"] != HEALTHY]
     forced = [j for j in judged if j["label"] != HEALTHY]
+    right_calls = sum(j["right"] for j in called_failed)
+    caught = sum(j["right"] for j in forced)
     per_mode = {}
     for mode in (*FAILURES, ANY_FAILURE):
         labelled = [j for j in forced if j["label"] == mode]
@@ -113,8 +126,10 @@ def mechanism_figures(runs: list[dict], detector: CollapseDetector) -> dict:
         "runs": len(judged),
         "forced": len(forced),
         "controls": len(judged) - len(forced),
-        "precision": _share(sum(j["right"] for j in called_failed), len(called_failed)),
-        "recall": _share(sum(j["right"] for j in forced), len(forced)),
+        "precision": _share(right_calls, len(called_failed)),
+        "precision_90": wilson_interval(right_calls, len(called_failed)),
+        "recall": _share(caught, len(forced)),
+        "recall_90": wilson_interval(caught, len(forced)),
         "median_delay": _median([j["delay"] for j in forced]),
         "controls_called_failed": sum(j["label"] == HEALTHY != j["called"] for j in judged),
         "per_mode": per_mode,
@@ -194,6 +209,19 @@ def diversity_cost(runs: list[dict]) -> float | None:
     return round(statistics.median(shares), 3) if shares else None
 
 
+def alternatives(runs: list[dict]) -> dict:
+    """The shipped detector beside one setting changed at a time, on the calibration set's
+    cases (where settings may be chosen): the headline figures and how many controls each
+    calls failed."""
+    cases = [r for r in runs if r["set"] == "calibration" and r["kind"] != "random"]
+    compared = {}
+    for name, settings in ALTERNATIVES.items():
+        judged = mechanism_figures(cases, CollapseDetector(**settings))
+        kept = ("precision", "recall", "median_delay", "controls_called_failed")
+        compared[name] = {key: judged[key] for key in kept}
+    return compared
+
+
 def _objective(metric: str, row: dict) -> float:
     if metric == "diversity_score":  # as the trainable computes it
         diversity = row.get("diversity")
@@ -232,15 +260,23 @@ def main() -> None:
     for set_name in ("evaluation", "calibration"):
         runs = [r for r in payload["runs"] if r["set"] == set_name]
         cases = [r for r in runs if r["kind"] in ("mechanism", "control")]
+        controls = [r for r in cases if r["kind"] == "control"]
         figures[set_name] = {
             "spaces": sorted({r["space"] for r in runs}),
             "mechanism": mechanism_figures(cases, detector),
+            "game": mechanism_figures(
+                [r for r in cases if r["mechanism"] in GAME] + controls, detector
+            ),
+            "by_construction": mechanism_figures(
+                [r for r in cases if r["mechanism"] in BY_CONSTRUCTION] + controls, detector
+            ),
             "diversity_auc": diversity_auc(runs, payload["onset"]),
         }
         drawn = [r for r in runs if r["kind"] == "random"]
         if drawn:
             figures[set_name]["outcome"] = outcome_figures(drawn, detector)
     figures["diversity_cost_share"] = diversity_cost(payload["runs"])
+    figures["alternatives"] = alternatives(payload["runs"])
     print_json(figures)
 
 

@@ -72,22 +72,45 @@ KEPT = ("epoch", "d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real",
 
 # parts of the model library no recorded run executes: prediction and the source-option table
 NOT_TRAINING = ("sermodels/inference", "sermodels/source_options.py")
+# keys of a space that no recorded run trains differently by: how a sweep ranks its epochs
+# (each run records its objective's metric) and the prose
+NOT_TRAINED_KEYS = ("objective", "objectives", "description")
 
 
-def code_hash() -> str:
-    """What the histories depend on: the model library's training code, the spaces and this
-    script."""
+def model_code_hash(root: Path = ROOT) -> str:
+    """What a recorded SGAN run trains with: the model library's training code (its bytes)
+    and the shipped spaces as parsed, without the keys that change no run (YAML comments
+    and ``NOT_TRAINED_KEYS``)."""
+    import yaml
+
     digest = hashlib.sha256()
     library = [
         path
-        for path in (ROOT / "sermodels").rglob("*.py")
-        if not str(path.relative_to(ROOT)).startswith(NOT_TRAINING)
+        for path in (root / "sermodels").rglob("*.py")
+        if not str(path.relative_to(root)).startswith(NOT_TRAINING)
     ]
-    spaces = list((ROOT / "search_spaces").glob("*.yaml"))
-    paths = sorted([*library, *spaces, Path(__file__).resolve()])
-    for path in paths:
-        digest.update(str(path.relative_to(ROOT)).encode())
+    for path in sorted(library):
+        digest.update(str(path.relative_to(root)).encode())
         digest.update(path.read_bytes())
+    for path in sorted((root / "search_spaces").glob("*.yaml")):
+        space = yaml.safe_load(path.read_text())
+        trained = {k: v for k, v in space.items() if k not in NOT_TRAINED_KEYS}
+        digest.update(path.name.encode())
+        digest.update(json.dumps(trained, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
+
+
+def code_hash(root: Path = ROOT) -> str:
+    """What the histories depend on: :func:`model_code_hash` and what this recorder runs
+    (its plan, recipe, mechanisms and recording code; not its command line or this hash)."""
+    import inspect
+
+    digest = hashlib.sha256(model_code_hash(root).encode())
+    recorder = [plan, random_overrides, force, record, _plain]
+    for function in recorder:
+        digest.update(inspect.getsource(function).encode())
+    constants = (ONSET, NDB_SAMPLES, RECIPE, MECHANISMS, SETS, KEPT, NOT_TRAINING)
+    digest.update(json.dumps(constants, sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 

@@ -38,11 +38,70 @@ def test_the_replay_reports_defined_out_of_sample_figures():
     assert evaluation["outcome"]["top_10pct_draws"] == len(SHIPPED_SGAN_SPACES)
     assert 0 <= evaluation["outcome"]["worse_half_epochs_saved"] <= 1
     assert "outcome" not in figures["calibration"]  # random draws are evaluation only
-    recorded = json.loads(HISTORIES.read_text())["code_hash"]
-    sys.path.insert(0, str(ROOT / "bench"))
-    from record_histories import code_hash
+    for block in ("game", "by_construction"):
+        figures_of = evaluation[block]
+        assert figures_of["controls"] == mechanism["controls"]
+        assert (
+            figures_of["precision_90"][0]
+            <= figures_of["precision"]
+            <= figures_of["precision_90"][1]
+        )
+        assert figures_of["recall_90"][0] <= figures_of["recall"] <= figures_of["recall_90"][1]
+    assert (
+        evaluation["game"]["forced"] + evaluation["by_construction"]["forced"]
+        == mechanism["forced"]
+    )
 
-    assert figures["cache_stale"] == (recorded != code_hash())
+
+def test_the_histories_were_recorded_with_the_code_that_trains_today():
+    """The replayed figures stand for today's detector only while the histories' training
+    code is today's: any change to what a recorded run trains fails here until
+    ``bench/record_histories.py`` records them again."""
+    done = replay()
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.splitlines()[-1])["cache_stale"] is False, done.stderr
+
+
+def published(block: dict) -> str:
+    """A block of the replay as BENCHMARKS.md and docs/collapse.md write it."""
+
+    def interval(bounds):
+        return f"{bounds[0]:.2f}–{bounds[1]:.2f}"
+
+    return (
+        f"precision {block['precision']:.2f} ({interval(block['precision_90'])}), "
+        f"recall {block['recall']:.2f} ({interval(block['recall_90'])}), "
+        f"median delay {block['median_delay']:g}"
+    )
+
+
+def test_the_published_detector_figures_are_the_replays():
+    done = replay()
+    assert done.returncode == 0, done.stderr[-2000:]
+    evaluation = json.loads(done.stdout.splitlines()[-1])["evaluation"]
+    benchmarks = (ROOT / "BENCHMARKS.md").read_text()
+    (row,) = [
+        line
+        for line in benchmarks.splitlines()
+        if line.startswith("| 7 | collapse detector, **out of sample**")
+    ]
+    docs = " ".join((ROOT / "docs" / "collapse.md").read_text().split())  # lines rewrapped
+    for block in ("game", "by_construction", "mechanism"):
+        assert published(evaluation[block]) in row, block
+        assert published(evaluation[block]) in docs, block
+    controls = evaluation["mechanism"]
+    called = f"{controls['controls_called_failed']} of {controls['controls']} controls"
+    assert called in row and called in docs
+    outcome = evaluation["outcome"]
+    (outcome_row,) = [
+        line
+        for line in benchmarks.splitlines()
+        if line.startswith("| 7 | collapse detector, outcome evaluation")
+    ]
+    stopped = f"{outcome['top_10pct_stopped']} of {outcome['top_10pct_draws']} top draws stopped"
+    saved = f"{100 * outcome['worse_half_epochs_saved']:.1f} % of the worse half's epochs saved"
+    for text in (outcome_row, docs):
+        assert stopped in text and saved in text
 
 
 def test_histories_of_other_code_are_called_stale(tmp_path):
