@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast lint bench clean
+.PHONY: install run test test-fast lint bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -41,3 +41,8 @@ clean:
 bench: install
 	for name in train_step source_size sweep_overhead collapse_savings memory driver_scale gpu_packing \
 	    detector_accuracy runaway_rates selection search_efficiency warm_start scale; do $(PY) bench/$$name.py | tail -n 1; done
+
+# every GPU row in one prepared call, on a GPU machine with JAX and no package index; carry
+# the bundle `tools/wheelhouse .gpu-bundle` built (see BENCHMARKS.md, GPU)
+bench-gpu:
+	bash bench/gpu.sh

@@ -41,3 +41,26 @@ def test_a_missing_list_is_one_line_and_exit_2(tmp_path):
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "none.txt" in done.stderr
     assert not (tmp_path / "w").exists()
+
+
+def test_rays_wheel_is_packed_again_without_the_parts_sersweep_never_imports(tmp_path):
+    import importlib.machinery
+    import importlib.util
+    import tarfile
+    import zipfile
+
+    loader = importlib.machinery.SourceFileLoader("wheelhouse", str(ROOT / "tools/wheelhouse"))
+    spec = importlib.util.spec_from_loader("wheelhouse", loader)
+    wheelhouse = importlib.util.module_from_spec(spec)
+    loader.exec_module(wheelhouse)
+    wheel = tmp_path / "ray-2.60.0-cp312-cp312-manylinux2014_x86_64.whl"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for path in ("ray/__init__.py", "ray/tune/__init__.py", "ray/jars/ray_dist.jar",
+                     "ray/rllib/__init__.py", "ray/serve/__init__.py",
+                     "ray-2.60.0.dist-info/METADATA"):  # fmt: skip
+            archive.writestr(path, "x")
+    packed = wheelhouse.trim_ray(wheel)
+    assert packed == tmp_path / "ray.tar.xz" and not wheel.exists()
+    with tarfile.open(packed) as archive:
+        files = {m.name for m in archive.getmembers() if m.isfile()}
+    assert files == {"ray/__init__.py", "ray/tune/__init__.py", "ray-2.60.0.dist-info/METADATA"}
