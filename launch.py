@@ -516,10 +516,11 @@ def resume_command(args) -> int:
     from sermodels.backend import load
     from sweep.settings import load_settings
 
-    load(load_settings(args.folder).backend)  # the saved one, before Ray Tune's side imports Keras
+    settings = load_settings(args.folder)
+    load(settings.backend)  # the saved one, before Ray Tune's side imports Keras
     from sweep.runner import resume_sweep
 
-    print_summary(resume_sweep(args.folder, args.storage, args.address))
+    print_summary(resume_sweep(settings, args.storage, args.address))
     return 0
 
 

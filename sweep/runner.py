@@ -19,7 +19,6 @@ from sweep.results import mask_url, summarize
 from sweep.settings import (
     SETTINGS_FILE,
     SweepSettings,
-    load_settings,
     password_to_environment,
     sweep_space,
 )
@@ -66,14 +65,15 @@ def start_sweep(settings: SweepSettings) -> dict:
     return _run(settings, sweep_space(settings), corpus, restore=False)
 
 
-def resume_sweep(folder: str | Path, storage: str | None = None,
+def resume_sweep(settings: SweepSettings, storage: str | None = None,
                  address: str | None = None) -> dict:  # fmt: skip
     """Continue an interrupted sweep: finished trials stay finished, unfinished ones resume
     from their last checkpoint, and the Optuna study continues where it stopped.
 
+    ``settings`` are the sweep's saved ones (:func:`sweep.settings.load_settings`: the caller
+    reads them first, to load the saved Keras backend before Ray Tune's side imports Keras);
     ``storage`` gives the study's URL again (with a password that was not saved); ``address``
     a Ray cluster other than the one the sweep started on (saved: later commands use it)."""
-    settings = load_settings(folder)
     if address:
         check_address(address)
         settings.address = address
