@@ -13,7 +13,7 @@ the cases from the controls (ROC AUC; 0.5 is chance), the same for validation UA
 reference an independent sample of real rows reaches; plus the oracle's cost per epoch.
 
     .venv/bin/python bench/oracle_calibration.py            # replay the recorded runs
-    .venv/bin/python bench/oracle_calibration.py --record   # train them (about 10 minutes)
+    .venv/bin/python bench/oracle_calibration.py --record   # train them (18 min, loaded 2-core CPU)
 
 Prints one JSON object on its last line; ``cache_stale`` says the recorded runs came from
 other code (``bench/record_histories.py``'s hash of the model code plus this script and the
@@ -57,11 +57,18 @@ CALIBRATION_CASES = ("control", "freeze_g_start", "freeze_d_after", "slow_g_100"
 
 
 def code_hash() -> str:
-    from record_histories import code_hash as model_code_hash
+    """What the recorded runs depend on: the model code (``record_histories.model_code_hash``),
+    the oracle, and what this script trains (its cases and recording code; not the figures
+    it computes from them)."""
+    import inspect
+
+    from record_histories import model_code_hash
 
     digest = hashlib.sha256(model_code_hash().encode())
-    for path in (Path(__file__).resolve(), ROOT / "bench" / "oracle.py"):
-        digest.update(path.read_bytes())
+    digest.update((ROOT / "bench" / "oracle.py").read_bytes())
+    digest.update(inspect.getsource(record).encode())
+    digest.update(inspect.getsource(_plain).encode())
+    digest.update(json.dumps([CASES, EPOCHS, ONSET], sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
 
@@ -119,6 +126,7 @@ def record(spec: dict, data: str) -> dict:
 
 
 def figures(payload: dict) -> dict:
+    import numpy as np
     from sklearn.metrics import roc_auc_score
 
     runs = [run for run in payload["runs"] if run["history"]]
@@ -145,10 +153,25 @@ def figures(payload: dict) -> dict:
             auc = roc_auc_score(truth, scores) if len(set(scores)) > 1 else 0.5
             separation[case][measure] = round(max(auc, 1 - auc), 3)  # either direction
     out["separation_auc"] = separation
+    # what max(AUC, 1 - AUC) reaches by chance with as many pairs: its 90th percentile over
+    # random scores (the separation above counts either direction, so chance is above 0.5)
+    pairs = len(payload["seeds"])
+    rng = np.random.default_rng(0)
+    chance = []
+    for _ in range(2000):
+        auc = roc_auc_score([1] * pairs + [0] * pairs, rng.random(2 * pairs))
+        chance.append(max(auc, 1 - auc))
+    out["chance_auc_90"] = round(float(np.percentile(chance, 90)), 3)
     out["controls_last3"] = {m: _spread([v for (c, _), v in vals.items() if c == "control"])
                              for m, vals in last3.items()}  # fmt: skip
     out["real_reference"] = {m: _spread([r["reference"][m] for r in runs])
                              for m in ("coverage", "density", "kid")}  # fmt: skip
+    by_case = separation.values()
+    out["best_sample_auc"] = max(v for case in by_case for m, v in case.items()
+                                 if m in MEASURES and v is not None)  # fmt: skip
+    out["best_val_uar_auc"] = max(case["val_uar"] for case in by_case if case["val_uar"])
+    out["kid_over_real"] = round(out["controls_last3"]["kid"]["median"]
+                                 / out["real_reference"]["kid"]["median"])  # fmt: skip
     costs = [row["oracle_seconds"] / row["epoch_seconds"] for r in runs for row in r["history"]
              if row.get("epoch_seconds")]  # fmt: skip
     out["oracle_cost_share"] = round(statistics.median(costs), 3) if costs else None

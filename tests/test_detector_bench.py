@@ -113,3 +113,30 @@ def test_histories_of_other_code_are_called_stale(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.splitlines()[-1])["cache_stale"] is True
     assert "rerun bench/record_histories.py" in done.stderr
+
+
+def test_the_oracle_calibration_replays_to_its_published_figures():
+    command = [sys.executable, str(ROOT / "bench" / "oracle_calibration.py")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout.splitlines()[-1])
+    assert figures["cache_stale"] is False  # recorded with today's model code and oracle
+    (row,) = [
+        line
+        for line in (ROOT / "BENCHMARKS.md").read_text().splitlines()
+        if line.startswith("| 7 | collapse detector, oracle calibration")
+    ]
+    docs = " ".join((ROOT / "docs" / "collapse.md").read_text().split())
+    coverage = figures["controls_last3"]["coverage"]["median"]
+    published = [
+        f"AUC {figures['best_sample_auc']:.2f}",
+        f"reaches {figures['chance_auc_90']:.2f}",
+        f"cover {coverage:.2f} of held-out rows",
+        f"KID {figures['kid_over_real']} times",
+        f"at {figures['best_val_uar_auc']:.2f}",
+    ]
+    for text in published:
+        assert text in row, text
+    assert f"is {figures['best_sample_auc']:.2f}, where random scores reach" in docs
+    assert f"cover a median {coverage:.2f} of the" in docs
+    assert f"reaches {figures['best_val_uar_auc']:.2f}" in docs
