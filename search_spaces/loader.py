@@ -18,7 +18,13 @@ from typing import Any
 import optuna
 import yaml
 
-from search_spaces.objective import DEFAULT_REDUCE, Objective, Reduction, check_metric
+from search_spaces.objective import (
+    COST_METRICS,
+    DEFAULT_REDUCE,
+    Objective,
+    Reduction,
+    check_metric,
+)
 from sermodels.config import DATA_FLAGS, DataConfig, apply_overrides, config_from_dict
 from sermodels.errors import ConfigError
 from sermodels.specs import parse_tasks
@@ -243,17 +249,31 @@ def _objectives(raw: dict, where: str) -> dict:
     """``objective`` (one) or ``objectives`` (a Pareto sweep: two or more, the first the one
     ASHA ranks by)."""
     if "objectives" not in raw:
-        return _objective(raw.get("objective"), where)
+        single = _objective(raw.get("objective"), where)
+        _check_first(single["metric"], f"{where}: objective")
+        return single
     entries = raw["objectives"]
     if "objective" in raw:
         raise ConfigError(f"{where}: objectives", "give objective or objectives, not both")
     if not isinstance(entries, list) or len(entries) < 2:
         raise ConfigError(f"{where}: objectives", "expected a list of two or more objectives")
     parsed = [_objective(entry, f"{where}: objectives[{i}]") for i, entry in enumerate(entries)]
+    _check_first(parsed[0]["metric"], f"{where}: objectives[0]")
     metrics = [p["metric"] for p in parsed]
     if len(set(metrics)) != len(metrics):
         raise ConfigError(f"{where}: objectives", f"a metric named twice in {metrics}")
     return {**parsed[0], "others": tuple(Objective(**p) for p in parsed[1:])}
+
+
+def _check_first(metric: str, where: str) -> None:
+    """The first objective is the one trials are ranked by while they run (ASHA, re-evaluation,
+    the reduction's epoch): a cost is the same at every epoch and cannot be it."""
+    if metric in COST_METRICS:
+        raise ConfigError(
+            where,
+            f"{metric} is a cost, the same every epoch; the first objective must be a "
+            f"per-epoch metric (list {metric} after it)",
+        )
 
 
 def _parse_params(raw: Any, where: str, base: dict) -> list[Param]:

@@ -33,7 +33,8 @@ DEFAULT_REDUCE = "mean_last:3"  # chosen by bench/selection.py on its calibratio
 LEGACY_REDUCE = "best"  # what a sweep saved before reductions existed optimised
 DIVERSITY_SCORE = "diversity_score"  # min(d, 1/d): 1 when G is as diverse as the data
 PARAMS = "params"  # a model cost: the weights a trial trains, counted once
-COST_METRICS = (PARAMS,)
+LATENCY_MS = "latency_ms"  # a model cost: the classifier's median time for one row, batch 1
+COST_METRICS = (PARAMS, LATENCY_MS)
 EPOCH_PREFIXES = ("val_", "train_")  # per-epoch metrics an objective may name (never test_)
 
 
@@ -59,7 +60,8 @@ class Objective:
 
 def check_metric(metric: object, where: str) -> str:
     """An objective's metric: a per-epoch validation or training metric (``val_uar``...),
-    ``diversity_score`` or a cost (``params``); the test rows never choose."""
+    ``diversity_score`` or a cost (``params``, ``latency_ms``); the test rows never
+    choose."""
     name = str(metric)
     if name.startswith(EPOCH_PREFIXES) or name in (DIVERSITY_SCORE, *COST_METRICS):
         return name

@@ -25,6 +25,7 @@ from search_spaces import SearchSpace
 from search_spaces.loader import TASKS_KEY, check_task_choice
 from search_spaces.objective import (
     DIVERSITY_SCORE,
+    LATENCY_MS,
     PARAMS,
     Objective,
     diversity_score,
@@ -35,6 +36,7 @@ from sermodels.config import config_from_dict
 from sermodels.data import Corpus
 from sermodels.data.stream import check_readable
 from sermodels.errors import SersweepError
+from sermodels.training.diversity import real_sample
 from sermodels.training.run import make_run
 from sweep.collapse import CollapseDetector, Verdict, deciding_verdict
 from sweep.internals import sync_artifacts, trial_storage
@@ -42,6 +44,7 @@ from sweep.recovery import OWNER, ROWS
 from sweep.settings import SweepSettings
 
 OBJECTIVE = "objective"  # the space's reduction of its metric so far: what Optuna, ASHA see
+LATENCY_CALLS = 30  # timed batch-1 calls whose median is a trial's latency_ms (after warm-up)
 INVALID = "invalid_config"  # the verdict of a drawn config the models reject
 REPLAYED = "replayed"  # a finished trial restored after a driver kill re-reports its end
 
@@ -72,6 +75,7 @@ class SweepTrainable(tune.Trainable):
         # this trial's storage: on actor reuse, Ray swaps in the next trial's before reset
         self.trial_storage = trial_storage(self)
         self.run, self.invalid = None, None
+        self.latency_ms: float | None = None  # measured once, when an objective names it
         try:
             self._build(config)
         except SersweepError as exc:  # a drawn combination the models reject: no retries
@@ -148,6 +152,10 @@ class SweepTrainable(tune.Trainable):
     def _value(self, objective: Objective) -> float:
         if objective.metric == PARAMS:  # the run's size: every weight it trains
             return float(self.weights)
+        if objective.metric == LATENCY_MS:  # the architecture's, so measured once per trial
+            if self.latency_ms is None:
+                self.latency_ms = classifier_latency_ms(self.run, self.run.corpus.train)
+            return self.latency_ms
         values = [epoch_value(metrics, objective.metric) for metrics in self.run.history]
         return objective.reduce.reduce(values, objective.mode)[0]
 
@@ -217,6 +225,25 @@ def _plain(value):
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def classifier_latency_ms(run, rows, calls: int = LATENCY_CALLS) -> float:
+    """Median milliseconds the run's classifier (an SGAN's discriminator, whose class head
+    classifies) takes for one row of ``rows`` (batch 1, inference mode) on the device the
+    trial runs on, over ``calls`` calls after three untimed ones (compilation, caches); each
+    call's result is copied to the host, so an asynchronous device is timed to the end."""
+    row = real_sample(rows, seed=0, count=1)
+    if hasattr(run, "gan"):
+        model, inputs = run.gan.discriminator, [row[m] for m in run.gan.modalities]
+    else:
+        model, inputs = run.model, row[run.key]
+    times = []
+    for call in range(3 + calls):
+        started = time.perf_counter()
+        keras.tree.map_structure(keras.ops.convert_to_numpy, model(inputs, training=False))
+        if call >= 3:
+            times.append(time.perf_counter() - started)
+    return round(1000 * float(np.median(times)), 4)
 
 
 def weight_count(weights: list) -> int:

@@ -131,6 +131,9 @@ SPACE_CASES = {
     "unknown reduction": ("objective: {metric: val_uar, reduce: median}", "objective.reduce"),
     "reduction window 0": ("objective: {metric: val_uar, reduce: \"mean_last:0\"}",
                            "mean_last:K"),
+    "unknown objective metric": ("objective: {metric: speed}", "unknown objective metric"),
+    "a cost first": ("objectives: [{metric: latency_ms, mode: min}, {metric: val_uar}]",
+                     "latency_ms is a cost"),
     "task spec not n_classes": (
         "params: {data.tasks: {type: categorical, choices: [category:four:2]}}", "data.tasks"),
 }  # fmt: skip

@@ -115,3 +115,25 @@ def test_a_trade_off_that_selects_nothing_or_an_unknown_objective_is_one_line(pa
     code, _, err = in_process(capsys, "reeval", out)
     assert code == 2 and "several objectives" in err
     assert not (out / "reeval").exists()
+
+
+def test_a_trials_latency_on_its_own_device_is_an_objective(tmp_path, capsys):
+    """``latency_ms``: each trial measures its classifier's batch-1 latency once, where it
+    runs, and the multi-objective study holds it beside val UAR; ``--pick`` can choose by it."""
+    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 8, seed=2, progress=False)
+    space = PARETO_SPACE.replace("{metric: params, mode: min}", "{metric: latency_ms, mode: min}")
+    (tmp_path / "space.yaml").write_text(space.replace("max_epochs: 2", "max_epochs: 1"))
+    out = tmp_path / "sweep"
+    command = sweep_command(corpus, out, "latency", "--space", tmp_path / "space.yaml",
+                            "--samples", 2, "--num-cpus", 2)  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    study = optuna.load_study(study_name="latency", storage=f"sqlite:///{out / 'study.db'}")
+    finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    assert len(finished) == 2
+    assert all(len(t.values) == 2 and 0 < t.values[1] < 1000 for t in finished)
+    fastest = min(finished, key=lambda t: t.values[1])
+    code, _, stderr = in_process(capsys, "best", out, "--pick", "min latency_ms")
+    assert code == 0, stderr
+    (path,) = (out / "best").glob("rank*.yaml")
+    assert path.name == f"rank1_trial{fastest.number}.yaml"
