@@ -105,10 +105,15 @@ def kill_mid_sweep(tmp_path: Path, storage: str, max_epochs: int = 4):
     return out, experiment, before, held
 
 
+# a guard against a hang, not a speed limit: a resume of 5 trials x 8 epochs took over 600 s
+# on 2 cores shared with two other heavy jobs
+RESUME_TIMEOUT = 1500
+
+
 def resume(out: Path, storage: str) -> subprocess.CompletedProcess:
     resumed = subprocess.run([sys.executable, str(ROOT / "launch.py"), "resume", str(out),
                               "--storage", storage],
-                             capture_output=True, text=True, timeout=600)  # fmt: skip
+                             capture_output=True, text=True, timeout=RESUME_TIMEOUT)  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     return resumed
 
