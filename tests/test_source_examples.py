@@ -167,7 +167,11 @@ def test_source_example_has_the_source_architectures_parameter_count(path):
 
 @pytest.mark.parametrize("name", ["sgan_3_video", "ser_basic_fcn"])
 def test_source_size_examples_train_a_batch(name, tmp_path):
-    """At the source's sizes on a corpus of the source's shapes: one step (a batch of 128)."""
+    """At the source's sizes on a corpus of the source's shapes, one epoch trains: the weights
+    move, nothing goes non-finite, and an SGAN takes one step per half-batch of real rows."""
+    import keras
+    import numpy as np
+
     from sermodels.data import load_run_corpus
     from sermodels.data.demo import DemoShape, write_demo_corpus
     from sermodels.training.run import make_run
@@ -177,5 +181,11 @@ def test_source_size_examples_train_a_batch(name, tmp_path):
     config = load_config(Path(__file__).parent.parent / "examples" / "source" / f"{name}.yaml")
     config.data.test_idx, config.data.valid_idx, config.data.r_valid = "0", "1", 0.0
     run = make_run(config, load_run_corpus(config, corpus), None)
+    before = [np.array(w) for w in keras.tree.flatten(run.get_weights())]
     signals = run.train_one_epoch()
-    assert signals.get("steps", 1) >= 1 and not signals["nonfinite"]
+    assert not signals["nonfinite"], signals
+    after = keras.tree.flatten(run.get_weights())
+    assert any(not np.array_equal(b, a) for b, a in zip(before, after, strict=True))  # it learned
+    if name.startswith("sgan"):  # one pass: every whole half-batch of real rows, once
+        half = min(config.train.batch_size // 2, run.rows.size)
+        assert signals["steps"] == run.rows.size // half >= 1
