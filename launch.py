@@ -588,8 +588,8 @@ def predict_command(args) -> int:
 def dashboard_command(args) -> int:
     from sweep.dashboard import serve
     from sweep.results import load_study
-    from sweep.settings import load_settings, password_to_environment
-    from sweep.storage import normalise
+    from sweep.settings import load_settings
+    from sweep.study_storage import normalise, password_to_environment
 
     settings = load_settings(args.folder)
     if args.storage:

@@ -52,7 +52,7 @@ from search_spaces import SearchSpace, load_space  # noqa: E402
 from sweep.cluster import init_ray  # noqa: E402
 from sweep.runner import new_tuner  # noqa: E402
 from sweep.settings import SweepSettings  # noqa: E402
-from sweep.storage import open_storage  # noqa: E402
+from sweep.study_storage import open_storage  # noqa: E402
 from tests.postgres import binaries, postgres_server  # noqa: E402
 
 PREFILLED = "prefilled_"

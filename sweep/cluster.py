@@ -12,8 +12,8 @@ from pathlib import Path
 
 from sermodels.backend import worker_environment
 from sermodels.errors import ConfigError
-from sweep.results import mask_url
 from sweep.settings import SweepSettings
+from sweep.study_storage import mask_url
 
 ROOT = Path(__file__).resolve().parent.parent
 

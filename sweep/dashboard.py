@@ -115,7 +115,7 @@ def serve(settings, port: int) -> None:
     """Serve the sweep's study at ``http://127.0.0.1:PORT/dashboard`` until interrupted."""
     from optuna_dashboard import run_server
 
-    from sweep.storage import open_storage
+    from sweep.study_storage import open_storage
 
     write_census_note(settings)
     run_server(open_storage(settings.storage_url), host=HOST, port=port,

@@ -14,12 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from sermodels.errors import ConfigError
 from sweep.settings import SweepSettings, sweep_space
-from sweep.storage import holds_nothing_yet, open_storage
-
-
-def mask_url(url: str) -> str:
-    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
-    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", url)
+from sweep.study_storage import holds_nothing_yet, mask_url, open_storage
 
 
 def load_study(settings: SweepSettings) -> optuna.Study:

@@ -15,13 +15,9 @@ from sermodels.data.modes import memory_share
 from sermodels.errors import ConfigError
 from sermodels.files import write_json
 from sweep.cluster import check_address, check_storage_path, init_ray, trials_at_once
-from sweep.results import mask_url, summarize
-from sweep.settings import (
-    SETTINGS_FILE,
-    SweepSettings,
-    password_to_environment,
-    sweep_space,
-)
+from sweep.results import summarize
+from sweep.settings import SETTINGS_FILE, SweepSettings, sweep_space
+from sweep.study_storage import check_study_storage, mask_url, password_to_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE_COPY = "space.yaml"
@@ -49,7 +45,7 @@ def start_sweep(settings: SweepSettings) -> dict:
     except OSError as exc:
         raise ConfigError(str(settings.folder), f"cannot create ({exc.strerror or exc})") from None
     try:
-        check_storage(settings.storage_url)
+        check_study_storage(settings.storage_url)
     except ConfigError:
         if not any(settings.folder.iterdir()):
             settings.folder.rmdir()  # nothing half-written
@@ -128,21 +124,6 @@ def save_data_choice(settings: SweepSettings, corpus: Corpus) -> None:
             "preprocessing": corpus.preprocessing.to_dict(),
         },
     )
-
-
-def check_storage(url: str) -> None:
-    """Open the Optuna storage once in the driver: a bad URL fails before Ray starts."""
-    from sweep.storage import is_journal, open_storage
-
-    if is_journal(url) and not Path(url.split(":", 1)[1]).parent.is_dir():
-        raise ConfigError(url, "the journal file's folder does not exist")
-    try:
-        open_storage(url)
-    except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
-        problem = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise ConfigError(
-            mask_url(url), f"cannot open the Optuna storage ({mask_url(problem)})"
-        ) from None
 
 
 def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: bool) -> dict:

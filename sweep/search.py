@@ -32,7 +32,7 @@ from sweep.internals import (
     stored_state,
     trial_cache_set_aside,
 )
-from sweep.storage import open_storage
+from sweep.study_storage import open_storage
 from sweep.trainable import INVALID, OBJECTIVE, REPLAYED
 
 logger = logging.getLogger(__name__)

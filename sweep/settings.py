@@ -7,7 +7,6 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
 
@@ -17,7 +16,7 @@ from sermodels.backend import BACKENDS, DEFAULT
 from sermodels.data.modes import DATA_MODES
 from sermodels.errors import ConfigError
 from sweep.collapse import FAILURES, CollapseDetector
-from sweep.storage import normalise
+from sweep.study_storage import normalise, password_to_environment
 
 SETTINGS_FILE = "sweep.yaml"
 # A discriminator that wins the game can still be the best classifier (Dai et al. 2017, "Good
@@ -209,21 +208,6 @@ def default_stop_verdicts(metric: str) -> list[str]:
     """The verdicts that stop trials of a sweep that optimises ``metric``: every failure mode
     for a generator metric, all but ``d_overpowers`` for a classifier metric."""
     return list(FAILURES) if metric in GENERATOR_METRICS else list(CLASSIFIER_STOPS)
-
-
-def password_to_environment(url: str | None) -> str | None:
-    """A PostgreSQL URL's password moves to ``PGPASSWORD`` (libpq reads it there) and the URL
-    without it is returned: settings, Ray's pickled searcher state and every message then
-    hold no secret. Other URLs are returned unchanged."""
-    if not url or not url.startswith(("postgresql", "postgres:")):
-        return url
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    os.environ["PGPASSWORD"] = unquote(parts.password)
-    host = parts.hostname or ""
-    netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def sweep_space(settings: SweepSettings) -> SearchSpace:

@@ -48,7 +48,7 @@ from sermodels.errors import ConfigError
 from sweep.results import INHERITED_ATTR, is_inherited, load_study, trial_curves
 from sweep.search import COLLAPSE_CONSTRAINT, VERDICT_ATTRS
 from sweep.settings import load_settings, sweep_space
-from sweep.storage import open_storage
+from sweep.study_storage import open_storage
 
 FLAG = "--warm-start"
 

@@ -15,7 +15,7 @@ import yaml
 
 import launch
 from sermodels.data.demo import write_demo_corpus
-from sweep.storage import open_storage
+from sweep.study_storage import open_storage
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 

@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from sermodels.data.demo import write_demo_corpus
 from sweep.settings import SweepSettings
-from sweep.storage import open_storage
+from sweep.study_storage import open_storage
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 

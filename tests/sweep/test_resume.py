@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from sermodels.data.demo import write_demo_corpus
 from sweep.recovery import RECOVERED, complete_epoch
-from sweep.storage import open_storage
+from sweep.study_storage import open_storage
 from tests.postgres import PASSWORD, binaries, postgres_server
 from tests.sweep.helpers import SER_BASE, freeze_a_trial_midway, sweep_command, trial_results
 

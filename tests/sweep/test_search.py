@@ -12,7 +12,7 @@ import sweep.search
 from search_spaces import load_space
 from sweep.internals import searcher_study
 from sweep.search import SAMPLERS, SweepOptunaSearch
-from sweep.storage import open_storage
+from sweep.study_storage import open_storage
 
 
 @pytest.mark.parametrize(("name", "kind"), [("tpe", optuna.samplers.TPESampler),

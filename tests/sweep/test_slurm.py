@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from sermodels.data.demo import write_demo_corpus
-from sweep.storage import open_storage
+from sweep.study_storage import open_storage
 from tests.sweep.helpers import trial_results
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them

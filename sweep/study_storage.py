@@ -1,17 +1,29 @@
-"""The Optuna study's storage, from the URL a sweep is given: a database (SQLite, in
+"""The Optuna study's storage and its URL, the one home of both: a database (SQLite, in
 write-ahead-log mode; PostgreSQL; any SQLAlchemy URL) or an Optuna journal file
-(``journal:PATH``), for many-worker studies without a database server.
+(``journal:PATH``), for many-worker studies without a database server. Here a URL is opened,
+checked, shown with its password masked, and its password moved to the environment.
+
+Not to be confused with Ray Tune's storage path (``--storage-path``: where trial folders and
+checkpoints go), which :mod:`sweep.cluster` checks.
 
 Example:
+    >>> url = password_to_environment("postgresql://me:secret@db/sweeps")  # doctest: +SKIP
+    >>> mask_url("postgresql://me:secret@db/sweeps")
+    'postgresql://me:***@db/sweeps'
     >>> storage = open_storage("journal:/tmp/sweep/study.log")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import optuna
 from sqlalchemy import event
+
+from sermodels.errors import ConfigError
 
 JOURNAL = "journal:"
 
@@ -36,6 +48,40 @@ def holds_nothing_yet(url: str) -> bool:
     if url.startswith("sqlite:///"):
         return not Path(url[len("sqlite:///") :]).exists()
     return False
+
+
+def mask_url(url: str) -> str:
+    """``postgresql://user:secret@host/db`` -> ``postgresql://user:***@host/db``."""
+    return re.sub(r"(://[^:/@]+:)[^@/]*@", r"\1***@", url)
+
+
+def password_to_environment(url: str | None) -> str | None:
+    """A PostgreSQL URL's password moves to ``PGPASSWORD`` (libpq reads it there) and the URL
+    without it is returned: settings, Ray's pickled searcher state and every message then
+    hold no secret. Other URLs are returned unchanged."""
+    if not url or not url.startswith(("postgresql", "postgres:")):
+        return url
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    os.environ["PGPASSWORD"] = unquote(parts.password)
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def check_study_storage(url: str) -> None:
+    """Open the Optuna study's storage once in the driver: a bad URL fails before Ray
+    starts, in one line naming the URL (its password masked)."""
+    if is_journal(url) and not Path(url[len(JOURNAL) :]).parent.is_dir():
+        raise ConfigError(url, "the journal file's folder does not exist")
+    try:
+        open_storage(url)
+    except Exception as exc:  # SQLAlchemy raises many kinds; all mean "cannot use this URL"
+        problem = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            mask_url(url), f"cannot open the Optuna storage ({mask_url(problem)})"
+        ) from None
 
 
 def open_storage(url: str) -> optuna.storages.BaseStorage:
