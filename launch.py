@@ -38,178 +38,256 @@ class OneLineErrors(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message}\n")
 
 
+# ---- argument types: argparse calls them, and a bad value is one line and exit 2 ----------
+def _integer(text: str, expected: str, low: int, high: int | None = None) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {value}")
+    return value
+
+
+def positive(text: str) -> int:
+    return _integer(text, "a positive integer", 1)
+
+
+def non_negative(text: str) -> int:
+    return _integer(text, "an integer >= 0", 0)
+
+
+def port_number(text: str) -> int:
+    return _integer(text, "a port number 1-65535", 1, 65535)
+
+
+def positive_float(text: str) -> float:
+    value = _float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = _float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
+    return value
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def verdict_list(text: str) -> list[str]:
+    from sweep.collapse import FAILURES
+
+    verdicts = [v.strip() for v in text.split(",") if v.strip()]
+    unknown = sorted(set(verdicts) - set(FAILURES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown verdicts {unknown}; expected some of {FAILURES}")
+    return verdicts
+
+
+def folder_list(text: str) -> list[str]:
+    """``DIR[,DIR...]``: sweep folders (each is checked when the sweep starts)."""
+    folders = [f.strip() for f in text.split(",") if f.strip()]
+    if not folders:
+        raise argparse.ArgumentTypeError("expected one or more sweep folders, comma-separated")
+    return folders
+
+
+def detector_settings(text: str) -> dict:
+    """``patience=4,diversity_low=0.1`` -> keyword arguments of the collapse detector."""
+    settings = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
+        try:
+            settings[key.strip()] = int(value) if value.strip().isdigit() else float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{key}: expected a number, got {value!r}") from None
+    return settings
+
+
 def parser() -> argparse.ArgumentParser:
+    """The command line: one subcommand per row of :data:`COMMANDS`."""
     top = OneLineErrors(prog="launch.py", description=__doc__.splitlines()[0])
     top.set_defaults(handler=run_demo)
     commands = top.add_subparsers(title="commands")
+    for name, help_text, add_arguments, handler in COMMANDS:
+        command = commands.add_parser(name, help=help_text)
+        add_arguments(command)
+        command.set_defaults(handler=handler)
+    top.command_parsers = commands.choices  # each command's parser, by name (docs and tests)
+    return top
 
-    demo = commands.add_parser("demo-data", help="write the synthetic demo corpus (h5)")
-    demo.add_argument("out", type=Path, help="output .h5 file")
-    demo.add_argument("--speakers", type=positive, default=12, help="one fold each (>= 2)")
-    demo.add_argument("--per-speaker", type=positive, default=40, help="utterances per speaker")
-    demo.add_argument("--bins", type=positive, default=64, help="frequency bins of the audio")
-    demo.add_argument("--long-frames", type=positive, default=10)
-    demo.add_argument("--short-frames", type=positive, default=10)
-    demo.add_argument("--audio-key", default="a_feat", help="the audio's feature key")
-    demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo.set_defaults(handler=demo_data)
 
-    train = commands.add_parser("train", help="train one SGAN or SER configuration")
-    train.add_argument("config", type=Path, help="run config YAML (see examples/)")
-    train.add_argument("--data", type=Path, help="h5 corpus (default: the demo corpus)")
-    train.add_argument("--out", type=Path, help="output folder (default: runs/train-TIME)")
-    train.add_argument("--epochs", type=positive, help="override train.epochs")
-    train.add_argument("--seed", type=int, help="override train.seed")
-    train.add_argument("--force", action="store_true", help="replace an existing --out")
-    add_selection_options(train)
-    train.add_argument("--cv", type=positive, metavar="K",
+# ---- each command's arguments ------------------------------------------------------------
+def demo_data_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("out", type=Path, help="output .h5 file")
+    command.add_argument("--speakers", type=positive, default=12, help="one fold each (>= 2)")
+    command.add_argument("--per-speaker", type=positive, default=40, help="utterances per speaker")
+    command.add_argument("--bins", type=positive, default=64, help="frequency bins of the audio")
+    command.add_argument("--long-frames", type=positive, default=10)
+    command.add_argument("--short-frames", type=positive, default=10)
+    command.add_argument("--audio-key", default="a_feat", help="the audio's feature key")
+    command.add_argument("--seed", type=int, default=0)
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def train_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("config", type=Path, help="run config YAML (see examples/)")
+    command.add_argument("--data", type=Path, help="h5 corpus (default: the demo corpus)")
+    command.add_argument("--out", type=Path, help="output folder (default: runs/train-TIME)")
+    command.add_argument("--epochs", type=positive, help="override train.epochs")
+    command.add_argument("--seed", type=int, help="override train.seed")
+    command.add_argument("--force", action="store_true", help="replace an existing --out")
+    add_selection_options(command)
+    command.add_argument("--cv", type=positive, metavar="K",
                        help="K speaker-independent rotations of the test folds over the test and "
                        "training folds, as Ray tasks (OUT/summary.md)")  # fmt: skip
-    train.add_argument("--seeds", type=positive, default=1, help="seeds per rotation (--cv)")
-    train.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray (--cv)")
-    train.add_argument("--valid-is-test", action="store_true",
+    command.add_argument("--seeds", type=positive, default=1, help="seeds per rotation (--cv)")
+    command.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray (--cv)")
+    command.add_argument("--valid-is-test", action="store_true",
                        help="validate on the test folds (the source SGAN's setup; recorded in "
                        "the metrics, refused by sweep, best and final)")  # fmt: skip
-    add_data_mode_option(train)
-    add_backend_option(train)
-    train.set_defaults(handler=train_command)
+    add_data_mode_option(command)
+    add_backend_option(command)
 
-    extract = commands.add_parser("extract", help="WAV files + label sheet -> h5 corpus")
-    extract.add_argument("wav_dir", type=Path, help="folder the sheet's file names are under")
-    extract.add_argument("labels", type=Path, help="CSV: file, speaker[, category, arousal, "
+
+def extract_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("wav_dir", type=Path, help="folder the sheet's file names are under")
+    command.add_argument("labels", type=Path, help="CSV: file, speaker[, category, arousal, "
                          "valence, gender, corpus]")  # fmt: skip
-    extract.add_argument("out", type=Path, help="output .h5 file")
-    extract.add_argument("--sample-rate", type=positive, help="Hz (16000)")
-    extract.add_argument("--no-resample", action="store_true",
+    command.add_argument("out", type=Path, help="output .h5 file")
+    command.add_argument("--sample-rate", type=positive, help="Hz (16000)")
+    command.add_argument("--no-resample", action="store_true",
                          help="a file at another sample rate is an error")  # fmt: skip
-    extract.add_argument("--window-ms", type=positive_float, help="STFT window (25)")
-    extract.add_argument("--hop-ms", type=positive_float, help="STFT hop (10)")
-    extract.add_argument("--bins", type=positive, help="frequency bins (256)")
-    extract.add_argument("--long-frames", type=positive, help="frames per window row (10)")
-    extract.add_argument("--short-frames", type=positive, help="window rows (10)")
-    extract.add_argument("--step", type=positive, help="frames between windows (half a window)")
-    extract.add_argument("--categories", help="category names in id order, comma-separated")
-    extract.add_argument("--preset", choices=("default", "source"), default="default",
+    command.add_argument("--window-ms", type=positive_float, help="STFT window (25)")
+    command.add_argument("--hop-ms", type=positive_float, help="STFT hop (10)")
+    command.add_argument("--bins", type=positive, help="frequency bins (256)")
+    command.add_argument("--long-frames", type=positive, help="frames per window row (10)")
+    command.add_argument("--short-frames", type=positive, help="window rows (10)")
+    command.add_argument("--step", type=positive, help="frames between windows (half a window)")
+    command.add_argument("--categories", help="category names in id order, comma-separated")
+    command.add_argument("--preset", choices=("default", "source"), default="default",
                          help="source: the source extractor's log spectrogram (16 kHz, 512-point "
                          "FFT, 32 ms Hann window, 8 ms hop, dB, 257 bins); flags given override "
                          "it")  # fmt: skip
-    extract.add_argument("--label-columns", metavar="NAMES",
+    command.add_argument("--label-columns", metavar="NAMES",
                          help="label columns in order (default: arousal,valence,category,"
                          "speaker,corpus,gender,utterance)")  # fmt: skip
-    extract.add_argument("--workers", type=positive, help="parallel processes (CPUs - 1)")
-    extract.add_argument("--quiet", action="store_true", help="no progress bar")
-    extract.set_defaults(handler=extract_command)
+    command.add_argument("--workers", type=positive, help="parallel processes (CPUs - 1)")
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    sweep = commands.add_parser("sweep", help="search a space with Ray Tune + Optuna")
-    sweep.add_argument("--space", required=True, help="shipped space name or YAML file")
-    sweep.add_argument("--data", type=Path, help="h5 corpus (default: the demo corpus)")
-    sweep.add_argument("--samples", type=positive, default=8, help="number of trials")
-    sweep.add_argument("--max-epochs", type=positive, help="epochs per trial (default: space's)")
-    sweep.add_argument("--out", type=Path, help="sweep folder (default: runs/sweeps/NAME)")
-    sweep.add_argument("--name", default=None, help="study / experiment name")
-    sweep.add_argument("--concurrency", type=positive, default=2)
-    sweep.add_argument("--cpus-per-trial", type=positive_float, default=1.0)
-    sweep.add_argument("--gpus-per-trial", type=non_negative_float, default=0.0,
+
+def sweep_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--space", required=True, help="shipped space name or YAML file")
+    command.add_argument("--data", type=Path, help="h5 corpus (default: the demo corpus)")
+    command.add_argument("--samples", type=positive, default=8, help="number of trials")
+    command.add_argument("--max-epochs", type=positive, help="epochs per trial (default: space's)")
+    command.add_argument("--out", type=Path, help="sweep folder (default: runs/sweeps/NAME)")
+    command.add_argument("--name", default=None, help="study / experiment name")
+    command.add_argument("--concurrency", type=positive, default=2)
+    command.add_argument("--cpus-per-trial", type=positive_float, default=1.0)
+    command.add_argument("--gpus-per-trial", type=non_negative_float, default=0.0,
                        help="fractions share a GPU, e.g. 0.25")  # fmt: skip
-    sweep.add_argument("--storage", help="Optuna storage URL (default: sqlite in the folder)")
-    sweep.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo")
-    sweep.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe",
+    command.add_argument("--storage", help="Optuna storage URL (default: sqlite in the folder)")
+    command.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo")
+    command.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe",
                        help="Optuna sampler (nsga2: for several objectives; random: a "
                             "baseline)")  # fmt: skip
-    sweep.add_argument("--seed", type=int, default=0, help="sampler seed")
-    sweep.add_argument("--max-failures", type=int, default=2, help="retries per trial")
-    sweep.add_argument("--snapshot-every", type=int, default=1, metavar="N",
+    command.add_argument("--seed", type=int, default=0, help="sampler seed")
+    command.add_argument("--max-failures", type=int, default=2, help="retries per trial")
+    command.add_argument("--snapshot-every", type=int, default=1, metavar="N",
                        help="Ray's experiment snapshot every N checkpoints of a trial, keeping "
                             "N (more: less driver time per epoch)")  # fmt: skip
-    sweep.add_argument("--no-collapse-stop", action="store_true",
+    command.add_argument("--no-collapse-stop", action="store_true",
                        help="label collapsing trials but let them run their budget")  # fmt: skip
-    sweep.add_argument(
+    command.add_argument(
         "--stop-on",
         type=verdict_list,
         help="verdicts that stop a trial, comma-separated "
         "(default: all but d_overpowers for a classifier objective, all for diversity_score)",
     )
-    sweep.add_argument("--detector", type=detector_settings, default={},
+    command.add_argument("--detector", type=detector_settings, default={},
                        help="collapse detector, e.g. patience=4,diversity_low=0.1")  # fmt: skip
-    add_selection_options(sweep)
-    sweep.add_argument("--address", help="existing Ray cluster (default: a local Ray)")
-    sweep.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
-    sweep.add_argument("--storage-path", help="Ray Tune storage all nodes reach: a shared "
+    add_selection_options(command)
+    command.add_argument("--address", help="existing Ray cluster (default: a local Ray)")
+    command.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
+    command.add_argument("--storage-path", help="Ray Tune storage all nodes reach: a shared "
                        "path or s3://bucket/dir (default: OUT/ray)")  # fmt: skip
-    add_data_mode_option(sweep, "auto; saved with the sweep")
-    sweep.add_argument("--warm-start", type=folder_list, default=[], metavar="DIR[,DIR...]",
+    add_data_mode_option(command, "auto; saved with the sweep")
+    command.add_argument("--warm-start", type=folder_list, default=[], metavar="DIR[,DIR...]",
                        help="earlier sweeps whose finished trials that fit this space enter "
                             "the study before the first draw")  # fmt: skip
-    add_backend_option(sweep)
-    sweep.add_argument("--reduce", metavar="HOW",
+    add_backend_option(command)
+    command.add_argument("--reduce", metavar="HOW",
                        help="how a trial's epochs reduce to its objective: best, last, "
                             "mean_last:K, smoothed:K (default: the space's)")  # fmt: skip
-    add_reeval_options(sweep, "when the sweep ends", top=3)
-    sweep.set_defaults(handler=sweep_command)
+    add_reeval_options(command, "when the sweep ends", top=3)
 
-    reeval = commands.add_parser(
-        "reeval", help="re-evaluate a sweep's top-K configs on S fresh seeds each"
-    )
-    reeval.add_argument("folder", type=Path)
-    reeval.add_argument("--top", type=positive, default=3)
-    reeval.add_argument("--seeds", type=positive, default=3)
-    reeval.set_defaults(handler=reeval_command)
 
-    resume = commands.add_parser("resume", help="continue an interrupted sweep")
-    resume.add_argument("folder", type=Path)
-    resume.add_argument("--storage", help="the study's URL again, with its password (or set "
+def reeval_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("folder", type=Path)
+    command.add_argument("--top", type=positive, default=3)
+    command.add_argument("--seeds", type=positive, default=3)
+
+
+def resume_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("folder", type=Path)
+    command.add_argument("--storage", help="the study's URL again, with its password (or set "
                         "PGPASSWORD / ~/.pgpass)")  # fmt: skip
-    resume.add_argument("--address", help="the Ray cluster to continue on, when it is not the "
+    command.add_argument("--address", help="the Ray cluster to continue on, when it is not the "
                         "one the sweep started on (a new Slurm job's head)")  # fmt: skip
-    resume.set_defaults(handler=resume_command)
 
-    best = commands.add_parser("best", help="write the top-K configs as train-ready YAML")
-    best.add_argument("folder", type=Path)
-    best.add_argument("--top", type=positive, default=3)
-    add_trade_off_options(best)
-    best.set_defaults(handler=best_command)
 
-    final = commands.add_parser("final", help="retrain the top-K on train+valid, S seeds each")
-    final.add_argument("folder", type=Path)
-    final.add_argument("--top", type=positive, default=3)
-    final.add_argument("--seeds", type=positive, default=3)
-    add_trade_off_options(final)
-    final.add_argument("--cv", type=positive, metavar="K",
+def best_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("folder", type=Path)
+    command.add_argument("--top", type=positive, default=3)
+    add_trade_off_options(command)
+
+
+def final_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("folder", type=Path)
+    command.add_argument("--top", type=positive, default=3)
+    command.add_argument("--seeds", type=positive, default=3)
+    add_trade_off_options(command)
+    command.add_argument("--cv", type=positive, metavar="K",
                        help="instead, K speaker-independent rotations over the folds the sweep "
                        "did not select on (FOLDER/final/cv)")  # fmt: skip
-    add_selection_options(final)
-    add_data_mode_option(final, "the sweep's")
-    add_backend_option(final, "the sweep's")
-    final.set_defaults(handler=final_command)
+    add_selection_options(command)
+    add_data_mode_option(command, "the sweep's")
+    add_backend_option(command, "the sweep's")
 
-    predict = commands.add_parser("predict", help="predictions of a trained model on new data")
-    predict.add_argument("model", type=Path, help="a train run folder or a sweep's final/ folder")
-    predict.add_argument("input", type=Path, help="an h5 corpus or a folder of WAV files")
-    predict.add_argument(
+
+def predict_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("model", type=Path, help="a train run folder or a sweep's final/ folder")
+    command.add_argument("input", type=Path, help="an h5 corpus or a folder of WAV files")
+    command.add_argument(
         "--out", type=Path, required=True, help="per-window CSV (and NAME.utterances.csv)"
     )
-    predict.add_argument("--folds", metavar="FOLDS", help="only these folds of an h5 (e.g. 0,1)")
-    predict.add_argument("--seed", type=int, help="which seed of a final/ folder (its first)")
-    predict.add_argument("--features", metavar="LAYER",
+    command.add_argument("--folds", metavar="FOLDS", help="only these folds of an h5 (e.g. 0,1)")
+    command.add_argument("--seed", type=int, help="which seed of a final/ folder (its first)")
+    command.add_argument("--features", metavar="LAYER",
                          help="write LAYER's activations to --out (.h5) instead")  # fmt: skip
-    predict.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_backend_option(predict)
-    predict.set_defaults(handler=predict_command)
+    command.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_backend_option(command)
 
-    report = commands.add_parser("report", help="Markdown report with plots in FOLDER/report")
-    report.add_argument("folder", type=Path)
-    report.set_defaults(handler=report_command)
 
-    dashboard = commands.add_parser(
-        "dashboard", help="serve the sweep's study in optuna-dashboard on 127.0.0.1"
-    )
-    dashboard.add_argument("folder", type=Path)
-    dashboard.add_argument("--port", type=port_number, default=8080)
-    dashboard.add_argument("--storage", help="the study's URL again, with its password")
-    dashboard.set_defaults(handler=dashboard_command)
-    top.command_parsers = commands.choices  # each command's parser, by name (docs and tests)
-    return top
+def report_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("folder", type=Path)
+
+
+def dashboard_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("folder", type=Path)
+    command.add_argument("--port", type=port_number, default=8080)
+    command.add_argument("--storage", help="the study's URL again, with its password")
 
 
 def add_trade_off_options(command: argparse.ArgumentParser) -> None:
@@ -284,36 +362,7 @@ def selection_settings(args) -> dict:
     return settings
 
 
-def port_number(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"expected a port number 1-65535, got {value}")
-    return value
-
-
-def non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {value}")
-    return value
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
+# ---- the commands' handlers ----------------------------------------------------------------
 def demo_data(args) -> int:
     from sermodels.data.demo import DemoShape, write_demo_corpus
     from sermodels.errors import ConfigError
@@ -411,27 +460,6 @@ def print_result(result: dict, out: Path) -> None:
     print(f"outputs: {out}  (tensorboard --logdir {out / 'tb'})")
 
 
-def positive_float(text: str) -> float:
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value}")
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-
-
 def extract_command(args) -> int:
     from sermodels.data.extract import SOURCE_PRESET, ExtractConfig, extract
     from sermodels.errors import ConfigError
@@ -453,38 +481,6 @@ def extract_command(args) -> int:
     print(f"wrote {summary['out']}: {summary['windows']} windows of {summary['shape']} from "
           f"{summary['files']} files, {summary['speakers']} speakers (one fold each)")  # fmt: skip
     return 0
-
-
-def verdict_list(text: str) -> list[str]:
-    from sweep.collapse import FAILURES
-
-    verdicts = [v.strip() for v in text.split(",") if v.strip()]
-    unknown = sorted(set(verdicts) - set(FAILURES))
-    if unknown:
-        raise argparse.ArgumentTypeError(f"unknown verdicts {unknown}; expected some of {FAILURES}")
-    return verdicts
-
-
-def folder_list(text: str) -> list[str]:
-    """``DIR[,DIR...]``: sweep folders (each is checked when the sweep starts)."""
-    folders = [f.strip() for f in text.split(",") if f.strip()]
-    if not folders:
-        raise argparse.ArgumentTypeError("expected one or more sweep folders, comma-separated")
-    return folders
-
-
-def detector_settings(text: str) -> dict:
-    """``patience=4,diversity_low=0.1`` -> keyword arguments of the collapse detector."""
-    settings = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {item!r}")
-        try:
-            settings[key.strip()] = int(value) if value.strip().isdigit() else float(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{key}: expected a number, got {value!r}") from None
-    return settings
 
 
 def sweep_command(args) -> int:
@@ -642,6 +638,32 @@ def run_demo(args) -> int:
                              concurrency=2, num_cpus=2, backend=requested())  # fmt: skip
     print_summary(start_sweep(settings))
     return 0
+
+
+# ---- the commands: name, help, arguments, handler ------------------------------------
+COMMANDS = [
+    ("demo-data", "write the synthetic demo corpus (h5)", demo_data_arguments, demo_data),
+    ("train", "train one SGAN or SER configuration", train_arguments, train_command),
+    ("extract", "WAV files + label sheet -> h5 corpus", extract_arguments, extract_command),
+    ("sweep", "search a space with Ray Tune + Optuna", sweep_arguments, sweep_command),
+    (
+        "reeval",
+        "re-evaluate a sweep's top-K configs on S fresh seeds each",
+        reeval_arguments,
+        reeval_command,
+    ),
+    ("resume", "continue an interrupted sweep", resume_arguments, resume_command),
+    ("best", "write the top-K configs as train-ready YAML", best_arguments, best_command),
+    ("final", "retrain the top-K on train+valid, S seeds each", final_arguments, final_command),
+    ("predict", "predictions of a trained model on new data", predict_arguments, predict_command),
+    ("report", "Markdown report with plots in FOLDER/report", report_arguments, report_command),
+    (
+        "dashboard",
+        "serve the sweep's study in optuna-dashboard on 127.0.0.1",
+        dashboard_arguments,
+        dashboard_command,
+    ),
+]
 
 
 if __name__ == "__main__":
