@@ -36,10 +36,10 @@ def run_final(settings: SweepSettings, top: int, seeds: int, pareto: bool = Fals
     where a re-evaluation ran) and the test UAR mean ± std, side by side, so the gap from
     the sweep's figure to the retrained one is in view."""
     study = load_study(settings)
-    trials = chosen_trials(settings, study, top, pareto, pick)
+    space = sweep_space(settings)
+    trials = chosen_trials(settings, space, study, top, pareto, pick)
     if not trials:
         raise ConfigError(str(settings.folder), "no completed trial to retrain")
-    space = sweep_space(settings)
     corpus = load_sweep_corpus(space, settings).for_final_training()
     load_backend(settings.backend)
     task = remote_task(train_final, settings)
@@ -49,7 +49,7 @@ def run_final(settings: SweepSettings, top: int, seeds: int, pareto: bool = Fals
     folder = settings.folder / "final"
     jobs = []
     for rank, trial in enumerate(trials, 1):
-        mapping = trial_run_config(settings, trial)
+        mapping = trial_run_config(settings, space, trial)
         mapping["train"]["epochs"] = final_epochs(trial)
         for seed in range(seeds):
             out = folder / f"rank{rank}_trial{trial.number}" / f"seed{seed}"
@@ -69,13 +69,14 @@ def run_final_cv(settings: SweepSettings, top: int, seeds: int, k: int, pareto: 
     the sweep did not select them on, ``seeds`` seeds each (see :mod:`sweep.crossval`)."""
     from sweep.crossval import Candidate, cross_validate
 
-    trials = chosen_trials(settings, load_study(settings), top, pareto, pick)
+    space = sweep_space(settings)
+    trials = chosen_trials(settings, space, load_study(settings), top, pareto, pick)
     if not trials:
         raise ConfigError(str(settings.folder), "no completed trial to cross-validate")
     candidates = [
         Candidate(
             f"rank{rank}_trial{trial.number}",
-            trial_run_config(settings, trial),
+            trial_run_config(settings, space, trial),
             final_epochs(trial),
         )  # fmt: skip
         for rank, trial in enumerate(trials, 1)

@@ -88,7 +88,7 @@ def run_reeval(settings: SweepSettings, top: int, seeds: int,
     folder = settings.folder / FOLDER
     plans = []
     for trial in trials:
-        mapping = trial_run_config(settings, trial)
+        mapping = trial_run_config(settings, space, trial)
         own_seed = config_from_dict(mapping, str(settings.folder)).train.seed
         runs = [(own_seed + SEED_OFFSET + i, folder / f"trial{trial.number}" / f"seed{i}")
                 for i in range(seeds)]  # fmt: skip

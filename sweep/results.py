@@ -12,6 +12,7 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
+from search_spaces import SearchSpace
 from sermodels.errors import ConfigError
 from sweep.settings import SweepSettings, sweep_space
 from sweep.study_storage import holds_nothing_yet, mask_url, open_storage
@@ -140,12 +141,13 @@ def pick_trade_off(study: optuna.Study, metrics: list[str], text: str) -> Frozen
     return (max if direction == "max" else min)(kept, key=lambda t: t.values[index])
 
 
-def chosen_trials(settings: SweepSettings, study: optuna.Study, top: int,
+def chosen_trials(settings: SweepSettings, space: SearchSpace, study: optuna.Study, top: int,
                   pareto: bool = False, pick: str | None = None) -> list[FrozenTrial]:  # fmt: skip
-    """What ``best`` and ``final`` work on: the trade-off ``pick`` names, else the whole
-    Pareto front (``pareto``), else the ``top`` best."""
+    """What ``best`` and ``final`` work on: the trade-off ``pick`` names among the sweep's
+    objectives (``space``'s), else the whole Pareto front (``pareto``), else the ``top``
+    best."""
     if pick:
-        metrics = [o.metric for o in sweep_space(settings).objectives]
+        metrics = [o.metric for o in space.objectives]
         return [pick_trade_off(study, metrics, pick)]
     if pareto:
         return pareto_front(study)
@@ -169,9 +171,9 @@ def top_trials(
     return sorted(ranked, key=lambda t: order.get(t.number, len(order)))[:k]
 
 
-def trial_run_config(settings: SweepSettings, trial: FrozenTrial) -> dict:
-    """The full run config of a trial, as ``launch.py train`` reads it."""
-    space = sweep_space(settings)
+def trial_run_config(settings: SweepSettings, space: SearchSpace, trial: FrozenTrial) -> dict:
+    """The full run config of a trial of the sweep (``space``: its search space, loaded once
+    by the caller), as ``launch.py train`` reads it."""
     overrides = json.loads(trial.user_attrs["overrides"])
     data = str(Path(settings.data).resolve()) if settings.data else None
     return space.run_config(overrides, settings.max_epochs or space.max_epochs, data)
@@ -181,8 +183,8 @@ def write_best(settings: SweepSettings, k: int, pareto: bool = False,
                pick: str | None = None) -> list[Path]:  # fmt: skip
     """The chosen configs (:func:`chosen_trials`) as ``OUT/best/rankN_trialM.yaml``."""
     study = load_study(settings)
-    trials = chosen_trials(settings, study, k, pareto, pick)
     space = sweep_space(settings)
+    trials = chosen_trials(settings, space, study, k, pareto, pick)
     if not trials:
         raise ConfigError(str(settings.folder), "no completed trial to choose from")
     folder = settings.folder / "best"
@@ -201,7 +203,7 @@ def write_best(settings: SweepSettings, k: int, pareto: bool = False,
             f"(epoch {trial.user_attrs.get('objective_epoch')}){reeval}\n"
             f"# train it: python launch.py train {path}\n"
         )
-        body = yaml.safe_dump(trial_run_config(settings, trial), sort_keys=False)
+        body = yaml.safe_dump(trial_run_config(settings, space, trial), sort_keys=False)
         path.write_text(header + body)
         paths.append(path)
     return paths
