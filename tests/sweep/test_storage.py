@@ -175,8 +175,12 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(s3_buc
     held, checkpointed_epoch, pid = held
     finished = finished_ray_ids(out / "study.db")
     assert finished and held[6:] not in finished  # exactly what the test stands on
-    resumed = subprocess.run([sys.executable, str(ROOT / "launch.py"), "resume", str(out)],
-                             capture_output=True, text=True, timeout=1500)  # a hang guard
+    resumed = subprocess.run(
+        [sys.executable, str(ROOT / "launch.py"), "resume", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )  # a hang guard
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     after = s3_trials(filesystem, experiment)
     assert len(after) == 3
