@@ -13,6 +13,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from search_spaces import SearchSpace
+from search_spaces.objective import COST_METRICS
 from sermodels.errors import ConfigError
 from sweep.settings import SweepSettings, sweep_space
 from sweep.study_storage import holds_nothing_yet, mask_url, open_storage
@@ -211,11 +212,12 @@ def write_best(settings: SweepSettings, k: int, pareto: bool = False,
 
 def objective_text(space, trial: FrozenTrial) -> str:
     """A trial's objective values as a user reads them: ``val_uar 0.6123 (mean_last:3)``,
-    with several objectives ``val_uar 0.61 (mean_last:3), params 21,504``."""
+    with several objectives ``val_uar 0.61 (mean_last:3), params 21,504`` (a cost is not
+    reduced over epochs)."""
     parts = []
     for objective, value in zip(space.objectives, trial.values, strict=True):
         shown = f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4f}"
-        reduced = f" ({objective.reduce})" if objective.metric != "params" else ""
+        reduced = f" ({objective.reduce})" if objective.metric not in COST_METRICS else ""
         parts.append(f"{objective.metric} {shown}{reduced}")
     return ", ".join(parts)
 

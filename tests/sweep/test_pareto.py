@@ -137,3 +137,5 @@ def test_a_trials_latency_on_its_own_device_is_an_objective(tmp_path, capsys):
     assert code == 0, stderr
     (path,) = (out / "best").glob("rank*.yaml")
     assert path.name == f"rank1_trial{fastest.number}.yaml"
+    header = path.read_text().splitlines()[0]  # a cost is shown as measured, not reduced
+    assert f"latency_ms {fastest.values[1]:.4f} (epoch" in header, header
