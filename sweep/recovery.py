@@ -181,10 +181,17 @@ def complete_epoch(filesystem: pyarrow.fs.FileSystem, checkpoint: str,
 
 def result_rows(filesystem: pyarrow.fs.FileSystem, trial_folder: str) -> list[dict]:
     """The whole rows of a trial's ``result.json`` (a row the kill cut short is left out)."""
+    return _whole_rows(_result_text(filesystem, trial_folder))
+
+
+def _result_text(filesystem: pyarrow.fs.FileSystem, trial_folder: str) -> str:
     try:
-        text = _read(filesystem, f"{trial_folder}/{RESULTS}").decode()
+        return _read(filesystem, f"{trial_folder}/{RESULTS}").decode()
     except OSError:
-        return []
+        return ""
+
+
+def _whole_rows(text: str) -> list[dict]:
     rows = []
     for line in text.splitlines(keepends=True):
         try:
@@ -201,11 +208,8 @@ def keep_rows_until(filesystem: pyarrow.fs.FileSystem, trial_folder: str, epoch:
     """Drop the rows of ``result.json`` after ``epoch`` (the trial trains them again) and any
     row cut short, and put the ``missing`` rows of epochs up to it in their place, in epoch
     order; returns how many rows went."""
-    try:
-        text = _read(filesystem, f"{trial_folder}/{RESULTS}").decode()
-    except OSError:
-        text = ""
-    rows = result_rows(filesystem, trial_folder) if text else []
+    text = _result_text(filesystem, trial_folder)
+    rows = _whole_rows(text)
     kept = sorted([row for row in rows if row["epoch"] <= epoch] + list(missing),
                   key=lambda row: row["epoch"])  # fmt: skip
     cut_short = not text.endswith("\n") and text != ""
