@@ -34,6 +34,7 @@ says when the code it was recorded with has changed since (``code_hash``).
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
 import json
 import math
@@ -78,26 +79,74 @@ NOT_TRAINED_KEYS = ("objective", "objectives", "description")
 
 
 def model_code_hash(root: Path = ROOT) -> str:
-    """What a recorded SGAN run trains with: the model library's training code (its bytes)
-    and the shipped spaces as parsed, without the keys that change no run (YAML comments
-    and ``NOT_TRAINED_KEYS``)."""
+    """What a recorded SGAN run trains with: every definition in the model library's
+    training code as parsed (:func:`library_definitions`), and the shipped spaces as parsed,
+    without the keys that change no run (YAML comments and ``NOT_TRAINED_KEYS``)."""
     import yaml
 
     digest = hashlib.sha256()
-    library = [
-        path
-        for path in (root / "sermodels").rglob("*.py")
-        if not str(path.relative_to(root)).startswith(NOT_TRAINING)
-    ]
-    for path in sorted(library):
-        digest.update(str(path.relative_to(root)).encode())
-        digest.update(path.read_bytes())
+    for part in library_definitions(root):
+        digest.update(part.encode())
     for path in sorted((root / "search_spaces").glob("*.yaml")):
         space = yaml.safe_load(path.read_text())
         trained = {k: v for k, v in space.items() if k not in NOT_TRAINED_KEYS}
         digest.update(path.name.encode())
         digest.update(json.dumps(trained, sort_keys=True).encode())
     return digest.hexdigest()[:16]
+
+
+def library_definitions(root: Path = ROOT) -> list[str]:
+    """The model library's training code as what it defines: each top-level statement's syntax
+    tree, sorted, after its sorted outside imports. Left out, because no run trains
+    differently by them: which module holds a definition, one library module importing
+    another (wiring), ``TYPE_CHECKING`` blocks, ``__all__``, docstrings, comments and layout.
+    So moving code between modules keeps the hash; changing what any of it does changes it."""
+    definitions, imports = [], set()
+    for path in (root / "sermodels").rglob("*.py"):
+        if str(path.relative_to(root)).startswith(NOT_TRAINING):
+            continue
+        for node in _without_wiring(ast.parse(path.read_text())).body:
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                imports.add(ast.dump(node))
+            else:
+                definitions.append(ast.dump(node))
+    return sorted(imports) + sorted(definitions)
+
+
+def _without_wiring(tree: ast.Module) -> ast.Module:
+    """``tree`` without library-internal imports, ``TYPE_CHECKING`` blocks, ``__all__`` and
+    docstrings, at every depth."""
+    documented = ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
+    for node in ast.walk(tree):
+        for name in ("body", "orelse", "finalbody"):
+            statements = getattr(node, name, None)
+            if not isinstance(statements, list):
+                continue
+            kept = [statement for statement in statements if not _wiring(statement)]
+            if name == "body" and isinstance(node, documented) and kept and _docstring(kept[0]):
+                kept = kept[1:]
+            setattr(node, name, kept)
+    return tree
+
+
+def _wiring(statement: ast.stmt) -> bool:
+    if isinstance(statement, ast.ImportFrom):
+        return statement.level > 0 or (statement.module or "").startswith("sermodels")
+    if isinstance(statement, ast.Import):
+        return all(alias.name.startswith("sermodels") for alias in statement.names)
+    if isinstance(statement, ast.If):
+        return ast.unparse(statement.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
+    if isinstance(statement, ast.Assign):
+        return [ast.unparse(target) for target in statement.targets] == ["__all__"]
+    return False
+
+
+def _docstring(statement: ast.stmt) -> bool:
+    return (
+        isinstance(statement, ast.Expr)
+        and isinstance(statement.value, ast.Constant)
+        and isinstance(statement.value.value, str)
+    )
 
 
 def code_hash(root: Path = ROOT) -> str:

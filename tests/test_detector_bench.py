@@ -2,7 +2,9 @@
 disjoint, every figure it reports is defined, and it says when the histories were recorded
 with other model code."""
 
+import ast
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -140,3 +142,42 @@ def test_the_oracle_calibration_replays_to_its_published_figures():
     assert f"is {figures['best_sample_auc']:.2f}, where random scores reach" in docs
     assert f"cover a median {coverage:.2f} of the" in docs
     assert f"reaches {figures['best_val_uar_auc']:.2f}" in docs
+
+
+def test_the_history_hash_follows_what_the_library_does_not_where_it_lives(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    from record_histories import model_code_hash
+
+    for part in ("sermodels", "search_spaces"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("__pycache__"))
+    recorded = model_code_hash(tmp_path)
+    assert recorded == model_code_hash(ROOT)
+
+    home = tmp_path / "sermodels" / "training" / "diversity.py"
+    text = home.read_text()
+    tree = ast.parse(text)
+    moved = [node for node in tree.body if isinstance(node, ast.FunctionDef)][-1]
+    lines = text.splitlines(keepends=True)
+    imports = [
+        ast.get_source_segment(text, n)
+        for n in tree.body
+        if isinstance(n, ast.Import | ast.ImportFrom)
+    ]
+    body = "".join(lines[moved.lineno - 1 - len(moved.decorator_list) : moved.end_lineno])
+    (home.parent / "moved.py").write_text(
+        '"""Moved here."""\n' + "\n".join(imports) + "\n\n\n" + body
+    )
+    rest = lines[: moved.lineno - 1 - len(moved.decorator_list)] + lines[moved.end_lineno :]
+    home.write_text(
+        f"from sermodels.training.moved import {moved.name}  # wiring\n" + "".join(rest)
+    )
+    assert model_code_hash(tmp_path) == recorded  # a definition moved between modules
+
+    home.write_text(home.read_text() + "\nNEW_CONSTANT = 1\n")
+    assert model_code_hash(tmp_path) != recorded  # a definition added
+    home.write_text(home.read_text().replace("NEW_CONSTANT = 1", ""))
+    assert model_code_hash(tmp_path) == recorded
+    (home.parent / "moved.py").write_text(
+        (home.parent / "moved.py").read_text().replace("    ", "    x = 0\n    ", 1)
+    )
+    assert model_code_hash(tmp_path) != recorded  # a moved definition changed
