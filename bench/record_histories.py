@@ -99,7 +99,8 @@ def library_definitions(root: Path = ROOT) -> list[str]:
     """The model library's training code as what it defines: each top-level statement's syntax
     tree, sorted, after its sorted outside imports. Left out, because no run trains
     differently by them: which module holds a definition, one library module importing
-    another (wiring), ``TYPE_CHECKING`` blocks, ``__all__``, docstrings, comments and layout.
+    another (wiring), ``TYPE_CHECKING`` blocks, ``__all__``, type hints, docstrings, comments
+    and layout.
     So moving code between modules keeps the hash; changing what any of it does changes it."""
     definitions, imports = [], set()
     for path in (root / "sermodels").rglob("*.py"):
@@ -118,6 +119,7 @@ def _without_wiring(tree: ast.Module) -> ast.Module:
     docstrings, at every depth."""
     documented = ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
     for node in ast.walk(tree):
+        _drop_annotation(node)
         for name in ("body", "orelse", "finalbody"):
             statements = getattr(node, name, None)
             if not isinstance(statements, list):
@@ -127,6 +129,17 @@ def _without_wiring(tree: ast.Module) -> ast.Module:
                 kept = kept[1:]
             setattr(node, name, kept)
     return tree
+
+
+def _drop_annotation(node: ast.AST) -> None:
+    """Type hints change no run, so they are left out; an annotated class attribute keeps a
+    placeholder, since a dataclass makes it a field."""
+    if isinstance(node, ast.arg):
+        node.annotation = None
+    elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        node.returns = None
+    elif isinstance(node, ast.AnnAssign):
+        node.annotation = ast.Name("_")
 
 
 def _wiring(statement: ast.stmt) -> bool:
