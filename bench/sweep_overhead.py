@@ -39,7 +39,8 @@ from sermodels.config import config_from_dict  # noqa: E402
 from sermodels.data import demo_corpus_path  # noqa: E402
 from sermodels.training.run import make_run  # noqa: E402
 from sweep.cluster import init_ray  # noqa: E402
-from sweep.runner import load_sweep_corpus, start_sweep  # noqa: E402
+from sweep.corpus import load_sweep_corpus  # noqa: E402
+from sweep.runner import start_sweep  # noqa: E402
 from sweep.search import DefineByRun  # noqa: E402
 from sweep.settings import SweepSettings  # noqa: E402
 

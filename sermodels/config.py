@@ -12,10 +12,52 @@ from typing import Any
 
 import yaml
 
-from sermodels.data import DataConfig
 from sermodels.errors import ConfigError
 
 MODELS = ("sgan", "ser")
+
+
+@dataclass
+class DataConfig:
+    """Which file, keys, tasks and folds to use.
+
+    Args:
+        path: the h5 corpus (``None``: the built-in demo corpus).
+        features: feature keys, one per modality (``["a_feat", "v_feat"]``).
+        tasks: task spec ``name:n_classes:column[:loss[:weight[:metric]]]``, comma-separated;
+            the column by number or by the name the file gives it.
+        test_idx / valid_idx / train_idx: fold ids (``"0,1"``, ``"111:130"``). Without
+            ``start_indice`` in the file they name speaker ids of ``speaker_column``.
+        unlabelled_idx: folds whose rows train the GAN without their labels.
+        adopt_idx: folds an SER model adapts to after training (the source's ``-adopt_idx``).
+        ignore_idx: folds left out of everything (the source's ``-ignore_idx``).
+        valid_is_test: allow validation on the test folds (``launch.py train`` only).
+        speaker_column: label column (number or name) holding speaker ids.
+        r_valid / r_test: ratio split when the file has neither folds nor a speaker column;
+            ``r_valid`` also carves validation speakers out of training.
+        r_nrow / r_ncol: crop of the flattened time x feature image, per modality.
+        normalize: ``minmax`` (to [-1, 1], for tanh generators), ``zscore``, ``none``, or
+            ``auto`` (minmax for the SGAN, zscore for SER).
+        seed: seed of the ratio and r_valid splits.
+    """
+
+    path: str | None = None
+    features: list[str] = field(default_factory=lambda: ["a_feat"])
+    tasks: str = "category:4:2"
+    test_idx: str | int | list | None = "0"
+    valid_idx: str | int | list | None = "1"
+    train_idx: str | int | list | None = None
+    unlabelled_idx: str | int | list | None = None
+    adopt_idx: str | int | list | None = None
+    ignore_idx: str | int | list | None = None
+    valid_is_test: bool = False
+    speaker_column: int | str | None = None
+    r_valid: float = 0.0
+    r_test: float = 0.0
+    r_nrow: list[int] | int | None = None
+    r_ncol: list[int] | int | None = None
+    normalize: str = "auto"
+    seed: int = 0
 
 
 @dataclass

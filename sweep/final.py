@@ -13,8 +13,8 @@ from sermodels.errors import ConfigError
 from sermodels.files import write_json
 from sermodels.specs import parse_ids
 from sweep.cluster import remote_task
+from sweep.corpus import load_sweep_corpus
 from sweep.results import chosen_trials, load_study, reevaluated, trial_run_config
-from sweep.runner import load_sweep_corpus
 from sweep.settings import SweepSettings, sweep_space
 
 

@@ -37,6 +37,7 @@ from sermodels.data import Corpus
 from sermodels.errors import ConfigError
 from sermodels.files import write_json
 from sweep.cluster import remote_task
+from sweep.corpus import load_sweep_corpus
 from sweep.results import REEVAL_ATTR, load_study, sweep_ranked, trial_run_config
 from sweep.settings import SweepSettings, sweep_space
 
@@ -73,8 +74,6 @@ def run_reeval(settings: SweepSettings, top: int, seeds: int,
         seeds: fresh seeds per configuration (>= 1).
         corpus: the sweep's corpus when the caller holds it (else it is read).
     """
-    from sweep.runner import load_sweep_corpus
-
     if top < 1 or seeds < 1:
         flag = "--top" if top < 1 else "--seeds"
         raise ConfigError(flag, f"expected a positive integer, got {min(top, seeds)}")

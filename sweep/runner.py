@@ -9,19 +9,16 @@ from pathlib import Path
 
 from search_spaces import SearchSpace
 from sermodels.backend import load as load_backend
-from sermodels.config import config_from_dict
-from sermodels.data import Corpus, load_run_corpus
-from sermodels.data.modes import memory_share
+from sermodels.data import Corpus
 from sermodels.errors import ConfigError
-from sermodels.files import write_json
-from sweep.cluster import check_address, check_storage_path, init_ray, trials_at_once
+from sweep.cluster import check_address, check_storage_path, init_ray
+from sweep.corpus import load_sweep_corpus, save_data_choice
 from sweep.results import summarize
 from sweep.settings import SETTINGS_FILE, SweepSettings, sweep_space
 from sweep.study_storage import check_study_storage, mask_url, password_to_environment
 
 ROOT = Path(__file__).resolve().parent.parent
 SPACE_COPY = "space.yaml"
-DATA_FILE = "data.json"  # the data mode chosen, why, and the normalisation it fitted
 
 
 def start_sweep(settings: SweepSettings) -> dict:
@@ -95,35 +92,6 @@ def resume_sweep(settings: SweepSettings, storage: str | None = None,
         if report:
             print(report, flush=True)
     return _run(settings, space, corpus, restore=restore)
-
-
-def load_sweep_corpus(space: SearchSpace, settings: SweepSettings) -> Corpus:
-    """Check the corpus once, in the driver (errors surface before Ray starts): resident, it
-    is read whole (and shared through Ray's object store); streaming, every row is checked
-    in one pass and only row ids and labels are kept. The mode and its reason are printed."""
-    base = config_from_dict(space.run_config({}), f"{space.path}: base")
-    share = memory_share(settings.gpus_per_trial, trials_at_once(settings))
-    corpus = load_run_corpus(base, settings.data, settings.data_mode, share)
-    print(f"data: {corpus.data.mode} ({corpus.data.reason})", flush=True)
-    return corpus
-
-
-def save_data_choice(settings: SweepSettings, corpus: Corpus) -> None:
-    """``OUT/data.json``: the mode, its reason and the normalisation statistics the trials
-    use (streaming: fitted in the driver's pass over the training rows)."""
-    write_json(
-        settings.folder / DATA_FILE,
-        {
-            **corpus.data.to_dict(),
-            "corpus": corpus.source,
-            "rows": {
-                "train": len(corpus.train),
-                "valid": len(corpus.valid),
-                "test": len(corpus.test),
-            },
-            "preprocessing": corpus.preprocessing.to_dict(),
-        },
-    )
 
 
 def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: bool) -> dict:

@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 
 import launch
-from sermodels.config import RunConfig
-from sermodels.data import DataConfig
+from sermodels.config import DataConfig, RunConfig
 from sermodels.source_options import OPTIONS, markdown_table
 
 README = Path(__file__).resolve().parent.parent / "README.md"

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from sermodels.data.corpus import Corpus, DataConfig, Split, load_corpus
+from sermodels.config import RunConfig
+from sermodels.data.corpus import load_corpus
 from sermodels.data.demo import demo_corpus_path
 from sermodels.data.modes import DATA_MODES, DataChoice, MemoryShare
-
-if TYPE_CHECKING:
-    from sermodels.config import RunConfig
+from sermodels.data.splits import Corpus, Split
 
 __all__ = [
     "DATA_MODES",
     "Corpus",
     "DataChoice",
-    "DataConfig",
     "MemoryShare",
     "Split",
     "demo_corpus_path",

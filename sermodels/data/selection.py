@@ -48,7 +48,7 @@ class RowPlan:
 def plan_rows(
     config, folds: list[np.ndarray] | None, speakers: np.ndarray | None, n_rows: int, path: str
 ) -> RowPlan:
-    """Split ``n_rows`` by ``config`` (a :class:`~sermodels.data.corpus.DataConfig`).
+    """Split ``n_rows`` by ``config`` (a :class:`~sermodels.config.DataConfig`).
 
     Args:
         folds: the file's folds (row ranges), or ``None``.

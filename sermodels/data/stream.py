@@ -21,6 +21,7 @@ import h5py
 import numpy as np
 
 from sermodels.data.contract import read_rows
+from sermodels.data.preprocessing import Preprocessing
 from sermodels.errors import DataError
 
 CHUNK_BYTES = 64 * 2**20  # raw rows read at once by the checking pass and by `chunks`
@@ -48,7 +49,7 @@ class StreamSplit:
     rows: np.ndarray
     labels: np.ndarray
     labelled: np.ndarray
-    preprocessing: object  # sermodels.data.corpus.Preprocessing (imported there)
+    preprocessing: Preprocessing
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     resident = False
@@ -128,7 +129,7 @@ def check_readable(path: str) -> None:
 
 class RunningStats:
     """Normalisation statistics of one feature key, accumulated chunk by chunk: the same
-    values :meth:`sermodels.data.corpus.Preprocessing.fit` takes from all rows at once
+    values :meth:`sermodels.data.preprocessing.Preprocessing.fit` takes from all rows at once
     (per-channel mean and variance merged as Chan et al. 1979, in float64)."""
 
     def __init__(self, method: str) -> None:

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sermodels.data.corpus import Preprocessing
+from sermodels.data.preprocessing import Preprocessing
 from sermodels.errors import ConfigError
 from sermodels.files import write_json
 from sermodels.specs import TaskSpec
@@ -34,7 +34,8 @@ class ModelManifest:
         classifier: the Keras file that classifies (``discriminator.keras``, ``ser.keras``).
         features: the h5 feature keys, in the model's input order.
         input_shapes: each key's model input shape (after preprocessing).
-        preprocessing: :meth:`sermodels.data.Preprocessing.to_dict` of the training rows.
+        preprocessing: :meth:`sermodels.data.preprocessing.Preprocessing.to_dict` of the
+            training rows.
         tasks: the heads, in output order.
         class_names: per task, its class names (empty for a continuous task).
         config: the run config (:meth:`sermodels.config.RunConfig.to_dict`).

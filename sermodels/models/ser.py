@@ -1,7 +1,7 @@
 """SER architectures, as the source trainer builds them from its flags: frame-level blocks,
 then utterance-level blocks, then one head per task, combined freely.
 
-Inputs (the sequence layout of :mod:`sermodels.data.corpus`):
+Inputs (the sequence layout of :mod:`sermodels.data.preprocessing`):
 
 * ``(time, context, dims)`` -- long frames of short-frame windows (the source's 2-D and 3-D
   inputs): ``conv`` / ``r_conv`` / ``conv_hw`` convolve each long frame's context x dims

@@ -12,7 +12,6 @@ the active backend (``tf.function`` + ``GradientTape``, or ``jax.jit`` over stat
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import keras
 import numpy as np
@@ -24,71 +23,20 @@ from sermodels.errors import ConfigError
 from sermodels.models.sgan import build_discriminator, build_generator, modality_shapes
 from sermodels.models.transfer import copy_pretrained, freeze_layers
 from sermodels.training.common import epoch_order
-
-HEALTH_SIGNALS = (
-    "d_loss",
-    "d_loss_real",
-    "d_loss_fake",
-    "g_loss",
-    "d_acc_real",
-    "d_acc_fake",
-    "class_acc",
-    "d_grad_norm",
-    "g_grad_norm",
+from sermodels.training.gan_step import game_step
+from sermodels.training.gan_values import (
+    Draw,
+    Play,
+    StreamedRows,
+    TrainingRows,
+    global_norm,
+    masked_mean,
+    means,
 )
+
 VALIDITY_LOSSES = ("mse", "bce")
 PREDICT_BATCH = 256
 BatchHook = Callable[[int, int, dict], None]  # (steps done, steps in the epoch, running means)
-# draw(shape, k): the k-th standard normal draw of a step, from the step's own seed, so the
-# same epoch seed gives the same noise whichever way the rows arrive
-Draw = Callable[[tuple, int], object]
-
-
-@dataclass
-class TrainingRows:
-    """Training rows resident on the device: features per modality, one-hot labels with the
-    extra "fake" column, and a 0/1 mask of rows whose labels may be used."""
-
-    features: tuple
-    targets: object
-    labelled: object
-    size: int
-
-
-@dataclass
-class StreamedRows:
-    """Training rows left in the h5 file (a streaming split): each step's batch is read when
-    the step is near, with the same one-hot targets and mask as :class:`TrainingRows`."""
-
-    split: object  # a StreamSplit
-    modalities: list[str]
-    targets: np.ndarray
-    labelled: np.ndarray
-    size: int
-
-    def batch(self, positions: np.ndarray) -> tuple:
-        """``(features per modality, targets, mask)`` of the rows at ``positions``."""
-        features = self.split.read(positions)
-        real = tuple(features[m] for m in self.modalities)
-        return real, self.targets[positions], self.labelled[positions]
-
-
-@dataclass
-class Play:
-    """What one pass of the game computed: both players' losses and what the health signals
-    need."""
-
-    d_loss: object
-    g_loss: object
-    loss_real: object
-    loss_fake: object
-    v_real: object
-    v_fake: object
-    c_real: object | None
-
-    def as_tuple(self) -> tuple:
-        """The fields in order (a plain tuple crosses ``jax.jit`` boundaries)."""
-        return tuple(vars(self).values())
 
 
 class SGAN:
@@ -105,8 +53,6 @@ class SGAN:
     """
 
     def __init__(self, config: SGANConfig, input_shapes: dict, n_classes: int) -> None:
-        from sermodels.training.gan_step import game_step
-
         _check_config(config)
         self.config, self.n_classes = config, n_classes
         self.modalities = list(input_shapes)
@@ -376,27 +322,6 @@ def _in_fixed_batches(model: keras.Model, inputs: list[np.ndarray]) -> list[np.n
     if not outputs:
         return [np.zeros((0, *o.shape[1:]), np.float32) for o in model.outputs]
     return [np.concatenate(parts) for parts in zip(*outputs, strict=True)]
-
-
-def masked_mean(values, mask):
-    """Mean of ``values`` over rows whose ``mask`` is 1 (0 when none is)."""
-    return ops.sum(values * mask) / ops.maximum(ops.sum(mask), 1.0)
-
-
-def global_norm(tensors: list):
-    """The global L2 norm of a list of gradients (0 for an empty list)."""
-    if not tensors:
-        return ops.zeros(())
-    return ops.sqrt(sum(ops.sum(ops.square(t)) for t in tensors))
-
-
-def means(sums: np.ndarray) -> dict:
-    """Per-signal means from the summed signal vector (its last entry counts the steps)."""
-    steps = max(float(sums[-1]), 1.0)
-    signals = {n: float(v) / steps for n, v in zip(HEALTH_SIGNALS, sums, strict=False)}
-    signals["nonfinite"] = float(not np.isfinite(sums).all())
-    signals["steps"] = int(sums[-1])
-    return signals
 
 
 def _paired(paths, unloaded, where) -> list[tuple[str | None, object]]:

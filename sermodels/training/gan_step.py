@@ -23,7 +23,7 @@ import keras
 import numpy as np
 
 from sermodels.data.stream import prefetched
-from sermodels.training.gan import HEALTH_SIGNALS, SGAN, StreamedRows, TrainingRows
+from sermodels.training.gan_values import HEALTH_SIGNALS, Game, Play, StreamedRows, TrainingRows
 
 DRAWS_PER_STEP = 64  # seed space of one step: noise, instance noise, extra D steps
 Report = Callable[[int, np.ndarray], None]  # (steps done, signal sums so far)
@@ -43,7 +43,7 @@ def _due(done: int, total: int, every: int) -> bool:
     return every > 0 and (done % every == 0 or done == total)
 
 
-def game_step(gan: SGAN):
+def game_step(gan: Game):
     """The compiled step for the active Keras backend."""
     backend = keras.backend.backend()
     if backend == "tensorflow":
@@ -56,7 +56,7 @@ def game_step(gan: SGAN):
 class TensorFlowStep:
     """``tf.function`` + ``GradientTape`` over the stateful models."""
 
-    def __init__(self, gan: SGAN) -> None:
+    def __init__(self, gan: Game) -> None:
         import tensorflow as tf
 
         self.gan = gan
@@ -157,7 +157,7 @@ class TensorFlowStep:
 class JaxStep:
     """``jax.jit`` over stateless calls; the epoch's state is threaded through its steps."""
 
-    def __init__(self, gan: SGAN) -> None:
+    def __init__(self, gan: Game) -> None:
         import jax
 
         self.gan = gan
@@ -337,8 +337,6 @@ class JaxStep:
         return fakes, updated
 
     def _accumulate(self, state: dict, play: tuple, targets, mask, d_grads, g_grads) -> dict:
-        from sermodels.training.gan import Play
-
         signals = self.gan.signals(Play(*play), targets, mask, list(d_grads), list(g_grads))
         state["sums"] = state["sums"] + signals
         return state

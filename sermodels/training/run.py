@@ -11,12 +11,11 @@ from sermodels.config import RunConfig
 from sermodels.data import Corpus, load_run_corpus
 from sermodels.errors import ConfigError
 from sermodels.training.loop import EpochHook, TrainingRun
+from sermodels.training.ser_run import SERRun
+from sermodels.training.sgan_run import SGANRun
 
 
 def make_run(config: RunConfig, corpus: Corpus, out: Path | None) -> TrainingRun:
-    from sermodels.training.ser_run import SERRun
-    from sermodels.training.sgan_run import SGANRun
-
     return (SGANRun if config.model == "sgan" else SERRun)(config, corpus, out)
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from sermodels.data import DataConfig, load_corpus
+from sermodels.config import DataConfig
+from sermodels.data import load_corpus
 from sermodels.data.extract import ExtractConfig, extract
 from sermodels.errors import ConfigError, DataError
 

@@ -4,7 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from sermodels.data import DataConfig, load_corpus
+from sermodels.config import DataConfig
+from sermodels.data import load_corpus
 from sermodels.errors import ConfigError, DataError
 from sermodels.specs import parse_tasks
 

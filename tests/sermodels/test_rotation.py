@@ -5,7 +5,7 @@ import h5py
 import numpy as np
 import pytest
 
-from sermodels.data import DataConfig
+from sermodels.config import DataConfig
 from sermodels.data.rotation import plan_rotation, rotation_groups
 from sermodels.errors import ConfigError
 from sermodels.metrics import pooled_report

@@ -8,7 +8,7 @@ import pytest
 from sermodels.config import config_from_dict
 from sermodels.data import load_run_corpus
 from sermodels.errors import ConfigError
-from sermodels.training.gan import HEALTH_SIGNALS
+from sermodels.training.gan_values import HEALTH_SIGNALS
 from sermodels.training.run import make_run, train
 
 pytestmark = pytest.mark.backends  # every test here runs on TensorFlow and on JAX

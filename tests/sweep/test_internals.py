@@ -1,16 +1,20 @@
 """What sersweep relies on in Ray Tune's and Optuna's private names (``sweep/internals.py``):
 an upgrade that changes one of them fails here, by name."""
 
-import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
-from ray import tune
 
 from search_spaces import load_space
 from sweep import internals
 from sweep.search import SweepOptunaSearch, reconcile_study
+
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 @pytest.fixture
@@ -74,10 +78,42 @@ def test_ray_has_its_single_node_flag():
     assert isinstance(ray_constants.ENABLE_RAY_CLUSTER, bool)
 
 
-def test_a_class_trainable_keeps_a_storage_context_that_syncs_on_demand():
-    from ray.train._internal.storage import StorageContext
+SYNCS_ON_DEMAND = """
+import json, sys
+from pathlib import Path
+from ray import tune
+from sweep import internals
+from sweep.cluster import init_ray
+from sweep.settings import SweepSettings
 
-    assert "self._storage = storage" in inspect.getsource(tune.Trainable.__init__)
-    force = inspect.signature(StorageContext.persist_artifacts).parameters["force"]
-    assert force.default is False
+class WritesAnArtifact(tune.Trainable):
+    def step(self):
+        storage = internals.trial_storage(self)
+        Path("artifact.txt").write_text("written")  # Tune runs a trial in its working folder
+        stored = Path(storage.trial_fs_path) / "artifact.txt"
+        before = stored.is_file()
+        internals.sync_artifacts(storage)
+        return {"before": before, "after": stored.is_file(), "done": True}
+
+init_ray(SweepSettings(out=sys.argv[1], space="demo", num_cpus=1))
+sync = tune.SyncConfig(sync_period=30, sync_artifacts=True)  # as a sweep syncs
+config = tune.RunConfig(storage_path=sys.argv[1], name="syncs", verbose=0, sync_config=sync)
+metrics = tune.Tuner(WritesAnArtifact, run_config=config).fit()[0].metrics
+print(json.dumps({"before": metrics["before"], "after": metrics["after"]}))
+"""
+
+
+@pytest.mark.e2e  # a real Tune run, in a process of its own
+def test_a_class_trainable_keeps_a_storage_context_that_syncs_on_demand(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-c", SYNCS_ON_DEMAND, str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    synced = json.loads(done.stdout.splitlines()[-1])
+    # the artifact reaches the sweep's storage only when the trial asks, not before
+    assert synced == {"before": False, "after": True}
     assert internals.trial_storage(object()) is None  # outside Tune: nothing to sync
