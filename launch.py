@@ -417,15 +417,15 @@ def train_cross_validation(args, settings: dict, out: Path) -> int:
     from sermodels.config import apply_overrides, load_config
     from sermodels.errors import ConfigError
     from sweep.crossval import Candidate, cross_validate
-    from sweep.settings import SweepSettings
+    from sweep.settings import Resources
 
     load_config(args.config, settings)  # checks the file and the settings
     mapping = apply_overrides(yaml.safe_load(args.config.read_text()), settings)
     if out.exists() and any(out.iterdir()) and not args.force:
         raise ConfigError(str(out), "output folder exists and is not empty (pass --force)")
-    resources = SweepSettings(out=str(out), space=str(args.config), num_cpus=args.num_cpus,
-                              backend=requested(args.backend),
-                              data_mode=args.data_mode or "auto")  # fmt: skip
+    resources = Resources(
+        num_cpus=args.num_cpus, backend=requested(args.backend), data_mode=args.data_mode or "auto"
+    )
     data = str(args.data) if args.data else None
     candidate = Candidate(args.config.stem, mapping)
     summary = cross_validate([candidate], data, args.cv, args.seeds, out, resources, None)

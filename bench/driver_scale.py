@@ -51,7 +51,7 @@ import sweep.search  # noqa: E402
 from search_spaces import SearchSpace, load_space  # noqa: E402
 from sweep.cluster import init_ray  # noqa: E402
 from sweep.runner import new_tuner  # noqa: E402
-from sweep.settings import SweepSettings  # noqa: E402
+from sweep.settings import Resources, SweepSettings  # noqa: E402
 from sweep.study_storage import open_storage  # noqa: E402
 from tests.postgres import binaries, postgres_server  # noqa: E402
 
@@ -227,7 +227,7 @@ def main() -> None:
     figures: dict = {"benchmark": "driver_scale", "space": args.space, "trials": args.trials,
                      "sizes": sizes, "storages": {}}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
-        init_ray(SweepSettings(out=tmp, space=args.space, num_cpus=2))
+        init_ray(Resources(num_cpus=2))
         urls = storages(Path(tmp), stack)
         for storage, url in urls.items():
             by_size = figures["storages"][storage] = {}

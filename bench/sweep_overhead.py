@@ -42,7 +42,7 @@ from sweep.cluster import init_ray  # noqa: E402
 from sweep.corpus import load_sweep_corpus  # noqa: E402
 from sweep.runner import start_sweep  # noqa: E402
 from sweep.search import DefineByRun  # noqa: E402
-from sweep.settings import SweepSettings  # noqa: E402
+from sweep.settings import Resources, SweepSettings  # noqa: E402
 
 
 def draw_params(space, trials: int, seed: int) -> list[dict]:
@@ -110,7 +110,7 @@ def main() -> None:
         plain_loop(space, params[:1], 1, corpus, tmp / "warmup")  # trace once, like a worker
         plain = plain_loop(space, params, args.epochs, corpus, tmp / "plain")
         started = time.perf_counter()
-        init_ray(SweepSettings(out=str(tmp), space="demo", num_cpus=2))
+        init_ray(Resources(num_cpus=2))
         ray_init = time.perf_counter() - started
         c1 = sweep(space, params, args.epochs, 1, tmp / "c1")
         c2 = sweep(space, params, args.epochs, 2, tmp / "c2")

@@ -12,16 +12,16 @@ from pathlib import Path
 
 from sermodels.backend import worker_environment
 from sermodels.errors import ConfigError
-from sweep.settings import SweepSettings
+from sweep.settings import Resources
 from sweep.study_storage import mask_url
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def trials_at_once(settings: SweepSettings) -> int:
+def trials_at_once(resources: Resources) -> int:
     """Trials that may share this machine: the concurrency, bounded by its CPUs."""
-    cpus = settings.num_cpus or os.cpu_count() or 1
-    return max(1, min(settings.concurrency, int(cpus // settings.cpus_per_trial) or 1))
+    cpus = resources.num_cpus or os.cpu_count() or 1
+    return max(1, min(resources.concurrency, int(cpus // resources.cpus_per_trial) or 1))
 
 
 def check_address(address: str | None, timeout: float = 10.0) -> None:
@@ -71,10 +71,10 @@ def check_storage_path(root: str) -> None:
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
-def init_ray(settings: SweepSettings) -> None:
-    """Connect to ``settings.address``, or start a local Ray that listens on loopback only,
+def init_ray(resources: Resources) -> None:
+    """Connect to ``resources.address``, or start a local Ray that listens on loopback only,
     without dashboard."""
-    if not settings.address:
+    if not resources.address:
         for key, value in LOOPBACK_ONLY.items():
             os.environ.setdefault(key, value)
     import ray
@@ -83,32 +83,32 @@ def init_ray(settings: SweepSettings) -> None:
 
     if ray.is_initialized():
         return
-    if not settings.address:  # Ray read the flag when it was imported, maybe before us
+    if not resources.address:  # Ray read the flag when it was imported, maybe before us
         keep_local_ray_on_one_node()
     env = {
         "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
         # every trial and final run on the sweep's backend, with its share of a GPU bounded
-        **worker_environment(settings.backend, settings.cpus_per_trial, settings.gpus_per_trial),
+        **worker_environment(resources.backend, resources.cpus_per_trial, resources.gpus_per_trial),
     }
     kwargs = {"include_dashboard": False, "log_to_driver": False, "runtime_env": {"env_vars": env}}
-    if settings.address:
-        ray.init(address=settings.address, **kwargs)
+    if resources.address:
+        ray.init(address=resources.address, **kwargs)
     else:
         env.update(LOOPBACK_ONLY)
         # "local": a Ray of its own, even where `ray start` left a cluster address behind
         # on this machine (ray.init() alone would join that cluster)
-        ray.init(address="local", num_cpus=settings.num_cpus, **kwargs)
+        ray.init(address="local", num_cpus=resources.num_cpus, **kwargs)
 
 
-def remote_task(function: Callable, settings: SweepSettings):
-    """``function`` as a Ray task with one trial's resources (CPUs, GPU share) and the
-    sweep's retries; Ray is started (or joined) first."""
-    init_ray(settings)
+def remote_task(function: Callable, resources: Resources):
+    """``function`` as a Ray task with one trial's resources (CPUs, GPU share) and its
+    retries; Ray is started (or joined) first."""
+    init_ray(resources)
     import ray
 
     return ray.remote(function).options(
-        num_cpus=settings.cpus_per_trial,
-        num_gpus=settings.gpus_per_trial,
-        max_retries=settings.max_failures,
+        num_cpus=resources.cpus_per_trial,
+        num_gpus=resources.gpus_per_trial,
+        max_retries=resources.max_failures,
     )

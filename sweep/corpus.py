@@ -19,8 +19,9 @@ def load_sweep_corpus(space: SearchSpace, settings: SweepSettings) -> Corpus:
     is read whole (and shared through Ray's object store); streaming, every row is checked
     in one pass and only row ids and labels are kept. The mode and its reason are printed."""
     base = config_from_dict(space.run_config({}), f"{space.path}: base")
-    share = memory_share(settings.gpus_per_trial, trials_at_once(settings))
-    corpus = load_run_corpus(base, settings.data, settings.data_mode, share)
+    resources = settings.resources
+    share = memory_share(resources.gpus_per_trial, trials_at_once(resources))
+    corpus = load_run_corpus(base, settings.data, resources.data_mode, share)
     print(f"data: {corpus.data.mode} ({corpus.data.reason})", flush=True)
     return corpus
 

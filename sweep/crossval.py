@@ -16,7 +16,8 @@ from sermodels.data.modes import memory_share
 from sermodels.data.rotation import Rotation, plan_rotation
 from sermodels.files import write_json
 from sermodels.metrics import pooled_report
-from sweep.settings import SweepSettings
+from sweep.cluster import remote_task, trials_at_once
+from sweep.settings import Resources
 
 METRICS = ("uar", "wa", "f1")
 
@@ -47,7 +48,7 @@ def cross_validate(
     k: int,
     seeds: int,
     folder: Path,
-    settings: SweepSettings,
+    resources: Resources,
     selected_on: list[int] | None,
     note: str | None = None,
 ) -> dict:
@@ -59,14 +60,12 @@ def cross_validate(
         k: rotations.
         seeds: seeds per rotation.
         folder: where ``summary.json``, ``summary.md`` and each run's outputs go.
-        settings: Ray resources, backend and address (a sweep's, or ``train``'s own).
+        resources: where the runs train (a sweep's, or ``train``'s own).
         selected_on: the folds a sweep selected the configs on (see
             :func:`sermodels.data.rotation.plan_rotation`); ``None`` for ``train --cv``.
         note: a caveat the summary states (e.g. why the estimate is optimistic).
     """
-    from sweep.cluster import remote_task, trials_at_once
-
-    share = memory_share(settings.gpus_per_trial, trials_at_once(settings))
+    share = memory_share(resources.gpus_per_trial, trials_at_once(resources))
     prepared = []
     for candidate in candidates:
         base = config_from_dict(candidate.mapping, candidate.name)
@@ -80,12 +79,12 @@ def cross_validate(
                     mapping, {"train.epochs": candidate.fixed_epochs, "train.patience": 0}
                 )
             config = config_from_dict(mapping, candidate.name)
-            corpus = load_run_corpus(config, path, settings.data_mode, share)
+            corpus = load_run_corpus(config, path, resources.data_mode, share)
             if candidate.fixed_epochs is not None:
                 corpus = corpus.for_final_training()
             corpora.append((mapping, corpus))
         prepared.append((candidate, rotation, corpora))
-    task = remote_task(train_fold, settings)
+    task = remote_task(train_fold, resources)
     import ray
 
     jobs = []
@@ -94,7 +93,7 @@ def cross_validate(
             reference = ray.put(corpus)
             for seed in range(seeds):
                 out = folder / candidate.name / f"seed{seed}" / f"fold{fold}"
-                ref = task.remote(reference, mapping, str(out), seed, settings.cpus_per_trial)
+                ref = task.remote(reference, mapping, str(out), seed, resources.cpus_per_trial)
                 jobs.append((candidate.name, seed, fold, ref))
     results = ray.get([ref for *_, ref in jobs])
     summary = {

@@ -42,7 +42,7 @@ def run_final(settings: SweepSettings, top: int, seeds: int, pareto: bool = Fals
         raise ConfigError(str(settings.folder), "no completed trial to retrain")
     corpus = load_sweep_corpus(space, settings).for_final_training()
     load_backend(settings.backend)
-    task = remote_task(train_final, settings)
+    task = remote_task(train_final, settings.resources)
     import ray
 
     corpus_ref = ray.put(corpus)
@@ -92,8 +92,8 @@ def run_final_cv(settings: SweepSettings, top: int, seeds: int, k: int, pareto: 
             "and those speakers rotate into the test groups here"
         )
     folder = settings.folder / "final" / "cv"
-    return cross_validate(candidates, settings.data, k, seeds, folder, settings, selected_on,
-                          note)  # fmt: skip
+    resources = settings.resources
+    return cross_validate(candidates, settings.data, k, seeds, folder, resources, selected_on, note)
 
 
 def final_epochs(trial) -> int:

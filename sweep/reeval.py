@@ -95,7 +95,7 @@ def run_reeval(settings: SweepSettings, top: int, seeds: int,
     pending = [(m, seed, out) for _, m, runs in plans for seed, out in runs if not _done(out)]
     if pending:
         corpus = corpus or load_sweep_corpus(space, settings)
-        task = remote_task(train_seed, settings)
+        task = remote_task(train_seed, settings.resources)
         import ray
 
         corpus_ref = ray.put(corpus)

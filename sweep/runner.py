@@ -99,7 +99,7 @@ def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: b
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")  # our own TensorBoard
     # a snapshot per checkpoint is what makes resume exact; Ray warns about it by default
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-    init_ray(settings)
+    init_ray(settings.resources)
     from ray import tune
 
     from sweep.dashboard import write_census_note

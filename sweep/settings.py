@@ -33,6 +33,35 @@ VALID_IS_TEST_REFUSED = (
 SCHEDULERS = ("fifo", "asha")
 
 
+@dataclass(frozen=True)
+class Resources:
+    """Where work runs and what each piece of it gets: every trial of a sweep, and every
+    final run, cross-validation fold and re-evaluation seed as a Ray task.
+
+    Args:
+        address: Ray cluster address (``None``: a local Ray on loopback).
+        num_cpus: CPUs of the local Ray (``None``: all of this machine's).
+        concurrency: trials at once (bounded by the CPUs, see
+            :func:`sweep.cluster.trials_at_once`).
+        cpus_per_trial / gpus_per_trial: each trial's or task's share (fractions allowed).
+        max_failures: retries of a trial or task whose worker died.
+        backend: the Keras backend of every worker.
+        data_mode: how rows reach the work: ``resident``, ``stream`` or ``auto``.
+
+    Example:
+        >>> Resources(num_cpus=8, cpus_per_trial=2, gpus_per_trial=0.5)  # doctest: +SKIP
+    """
+
+    address: str | None = None
+    num_cpus: int | None = None
+    concurrency: int = 2
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_failures: int = 2
+    backend: str = DEFAULT
+    data_mode: str = "auto"
+
+
 @dataclass
 class SweepSettings:
     """What to search, on what data, with which resources.
@@ -170,6 +199,20 @@ class SweepSettings:
     @property
     def folder(self) -> Path:
         return Path(self.out)
+
+    @property
+    def resources(self) -> Resources:
+        """The part of these settings that says where the sweep's work runs."""
+        return Resources(
+            address=self.address,
+            num_cpus=self.num_cpus,
+            concurrency=self.concurrency,
+            cpus_per_trial=self.cpus_per_trial,
+            gpus_per_trial=self.gpus_per_trial,
+            max_failures=self.max_failures,
+            backend=self.backend,
+            data_mode=self.data_mode,
+        )
 
     @property
     def storage_url(self) -> str:

@@ -17,7 +17,7 @@ import ray
 
 import launch
 from sweep.cluster import init_ray
-from sweep.settings import SweepSettings
+from sweep.settings import Resources
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
@@ -61,7 +61,7 @@ def own(tmp_path_factory):
     tts.synthesize(folder, speakers=4, sentences=1)
     extract = in_folder(commands[1][1:], folder)  # every test below reads the corpus
     assert extract[0] == "extract" and launch.main([*extract, "--quiet"]) == 0
-    init_ray(SweepSettings(out="unused", space="demo", num_cpus=2))
+    init_ray(Resources(num_cpus=2))
     assert all(args[0] == "launch.py" for args in commands[1:])
     yield folder, [args[1:] for args in commands[1:]]
     ray.shutdown()

@@ -84,7 +84,7 @@ from pathlib import Path
 from ray import tune
 from sweep import internals
 from sweep.cluster import init_ray
-from sweep.settings import SweepSettings
+from sweep.settings import Resources
 
 class WritesAnArtifact(tune.Trainable):
     def step(self):
@@ -95,7 +95,7 @@ class WritesAnArtifact(tune.Trainable):
         internals.sync_artifacts(storage)
         return {"before": before, "after": stored.is_file(), "done": True}
 
-init_ray(SweepSettings(out=sys.argv[1], space="demo", num_cpus=1))
+init_ray(Resources(num_cpus=1))
 sync = tune.SyncConfig(sync_period=30, sync_artifacts=True)  # as a sweep syncs
 config = tune.RunConfig(storage_path=sys.argv[1], name="syncs", verbose=0, sync_config=sync)
 metrics = tune.Tuner(WritesAnArtifact, run_config=config).fit()[0].metrics

@@ -31,7 +31,7 @@ from sweep.results import (
     write_best,
 )
 from sweep.runner import start_sweep
-from sweep.settings import SweepSettings, load_settings
+from sweep.settings import Resources, SweepSettings, load_settings
 from tests.sweep.helpers import SER_BASE
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    init_ray(SweepSettings(out="unused", space="demo", num_cpus=2))
+    init_ray(Resources(num_cpus=2))
     yield
 
     ray.shutdown()
