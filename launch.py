@@ -197,7 +197,8 @@ def sweep_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--cpus-per-trial", type=positive_float, default=1.0)
     command.add_argument("--gpus-per-trial", type=non_negative_float, default=0.0,
                        help="fractions share a GPU, e.g. 0.25")  # fmt: skip
-    command.add_argument("--storage", help="Optuna storage URL (default: sqlite in the folder)")
+    command.add_argument("--study-url", "--storage", dest="study_url", metavar="URL",
+                       help="the Optuna study's URL (default: sqlite in the folder)")  # fmt: skip
     command.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo")
     command.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe",
                        help="Optuna sampler (nsga2: for several objectives; random: a "
@@ -220,8 +221,9 @@ def sweep_arguments(command: argparse.ArgumentParser) -> None:
     add_selection_options(command)
     command.add_argument("--address", help="existing Ray cluster (default: a local Ray)")
     command.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
-    command.add_argument("--storage-path", help="Ray Tune storage all nodes reach: a shared "
-                       "path or s3://bucket/dir (default: OUT/ray)")  # fmt: skip
+    command.add_argument("--ray-storage", "--storage-path", dest="ray_storage", metavar="PATH",
+                       help="Ray Tune's storage all nodes reach: a shared path or "
+                            "s3://bucket/dir (default: OUT/ray)")  # fmt: skip
     add_data_mode_option(command, "auto; saved with the sweep")
     command.add_argument("--warm-start", type=folder_list, default=[], metavar="DIR[,DIR...]",
                        help="earlier sweeps whose finished trials that fit this space enter "
@@ -241,8 +243,9 @@ def reeval_arguments(command: argparse.ArgumentParser) -> None:
 
 def resume_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("folder", type=Path)
-    command.add_argument("--storage", help="the study's URL again, with its password (or set "
-                        "PGPASSWORD / ~/.pgpass)")  # fmt: skip
+    command.add_argument("--study-url", "--storage", dest="study_url", metavar="URL",
+                        help="the study's URL again, with its password (or set PGPASSWORD / "
+                             "~/.pgpass)")  # fmt: skip
     command.add_argument("--address", help="the Ray cluster to continue on, when it is not the "
                         "one the sweep started on (a new Slurm job's head)")  # fmt: skip
 
@@ -287,7 +290,8 @@ def report_arguments(command: argparse.ArgumentParser) -> None:
 def dashboard_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("folder", type=Path)
     command.add_argument("--port", type=port_number, default=8080)
-    command.add_argument("--storage", help="the study's URL again, with its password")
+    command.add_argument("--study-url", "--storage", dest="study_url", metavar="URL",
+                        help="the study's URL again, with its password")  # fmt: skip
 
 
 def add_trade_off_options(command: argparse.ArgumentParser) -> None:
@@ -494,11 +498,11 @@ def sweep_command(args) -> int:
         space=args.space, data=str(args.data) if args.data else None, samples=args.samples,
         max_epochs=args.max_epochs, name=name, concurrency=args.concurrency,
         cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        storage=args.storage, scheduler=args.scheduler, sampler=args.sampler, seed=args.seed,
+        study_url=args.study_url, scheduler=args.scheduler, sampler=args.sampler, seed=args.seed,
         max_failures=args.max_failures, snapshot_every=args.snapshot_every,
         stop_on_collapse=not args.no_collapse_stop,
         address=args.address, num_cpus=args.num_cpus, detector=args.detector,
-        storage_path=args.storage_path, stop_verdicts=args.stop_on,
+        ray_storage=args.ray_storage, stop_verdicts=args.stop_on,
         backend=requested(args.backend), base_settings=selection_settings(args),
         data_mode=args.data_mode or "auto", reduce=args.reduce,
         reeval_top=args.reeval_top, reeval_seeds=args.reeval_seeds,
@@ -516,7 +520,7 @@ def resume_command(args) -> int:
     load(settings.backend)  # the saved one, before Ray Tune's side imports Keras
     from sweep.runner import resume_sweep
 
-    print_summary(resume_sweep(settings, args.storage, args.address))
+    print_summary(resume_sweep(settings, args.study_url, args.address))
     return 0
 
 
@@ -588,8 +592,8 @@ def dashboard_command(args) -> int:
     from sweep.study_storage import normalise, password_to_environment
 
     settings = load_settings(args.folder)
-    if args.storage:
-        settings.storage = normalise(password_to_environment(args.storage))
+    if args.study_url:
+        settings.study_url = normalise(password_to_environment(args.study_url))
     load_study(settings)  # a missing study is a one-line error before the server starts
     print(f"optuna-dashboard: http://127.0.0.1:{args.port}/dashboard (Ctrl-C stops it)",
           flush=True)  # fmt: skip

@@ -56,7 +56,7 @@ def enqueued_sweep(settings: SweepSettings, trials: list[dict]) -> dict:
 
     settings.samples = len(trials)
     settings.folder.mkdir(parents=True)
-    study = optuna.create_study(study_name=settings.name, storage=settings.storage_url,
+    study = optuna.create_study(study_name=settings.name, storage=settings.resolved_study_url,
                                 direction="maximize")  # fmt: skip
     for params in trials:
         study.enqueue_trial(params)

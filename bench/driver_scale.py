@@ -177,7 +177,7 @@ def prefill(settings: SweepSettings, space: SearchSpace, trials: list) -> float:
     started = time.perf_counter()
     direction = "maximize" if space.mode == "max" else "minimize"
     study = optuna.create_study(study_name=settings.name, direction=direction,
-                                storage=open_storage(settings.storage_url))  # fmt: skip
+                                storage=open_storage(settings.resolved_study_url))  # fmt: skip
     study.add_trials(trials)
     return time.perf_counter() - started
 
@@ -190,7 +190,9 @@ def timed_sweep(settings: SweepSettings, space: SearchSpace, steps: int) -> dict
         tuner = new_tuner(settings, space, trivial_trainable(steps))
         results = tuner.fit()
     assert len(results) == settings.samples and not results.errors, "every trial must finish"
-    study = optuna.load_study(study_name=settings.name, storage=open_storage(settings.storage_url))
+    study = optuna.load_study(
+        study_name=settings.name, storage=open_storage(settings.resolved_study_url)
+    )
     new = [t for t in study.get_trials(deepcopy=False)
            if not t.user_attrs["ray_trial_id"].startswith(PREFILLED)]  # fmt: skip
     assert len(new) == settings.samples and all(t.state.is_finished() for t in new)
@@ -235,9 +237,9 @@ def main() -> None:
                 name = f"scale_{size}"
                 settings = SweepSettings(out=f"{tmp}/{storage}/{name}", space=str(space.path),
                                          samples=args.trials, max_epochs=1, name=name,
-                                         concurrency=2, num_cpus=2, storage=url)  # fmt: skip
+                                         concurrency=2, num_cpus=2, study_url=url)  # fmt: skip
                 if url and url.startswith("journal:"):
-                    settings.storage = f"{url}_{size}.log"
+                    settings.study_url = f"{url}_{size}.log"
                 prefill_s = prefill(settings, space, drawn[:size])
                 by_size[str(size)] = {**timed_sweep(settings, space, steps=1),
                                       "prefill_s": round(prefill_s, 1)}  # fmt: skip

@@ -86,7 +86,7 @@ def sweep(space, params, epochs, concurrency: int, out: Path) -> float:
         cpus_per_trial=2 / concurrency, stop_on_collapse=False, num_cpus=2,
     )  # fmt: skip
     out.mkdir(parents=True)
-    study = optuna.create_study(study_name="bench", storage=settings.storage_url,
+    study = optuna.create_study(study_name="bench", storage=settings.resolved_study_url,
                                 direction="maximize")  # fmt: skip
     for values in params:
         study.enqueue_trial(values)

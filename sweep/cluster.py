@@ -1,5 +1,5 @@
 """Ray as sersweep uses it: a local instance on loopback or an existing cluster, the checks
-made before Ray starts (a cluster that answers, a storage path Ray can write), how many trials
+made before Ray starts (a cluster that answers, a storage Ray can write), how many trials
 share this machine, and the one way work other than trials (final runs, cross-validation
 rotations, re-evaluation seeds) becomes Ray tasks with a trial's resources."""
 
@@ -43,12 +43,12 @@ def check_address(address: str | None, timeout: float = 10.0) -> None:
         ) from None
 
 
-def check_storage_path(root: str) -> None:
+def check_ray_storage(root: str) -> None:
     """Ray Tune's storage must be a filesystem pyarrow can open (local path, s3://, gs://)
     and reach; an object store's bucket must exist (Ray does not create buckets)."""
     import pyarrow.fs
 
-    where = f"--storage-path {mask_url(root)}"
+    where = f"--ray-storage {mask_url(root)}"
     try:
         filesystem, path = pyarrow.fs.FileSystem.from_uri(root)
     except (pyarrow.ArrowInvalid, ValueError, OSError) as exc:

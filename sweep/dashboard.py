@@ -118,5 +118,5 @@ def serve(settings, port: int) -> None:
     from sweep.study_storage import open_storage
 
     write_census_note(settings)
-    run_server(open_storage(settings.storage_url), host=HOST, port=port,
+    run_server(open_storage(settings.resolved_study_url), host=HOST, port=port,
                artifact_store=artifact_store(settings.folder))  # fmt: skip

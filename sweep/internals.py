@@ -118,12 +118,12 @@ def _replace_file(filesystem, path: str, data: bytes) -> None:
 
 
 class ExperimentSnapshot:
-    """Ray Tune's newest experiment snapshot on the storage path, changed before
+    """Ray Tune's newest experiment snapshot on Ray's storage, changed before
     ``Tuner.restore`` through Ray's own (de)serialisation of its trials.
 
     Ray restores each trial from the checkpoint its snapshot names, and only the trials its
-    snapshot lists. A driver killed while Ray copied the snapshot to the storage path (in a
-    background thread, file by file) leaves a snapshot that lags the storage path: a trial's
+    snapshot lists. A driver killed while Ray copied the snapshot to Ray's storage (in a
+    background thread, file by file) leaves a snapshot that lags Ray's storage: a trial's
     newer checkpoint is there and the one the snapshot names already deleted, or a trial that
     ran and checkpointed is missing. Ray has no public way to restore a trial from another
     checkpoint, or a trial it did not record; its snapshot holds ``Trial`` objects serialised
@@ -238,7 +238,7 @@ def align_search_state(experiment_uri: str) -> list[str]:
     before ``Tuner.restore``; returns the ids of trials the searcher made that Ray never
     recorded.
 
-    Ray writes both snapshots on the driver and copies them to the storage path in a
+    Ray writes both snapshots on the driver and copies them to Ray's storage in a
     background thread, file by file, so a driver killed mid-copy can leave a search snapshot
     from a later moment than the trial list beside it. Restored as they are, the search
     generator counts trials Ray never recorded (the sweep ends short of its samples) and the

@@ -1,8 +1,8 @@
 """What ``resume`` mends before Ray Tune restores a sweep whose driver was killed.
 
 Ray restores each trial from the checkpoint its experiment snapshot names, and only the
-trials that snapshot lists; it copies the snapshot to the storage path in the background, so
-a kill can leave it behind the storage path. Here every unfinished trial is pointed at the
+trials that snapshot lists; it copies the snapshot to Ray's storage in the background, so
+a kill can leave it behind Ray's storage. Here every unfinished trial is pointed at the
 newest complete checkpoint it has there, a trial the study was running that the snapshot
 missed is recorded again under its Optuna trial, and each trial's ``result.json`` holds the
 epochs up to the one it continues from: rows of later epochs go (they are trained again), and
@@ -82,7 +82,7 @@ class Recovery:
 
 
 def prepare_resume(experiment_uri: str, running: Mapping[str, dict]) -> Recovery:
-    """Make Ray's newest snapshot of ``experiment_uri`` agree with its storage path.
+    """Make Ray's newest snapshot of ``experiment_uri`` agree with its Ray storage.
 
     Args:
         experiment_uri: the experiment folder (a path or a URI pyarrow opens).

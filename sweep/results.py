@@ -22,13 +22,13 @@ from sweep.study_storage import holds_nothing_yet, mask_url, open_storage
 def load_study(settings: SweepSettings) -> optuna.Study:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        if holds_nothing_yet(settings.storage_url):
+        if holds_nothing_yet(settings.resolved_study_url):
             raise KeyError(settings.name)
-        storage = open_storage(settings.storage_url)
+        storage = open_storage(settings.resolved_study_url)
         return optuna.load_study(study_name=settings.name, storage=storage)
     except KeyError:
         raise ConfigError(
-            mask_url(settings.storage_url),
+            mask_url(settings.resolved_study_url),
             f"no study named {settings.name!r} (did the sweep start?)",
         ) from None
 
@@ -235,7 +235,7 @@ def summarize(settings: SweepSettings) -> dict:
         "verdicts": dict(Counter(verdict_of(t) for t in trials)),
         "best": None,
         "tensorboard": f"tensorboard --logdir {settings.experiment_uri}",
-        "study": mask_url(settings.storage_url),
+        "study": mask_url(settings.resolved_study_url),
     }
     if best:
         trial = best[0]

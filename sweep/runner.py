@@ -11,7 +11,7 @@ from search_spaces import SearchSpace
 from sermodels.backend import load as load_backend
 from sermodels.data import Corpus
 from sermodels.errors import ConfigError
-from sweep.cluster import check_address, check_storage_path, init_ray
+from sweep.cluster import check_address, check_ray_storage, init_ray
 from sweep.corpus import load_sweep_corpus, save_data_choice
 from sweep.results import summarize
 from sweep.settings import SETTINGS_FILE, SweepSettings, sweep_space
@@ -34,7 +34,7 @@ def start_sweep(settings: SweepSettings) -> dict:
         inherited = plan_warm_start(space, settings.warm_start)
     corpus = load_sweep_corpus(space, settings)
     check_address(settings.address)
-    check_storage_path(settings.storage_root)
+    check_ray_storage(settings.ray_storage_root)
     settings.resolve_stop_verdicts(space.metric)  # saved resolved: resume stops the same
     settings.reduce = str(space.reduce)  # and reduces the same
     try:
@@ -42,7 +42,7 @@ def start_sweep(settings: SweepSettings) -> dict:
     except OSError as exc:
         raise ConfigError(str(settings.folder), f"cannot create ({exc.strerror or exc})") from None
     try:
-        check_study_storage(settings.storage_url)
+        check_study_storage(settings.resolved_study_url)
     except ConfigError:
         if not any(settings.folder.iterdir()):
             settings.folder.rmdir()  # nothing half-written
@@ -53,29 +53,29 @@ def start_sweep(settings: SweepSettings) -> dict:
     settings.save()
     save_data_choice(settings, corpus)
     if inherited is not None:
-        inherited.add_to(settings.storage_url, settings.name, space)
+        inherited.add_to(settings.resolved_study_url, settings.name, space)
         print(inherited.summary(), flush=True)
     return _run(settings, sweep_space(settings), corpus, restore=False)
 
 
-def resume_sweep(settings: SweepSettings, storage: str | None = None,
+def resume_sweep(settings: SweepSettings, study_url: str | None = None,
                  address: str | None = None) -> dict:  # fmt: skip
     """Continue an interrupted sweep: finished trials stay finished, unfinished ones resume
     from their last checkpoint, and the Optuna study continues where it stopped.
 
     ``settings`` are the sweep's saved ones (:func:`sweep.settings.load_settings`: the caller
     reads them first, to load the saved Keras backend before Ray Tune's side imports Keras);
-    ``storage`` gives the study's URL again (with a password that was not saved); ``address``
+    ``study_url`` gives the study's URL again (with a password that was not saved); ``address``
     a Ray cluster other than the one the sweep started on (saved: later commands use it)."""
     if address:
         check_address(address)
         settings.address = address
         settings.save()
     check_address(settings.address)
-    if storage:
-        url = password_to_environment(storage)
-        if url != settings.storage_url:
-            where = mask_url(settings.storage_url)
+    if study_url:
+        url = password_to_environment(study_url)
+        if url != settings.resolved_study_url:
+            where = mask_url(settings.resolved_study_url)
             raise ConfigError(mask_url(url), f"this sweep's study is at {where}")
     space = sweep_space(settings)
     corpus = load_sweep_corpus(space, settings)
@@ -87,7 +87,7 @@ def resume_sweep(settings: SweepSettings, storage: str | None = None,
 
     restore = tune.Tuner.can_restore(settings.experiment_uri)
     if restore:
-        running = running_trial_configs(settings.storage_url, settings.name)
+        running = running_trial_configs(settings.resolved_study_url, settings.name)
         report = prepare_resume(settings.experiment_uri, running).summary()
         if report:
             print(report, flush=True)
@@ -121,7 +121,7 @@ def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: b
     # trial was asked for by a driver that died before Ray recorded it
     unfinished = {r.metrics.get("trial_id") for r in results
                   if r.error is None and not (r.metrics or {}).get("done")}  # fmt: skip
-    reconcile_study(settings.storage_url, settings.name, known_trial_ids=unfinished)
+    reconcile_study(settings.resolved_study_url, settings.name, known_trial_ids=unfinished)
     if settings.reeval_top and not unfinished:
         reevaluate_leaders(settings, corpus)
     write_census_note(settings)  # the study's note in optuna-dashboard
@@ -167,7 +167,7 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
     settings.resolve_stop_verdicts(space.metric)
     max_epochs = settings.max_epochs or space.max_epochs
     images = TrialImages(settings.folder, settings.experiment_uri)  # for optuna-dashboard
-    searcher = SweepOptunaSearch(space, settings.storage_url, settings.name, settings.seed,
+    searcher = SweepOptunaSearch(space, settings.resolved_study_url, settings.name, settings.seed,
                                  settings.stopping, settings.sampler, images)  # fmt: skip
     scheduler = None
     if settings.scheduler == "asha":
@@ -184,7 +184,7 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
         ),
         run_config=tune.RunConfig(
             name=settings.name,
-            storage_path=settings.storage_root,
+            storage_path=settings.ray_storage_root,
             stop=CollapseStopper(settings.stopping) if settings.stopping else None,
             callbacks=[
                 ProgressCallback(

@@ -31,6 +31,8 @@ VALID_IS_TEST_REFUSED = (
     "test set; name validation folds (--valid-idx) or set r_valid"
 )
 SCHEDULERS = ("fifo", "asha")
+# keys a sweep saved under older names: the Optuna study's URL and Ray Tune's storage
+RENAMED_KEYS = {"storage": "study_url", "storage_path": "ray_storage"}
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ class SweepSettings:
         name: study and experiment name.
         concurrency: trials running at once.
         cpus_per_trial / gpus_per_trial: Ray resources per trial (fractions allowed).
-        storage: Optuna storage URL (default: ``sqlite:///OUT/study.db``), or
+        study_url: the Optuna study's storage URL (default: ``sqlite:///OUT/study.db``), or
             ``journal:PATH`` (an Optuna journal file, no server); a PostgreSQL
             password is kept out of it (see :func:`password_to_environment`).
         scheduler: ``fifo`` or ``asha`` (asynchronous successive halving on the objective).
@@ -86,14 +88,14 @@ class SweepSettings:
         snapshot_every: Ray's experiment snapshot is forced after every ``snapshot_every``-th
             checkpoint of a trial, and that many checkpoints per trial are kept. Larger values
             spend less driver time per epoch on big sweeps; ``resume`` reads the checkpoints on
-            the storage path (:mod:`sweep.recovery`), so it is exact either way.
+            Ray's storage (:mod:`sweep.recovery`), so it is exact either way.
         stop_on_collapse: stop trials the collapse detector condemns (else label only).
         stop_verdicts: the verdicts that stop a trial (``None``: by the space's objective,
             see :func:`default_stop_verdicts`; resolved when the sweep starts).
         detector: :class:`sweep.collapse.CollapseDetector` keyword arguments.
         address: Ray cluster address (``None``: start a local Ray instance).
         num_cpus: CPUs of the local Ray instance (``None``: all).
-        storage_path: where Ray Tune keeps trials (checkpoints, TensorBoard, results): a path
+        ray_storage: where Ray Tune keeps trials (checkpoints, TensorBoard, results): a path
             every node mounts or a URI Ray's pyarrow filesystems take (``s3://bucket/dir``).
             Default: ``OUT/ray``.
         backend: the Keras backend of the driver and every trial (``tensorflow`` or ``jax``).
@@ -124,7 +126,7 @@ class SweepSettings:
     concurrency: int = 2
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
-    storage: str | None = None
+    study_url: str | None = None
     scheduler: str = "fifo"
     sampler: str = "tpe"
     seed: int = 0
@@ -135,7 +137,7 @@ class SweepSettings:
     detector: dict = field(default_factory=dict)
     address: str | None = None
     num_cpus: int | None = None
-    storage_path: str | None = None
+    ray_storage: str | None = None
     backend: str = DEFAULT
     data_mode: str = "auto"
     base_settings: dict = field(default_factory=dict)
@@ -145,9 +147,9 @@ class SweepSettings:
     warm_start: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.storage = password_to_environment(self.storage)
-        if self.storage:
-            self.storage = normalise(self.storage)
+        self.study_url = password_to_environment(self.study_url)
+        if self.study_url:
+            self.study_url = normalise(self.study_url)
         checks = (
             ("samples", self.samples >= 1, "a positive integer"),
             ("concurrency", self.concurrency >= 1, "a positive integer"),
@@ -215,29 +217,30 @@ class SweepSettings:
         )
 
     @property
-    def storage_url(self) -> str:
-        return self.storage or f"sqlite:///{(self.folder / 'study.db').resolve()}"
+    def resolved_study_url(self) -> str:
+        """The Optuna study's URL: ``study_url`` or the SQLite file in the sweep folder."""
+        return self.study_url or f"sqlite:///{(self.folder / 'study.db').resolve()}"
 
     @property
-    def storage_root(self) -> str:
-        """Ray Tune's storage path: ``--storage-path`` or ``OUT/ray`` (absolute)."""
-        if self.storage_path and "://" in self.storage_path:
-            path, sep, query = self.storage_path.partition("?")
+    def ray_storage_root(self) -> str:
+        """Ray Tune's storage: ``--ray-storage`` or ``OUT/ray`` (absolute)."""
+        if self.ray_storage and "://" in self.ray_storage:
+            path, sep, query = self.ray_storage.partition("?")
             return path.rstrip("/") + sep + query
-        return str(Path(self.storage_path or self.folder / "ray").resolve())
+        return str(Path(self.ray_storage or self.folder / "ray").resolve())
 
     @property
     def experiment_uri(self) -> str:
         """Ray Tune's experiment: ``STORAGE/NAME`` (a path or a URI; a URI's query, such as
         ``?endpoint_override=host:port`` for an S3-compatible server, stays at the end)."""
-        path, sep, query = self.storage_root.partition("?")
+        path, sep, query = self.ray_storage_root.partition("?")
         return f"{path}/{self.name}{sep}{query}"
 
     @property
     def experiment_path(self) -> Path:
-        """The experiment as a local path (only when the storage is a filesystem path)."""
-        if "://" in self.storage_root:
-            raise ConfigError(self.storage_root, "is not a local path; use experiment_uri")
+        """The experiment as a local path (only when Ray's storage is a filesystem path)."""
+        if "://" in self.ray_storage_root:
+            raise ConfigError(self.ray_storage_root, "is not a local path; use experiment_uri")
         return Path(self.experiment_uri)
 
     def save(self) -> None:
@@ -275,6 +278,9 @@ def load_settings(folder: str | Path) -> SweepSettings:
     try:
         values = yaml.safe_load(path.read_text())
         values["out"] = str(Path(folder))  # the folder may have moved
+        for old, new in RENAMED_KEYS.items():
+            if old in values:
+                values[new] = values.pop(old)
         values.setdefault("reduce", LEGACY_REDUCE)  # saved before sweeps had a reduction
         return SweepSettings(**values)
     except (yaml.YAMLError, TypeError, KeyError) as exc:

@@ -3,7 +3,7 @@ write-ahead-log mode; PostgreSQL; any SQLAlchemy URL) or an Optuna journal file
 (``journal:PATH``), for many-worker studies without a database server. Here a URL is opened,
 checked, shown with its password masked, and its password moved to the environment.
 
-Not to be confused with Ray Tune's storage path (``--storage-path``: where trial folders and
+Not to be confused with Ray Tune's storage (``--ray-storage``: where trial folders and
 checkpoints go), which :mod:`sweep.cluster` checks.
 
 Example:

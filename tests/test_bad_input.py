@@ -193,12 +193,12 @@ CLI_CASES = {
     "detector without value": (["--detector", "patience"], ["--detector", "KEY=VALUE"]),
     "detector bad setting": (["--detector", "patience=0"], ["--detector", "patience"]),
     "unwritable output": (["--out", "{tmp}/a_file/sweep"], ["a_file/sweep", "cannot create"]),
-    "storage URL scheme": (["--storage", "nodb://x"], ["nodb://x", "Optuna storage"]),
-    "storage in a missing folder": (["--storage", "sqlite:///{tmp}/no/dir/s.db"],
+    "study URL scheme": (["--study-url", "nodb://x"], ["nodb://x", "Optuna storage"]),
+    "study in a missing folder": (["--study-url", "sqlite:///{tmp}/no/dir/s.db"],
                                     ["no/dir/s.db", "Optuna storage"]),
-    "journal in a missing folder": (["--storage", "journal:{tmp}/no/dir/s.log"],
+    "journal in a missing folder": (["--study-url", "journal:{tmp}/no/dir/s.log"],
                                     ["no/dir/s.log", "journal file's folder does not exist"]),
-    "storage path scheme": (["--storage-path", "nosuch://bucket/x"], ["--storage-path"]),
+    "Ray storage scheme": (["--ray-storage", "nosuch://bucket/x"], ["--ray-storage"]),
     "address not HOST:PORT": (["--address", "nowhere"], ["--address nowhere", "HOST:PORT"]),
     "unreachable address": (["--address", "127.0.0.1:1"], ["--address 127.0.0.1:1", "within"]),
 }  # fmt: skip
@@ -219,14 +219,14 @@ def test_malformed_command_line(case, good_h5, good_space, tmp_path, capsys):
 
 def expect_clean_failure(args: list, messages: list[str], tmp_path: Path, capsys) -> None:
     """``launch.py sweep ARGS`` fails with one line holding every message, exit code 2, and
-    leaves no sweep folder and no study in a database given by ``--storage``."""
+    leaves no sweep folder and no study in a database given by ``--study-url``."""
     args = [str(a) for a in args]
     out = tmp_path / "sweep"
     if "--out" not in args:
         args += ["--out", str(out)]
     database = tmp_path / "study.db"
-    if "--storage" not in args:
-        args += ["--storage", f"sqlite:///{database}"]
+    if "--study-url" not in args:
+        args += ["--study-url", f"sqlite:///{database}"]
     try:
         code = launch.main(["sweep", *args])
     except SystemExit as exit_:  # argparse

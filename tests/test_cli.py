@@ -91,9 +91,11 @@ def test_missing_config_and_bad_counts(tmp_path):
         (["--space", "demo", "--data", "missing.h5"], "missing.h5: file not found"),
         (["--space", "demo", "--gpus-per-trial", "1.5"], "--gpus-per-trial"),
         (["--space", "demo", "--detector", "patience=0"], "--detector: patience must be >= 1"),
+        (["--space", "demo", "--study-url", "nodb://x"], "cannot open the Optuna storage"),
         (["--space", "demo", "--storage", "nodb://x"], "cannot open the Optuna storage"),
         (["--space", "demo", "--address", "127.0.0.1:1"], "no Ray cluster answers"),
         (["--space", "demo", "--address", "nowhere"], "expected HOST:PORT"),
+        (["--space", "demo", "--ray-storage", "nosuch://bucket/x"], "not a usable filesystem"),
         (["--space", "demo", "--storage-path", "nosuch://bucket/x"], "not a usable filesystem"),
     ],
 )  # fmt: skip
@@ -125,7 +127,7 @@ def test_sweep_counts_must_be_positive(tmp_path):
 
 def test_storage_passwords_never_printed(tmp_path):
     url = "postgresql://alice:s3cret@127.0.0.1:1/study"
-    result = launch("sweep", "--space", "demo", "--storage", url, "--out", tmp_path / "s")
+    result = launch("sweep", "--space", "demo", "--study-url", url, "--out", tmp_path / "s")
     line = error_line(result)
     assert "alice@127.0.0.1" in line and "s3cret" not in result.stderr + result.stdout
     assert not (tmp_path / "s").exists()

@@ -86,7 +86,7 @@ def test_the_dashboard_follows_a_live_sqlite_sweep_and_shows_it(tmp_path):
              "--concurrency", "2", "--num-cpus", "2", "--out", str(out)],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
-    storage = SweepSettings(out=str(out), space="demo").storage_url
+    storage = SweepSettings(out=str(out), space="demo").resolved_study_url
     dashboard = None
     try:
         wait_for(lambda: (out / "sweep.yaml").exists() and study_exists(storage), 300,

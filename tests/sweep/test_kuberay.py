@@ -51,7 +51,8 @@ def test_the_entrypoint_is_a_sweep_launch_py_accepts_on_this_cluster(job):
     assert words[:2] == ["python", "/app/launch.py"]
     args = launch.parser().parse_args(words[2:])
     assert args.handler is launch.sweep_command and args.address == "10.0.0.5:6379"
-    assert args.storage.startswith("postgresql://") and ":" not in args.storage.split("@")[0][13:]
+    assert args.study_url.startswith("postgresql://")
+    assert ":" not in args.study_url.split("@")[0][13:]  # no password in the job
     assert str(args.out).startswith("/shared/") and str(args.data).startswith("/shared/")
 
 

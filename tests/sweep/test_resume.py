@@ -83,7 +83,7 @@ def kill_mid_sweep(tmp_path: Path, storage: str, max_epochs: int = 4):
     out = tmp_path / "sweep"
     experiment = out / "ray" / "kill"
     command = sweep_command(corpus, out, "kill", "--samples", 5, "--max-epochs", max_epochs,
-                            "--num-cpus", 2, "--storage", storage)  # fmt: skip
+                            "--num-cpus", 2, "--study-url", storage)  # fmt: skip
     held = None
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
@@ -112,7 +112,7 @@ RESUME_TIMEOUT = 1500
 
 def resume(out: Path, storage: str) -> subprocess.CompletedProcess:
     resumed = subprocess.run([sys.executable, str(ROOT / "launch.py"), "resume", str(out),
-                              "--storage", storage],
+                              "--study-url", storage],
                              capture_output=True, text=True, timeout=RESUME_TIMEOUT)  # fmt: skip
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     return resumed

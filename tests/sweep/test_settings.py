@@ -1,9 +1,18 @@
-"""Which verdicts stop trials: by the space's objective unless the user says."""
+"""A sweep's settings: which verdicts stop trials (by the space's objective unless the user
+says), the saved file under older key names, and the resources part."""
 
 import pytest
+import yaml
 
+from sweep.cluster import trials_at_once
 from sweep.collapse import FAILURES
-from sweep.settings import SweepSettings, default_stop_verdicts
+from sweep.settings import (
+    SETTINGS_FILE,
+    Resources,
+    SweepSettings,
+    default_stop_verdicts,
+    load_settings,
+)
 
 
 def test_a_classifier_objective_labels_d_overpowers_without_stopping():
@@ -22,3 +31,30 @@ def test_stop_verdicts_are_resolved_once_and_a_user_choice_is_kept(tmp_path):
     assert chosen.stopping == ("d_overpowers",)
     chosen.stop_on_collapse = False
     assert chosen.stopping == ()
+
+
+def test_a_sweep_saved_under_the_older_key_names_loads(tmp_path):
+    settings = SweepSettings(out=str(tmp_path), space="demo", study_url="journal:/x/study.log",
+                             ray_storage="s3://bucket/dir")  # fmt: skip
+    settings.save()
+    saved = yaml.safe_load((tmp_path / SETTINGS_FILE).read_text())
+    assert saved["study_url"] == "journal:/x/study.log" and "storage" not in saved
+    saved["storage"], saved["storage_path"] = saved.pop("study_url"), saved.pop("ray_storage")
+    (tmp_path / SETTINGS_FILE).write_text(yaml.safe_dump(saved))
+    loaded = load_settings(tmp_path)
+    assert loaded.study_url == "journal:/x/study.log"
+    assert loaded.ray_storage_root == "s3://bucket/dir"
+    assert loaded.resources == settings.resources
+
+
+def test_resources_are_the_part_of_the_settings_that_says_where_work_runs(tmp_path):
+    settings = SweepSettings(out=str(tmp_path), space="demo", concurrency=4, cpus_per_trial=2,
+                             gpus_per_trial=0.5, num_cpus=3, backend="jax")  # fmt: skip
+    resources = settings.resources
+    assert (resources.concurrency, resources.cpus_per_trial, resources.gpus_per_trial) == (
+        4,
+        2,
+        0.5,
+    )
+    assert resources.backend == "jax" and trials_at_once(resources) == 1  # 3 CPUs, 2 a trial
+    assert trials_at_once(Resources(num_cpus=8, cpus_per_trial=2, concurrency=3)) == 3

@@ -147,7 +147,7 @@ def test_a_submitted_sweep_runs_to_its_end(slurm, tmp_path):
     assert code == 0, log.read_text()[-3000:]
     settings = yaml.safe_load((out / "sweep.yaml").read_text())
     assert settings["address"].startswith("127.0.0.1:")  # the job's own Ray head
-    assert settings["storage"] == f"journal:{out / 'study.log'}"
+    assert settings["study_url"] == f"journal:{out / 'study.log'}"
     assert len(finished_trials(out)) == 2
     runs = trial_results(out / "ray" / "slurm")
     assert len(runs) == 2 and all(rows[-1]["done"] for rows in runs.values())

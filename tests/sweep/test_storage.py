@@ -49,7 +49,7 @@ def test_a_sweep_keeps_its_trials_in_an_s3_bucket(s3_bucket, tmp_path):
     corpus = write_demo_corpus(tmp_path / "small.h5", 12, 8, seed=5)
     out = tmp_path / "sweep"
     command = sweep_command(corpus, out, "s3", "--samples", 2, "--max-epochs", 2, "--num-cpus",
-                            2, "--storage-path", f"s3://sweeps/experiments?{query}")  # fmt: skip
+                            2, "--ray-storage", f"s3://sweeps/experiments?{query}")  # fmt: skip
     swept = subprocess.run(command, capture_output=True, text=True, timeout=600, env=os.environ)
     assert swept.returncode == 0, swept.stdout[-3000:] + swept.stderr[-3000:]
     assert not (out / "ray").exists()  # nothing of Ray Tune's on the local disk
@@ -79,11 +79,11 @@ def test_a_missing_bucket_or_unreachable_store_fails_before_ray(s3_bucket, tmp_p
     for uri, message in cases.items():
         out = tmp_path / "sweep"
         result = subprocess.run([sys.executable, str(ROOT / "launch.py"), "sweep", "--space",
-                                 "demo", "--storage-path", uri, "--out", str(out)],
+                                 "demo", "--ray-storage", uri, "--out", str(out)],
                                 capture_output=True, text=True, timeout=300)  # fmt: skip
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
-        assert lines[0].startswith("error: --storage-path s3://") and message in lines[0]
+        assert lines[0].startswith("error: --ray-storage s3://") and message in lines[0]
         assert not out.exists()
 
 
@@ -157,7 +157,7 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(s3_buc
     out = tmp_path / "sweep"
     experiment = "sweeps/experiments/s3kill"
     command = sweep_command(corpus, out, "s3kill", "--samples", 3, "--max-epochs", S3_EPOCHS,
-                            "--num-cpus", 2, "--storage-path",
+                            "--num-cpus", 2, "--ray-storage",
                             f"s3://sweeps/experiments?{query}")  # fmt: skip
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)  # fmt: skip

@@ -295,7 +295,7 @@ def test_asha_sweep_with_labels_only_on_separate_storage(ray_cluster, small_corp
     settings = SweepSettings(out=str(tmp_path / "asha"), space="demo", data=str(small_corpus),
                              samples=4, max_epochs=3, name="asha", scheduler="asha",
                              stop_on_collapse=False, num_cpus=2, snapshot_every=2,
-                             storage_path=str(tmp_path / "shared"), reeval_top=0)  # fmt: skip
+                             ray_storage=str(tmp_path / "shared"), reeval_top=0)  # fmt: skip
     summary = start_sweep(settings)
     study = load_study(settings)
     assert summary["trials"] == 4 and all(t.state.is_finished() for t in study.trials)
@@ -389,7 +389,7 @@ def test_failing_trials_end_on_their_own(ray_cluster, small_corpus, tmp_path):
                              samples=3, max_epochs=2, name="fail", num_cpus=2,
                              reeval_top=0)  # fmt: skip
     settings.folder.mkdir()
-    queued = optuna.create_study(study_name="fail", storage=settings.storage_url,
+    queued = optuna.create_study(study_name="fail", storage=settings.resolved_study_url,
                                  direction="maximize")  # fmt: skip
     for case in ("ok", "nan", "invalid"):
         queued.enqueue_trial({"case": case})
