@@ -1,7 +1,7 @@
 """Collapse-aware stopping vs the full budget: epochs spent on SGAN configurations that
 reliably fail on the demo corpus, and whether any healthy configuration was stopped.
 
-The same enqueued trials (each case of ``bench/common.py`` x seeds) run twice in one run:
+The same enqueued trials (each case of ``bench/sweeps.py`` x seeds) run twice in one run:
 a sweep with the shipped defaults (the demo space optimises val UAR, so every failure mode
 stops a trial but ``d_overpowers``, which only labels it), and one that only labels and
 trains every trial its full budget. The ``starved_g`` case fails as ``d_overpowers``: the
@@ -21,7 +21,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from common import CASES, case_space, enqueued_sweep, print_json, results_by_trial
+from common import emit
+from sweeps import CASES, case_space, enqueued_sweep, results_by_trial
 
 from sweep.settings import SweepSettings
 
@@ -59,7 +60,7 @@ def main() -> None:
     spent = sum(r["epochs_stop"] for r in rows if r["case"] in failing)
     budget = sum(r["epochs_full"] for r in rows if r["case"] in failing)
     healthy = [r for r in rows if r["case"] not in failing]
-    print_json({
+    emit({
         "benchmark": "collapse_savings", "stop_verdicts": "shipped defaults",
         "epochs_budget": args.epochs, "seeds": args.seeds,
         "failing_trials": len(rows) - len(healthy), "healthy_trials": len(healthy),

@@ -1,85 +1,59 @@
-"""What the sweep benchmarks share: labelled SGAN cases on the demo corpus as a search space,
-and sweeps whose trials are enqueued (so compared variants train identical trials)."""
+"""The benchmarks' harness. Every script imports it first: it puts the repository on the
+import path (once, here), and holds what each needs alike:
+
+* :func:`emit`: the one JSON line a benchmark prints last (the contract every reader parses);
+* :func:`files_hash` and :func:`stale`: the hash of the code a cached recording came from,
+  and the one check that calls a cache stale (saying so on stderr);
+* :func:`bootstrap_spread`, :func:`wilson_interval`, :func:`finite`: spreads and intervals;
+* :func:`run_child`: a child process run to its end, with the peak proportional set size
+  (PSS) of its process tree sampled while it runs.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import optuna  # noqa: E402
-import yaml  # noqa: E402
-
-from sweep.settings import SweepSettings  # noqa: E402
-
-# Demo-space SGANs that end in a known state, each seen in two seeds of 10 epochs on the demo
-# corpus (docs/collapse.md has the calibration). Label = the failure mode the case is built
-# to produce ("healthy": none).
-CASES = {
-    "healthy": ("healthy", {"sgan.d_lr": 1.0e-4, "sgan.g_lr": 1.0e-3,
-                            "sgan.instance_noise": 0.3, "sgan.label_smoothing": 0.3}),
-    "starved_d": ("g_overpowers", {"sgan.d_lr": 1.0e-7, "sgan.g_lr": 1.0e-2}),
-    "huge_noise": ("nan", {"sgan.instance_noise": 1.0e38}),
-    "starved_g": ("d_overpowers", {"sgan.d_lr": 1.0e-3, "sgan.g_lr": 1.0e-6}),
-    "runaway_g": ("mode_collapse", {"sgan.d_lr": 1.0e-4, "sgan.g_lr": 1.0}),
-}  # fmt: skip
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 
-def case_space(path: Path, cases: dict, max_epochs: int) -> Path:
-    """A space file over ``cases``: a ``case`` choice whose fixed values set each case's
-    config, and a ``train.seed``, on the demo space's base."""
-    demo = yaml.safe_load((Path(__file__).parent.parent / "search_spaces/demo.yaml").read_text())
-    params = {"case": {"type": "categorical", "choices": list(cases)},
-              "train.seed": {"type": "int", "low": 0, "high": 1000}}  # fmt: skip
-    for name, (_, overrides) in cases.items():
-        for key, value in overrides.items():
-            params[f"{name}_{key.split('.')[1]}"] = {
-                "type": "fixed", "value": value, "sets": key, "when": {"case": name}
-            }  # fmt: skip
-    space = {"objective": demo["objective"], "max_epochs": max_epochs, "base": demo["base"],
-             "params": params}  # fmt: skip
-    path.write_text(yaml.safe_dump(space, sort_keys=False))
-    return path
+def emit(figures: dict) -> None:
+    """Print a benchmark's result: one JSON object on one line, its output's last."""
+    print(json.dumps(figures), flush=True)
 
 
-def enqueued_sweep(settings: SweepSettings, trials: list[dict]) -> dict:
-    """Run ``settings`` with exactly ``trials`` (Optuna parameter dicts), in order."""
-    from sweep.runner import start_sweep
-
-    settings.samples = len(trials)
-    settings.folder.mkdir(parents=True)
-    study = optuna.create_study(study_name=settings.name, storage=settings.resolved_study_url,
-                                direction="maximize")  # fmt: skip
-    for params in trials:
-        study.enqueue_trial(params)
-    return start_sweep(settings)
+def files_hash(paths: Iterable[Path]) -> str:
+    """A short hash of files by their path under the repository and their bytes, in path
+    order."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(ROOT)).encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
-def results_by_trial(settings: SweepSettings) -> list[dict]:
-    """Per Optuna trial (in order of their numbers): its number, parameters, value, state,
-    user attributes, when it finished and Ray's per-epoch rows."""
-    from sweep.results import load_study, trial_curves
-
-    curves = trial_curves(settings)
-    return [
-        {"number": t.number, "params": t.params, "value": t.value, "state": t.state.name,
-         "attrs": t.user_attrs, "finished": t.datetime_complete.timestamp()
-         if t.datetime_complete else None,
-         "rows": curves.get(t.user_attrs.get("ray_trial_id"), [])}
-        for t in load_study(settings).trials
-    ]  # fmt: skip
-
-
-def print_json(figures: dict) -> None:
-    print(json.dumps(figures))
+def stale(recorded: str, current: str, what: str) -> bool:
+    """Whether a cache recorded with code hashed ``recorded`` is stale against ``current``;
+    a stale cache says so on stderr (its figures still replay)."""
+    if recorded != current:
+        print(f"note: {what} was recorded with other code ({recorded}, now {current}); "
+              "record it again to measure today's", file=sys.stderr)  # fmt: skip
+        return True
+    return False
 
 
 def finite(value) -> bool:
@@ -115,3 +89,48 @@ def wilson_interval(successes: int, trials: int, z: float = 1.645) -> list[float
     half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
     half /= 1 + z * z / trials
     return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
+
+
+@dataclass
+class ChildRun:
+    """How a child process ended: its exit code, its output (stdout and stderr together), the
+    peak PSS of its process tree in bytes (0 when not sampled) and its wall time."""
+
+    returncode: int
+    output: str
+    peak_pss: int
+    wall_s: float
+
+
+def tree_pss(root) -> int:
+    """The proportional set size of ``root`` (a ``psutil.Process``) and all its descendants:
+    shared pages (Ray's object store, libraries) are counted once across the tree."""
+    import psutil
+
+    total = 0
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            total += process.memory_full_info().pss
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue  # a worker that just ended
+    return total
+
+
+def run_child(command: list[str], sample_pss: bool = False, every: float = 0.25) -> ChildRun:
+    """Run ``command`` to its end. Its output goes to a file, not a pipe: a pipe nobody reads
+    while the child runs fills up and stalls the child. With ``sample_pss``, the tree's PSS
+    is sampled every ``every`` seconds (reading it walks each process's page tables, which
+    slows the child: leave it off for speed runs)."""
+    import psutil
+
+    with tempfile.TemporaryFile("w+") as log:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
+        root, peak = psutil.Process(child.pid), 0
+        while child.poll() is None:
+            if sample_pss:
+                peak = max(peak, tree_pss(root))
+            time.sleep(every)
+        wall = time.perf_counter() - started
+        log.seek(0)
+        return ChildRun(child.returncode, log.read(), peak, round(wall, 1))

@@ -46,7 +46,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from common import print_json, wilson_interval
+from common import emit, stale, wilson_interval
 from record_histories import OUT, code_hash
 from sklearn.metrics import roc_auc_score
 
@@ -249,13 +249,10 @@ def main() -> None:
               file=sys.stderr)  # fmt: skip
         sys.exit(2)
     payload = load_runs(args.histories)
-    stale = payload["code_hash"] != code_hash()
-    if stale:
-        print(f"detector_accuracy: {args.histories.name} was recorded with other model code "
-              f"({payload['code_hash']}, now {code_hash()}): rerun bench/record_histories.py",
-              file=sys.stderr)  # fmt: skip
+    is_stale = stale(payload["code_hash"], code_hash(), f"{args.histories.name} (rerun "
+                     "bench/record_histories.py)")  # fmt: skip
     detector = CollapseDetector()
-    figures = {"benchmark": "detector_accuracy", "cache_stale": stale,
+    figures = {"benchmark": "detector_accuracy", "cache_stale": is_stale,
                "recorded": payload["recorded"], "epochs": payload["epochs"]}  # fmt: skip
     for set_name in ("evaluation", "calibration"):
         runs = [r for r in payload["runs"] if r["set"] == set_name]
@@ -277,7 +274,7 @@ def main() -> None:
             figures[set_name]["outcome"] = outcome_figures(drawn, detector)
     figures["diversity_cost_share"] = diversity_cost(payload["runs"])
     figures["alternatives"] = alternatives(payload["runs"])
-    print_json(figures)
+    emit(figures)
 
 
 if __name__ == "__main__":

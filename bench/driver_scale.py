@@ -33,27 +33,25 @@ import argparse
 import json
 import os
 import random
-import sys
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+import optuna
+from common import emit
+
+import sweep.search
+from search_spaces import SearchSpace, load_space
+from sweep.cluster import init_ray
+from sweep.runner import new_tuner
+from sweep.settings import Resources, SweepSettings
+from sweep.study_storage import open_storage
+from tests.postgres import binaries, postgres_server
+
+# read by Ray Tune when a run starts: no default loggers, no warning about snapshot syncs
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-import optuna  # noqa: E402
-
-import sweep.search  # noqa: E402
-from search_spaces import SearchSpace, load_space  # noqa: E402
-from sweep.cluster import init_ray  # noqa: E402
-from sweep.runner import new_tuner  # noqa: E402
-from sweep.settings import Resources, SweepSettings  # noqa: E402
-from sweep.study_storage import open_storage  # noqa: E402
-from tests.postgres import binaries, postgres_server  # noqa: E402
 
 PREFILLED = "prefilled_"
 CADENCE_TRIALS = 50
@@ -262,7 +260,7 @@ def main() -> None:
     largest = str(max(sizes))
     figures["ms_per_trial"] = figures["storages"]["sqlite"][largest]["overhead_ms"]
     figures["cpus"] = os.cpu_count()
-    print(json.dumps(figures))
+    emit(figures)
 
 
 if __name__ == "__main__":

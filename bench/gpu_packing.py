@@ -22,7 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import CASES, case_space, enqueued_sweep, print_json
+from common import emit
+from sweeps import CASES, case_space, enqueued_sweep
 
 from sermodels.backend import accelerators, load
 from sweep.settings import SweepSettings
@@ -64,7 +65,7 @@ def main() -> None:
     if not gpus:
         message = f"no GPU visible to {args.backend}"
         print(f"gpu_packing: {message}; nothing to measure", file=sys.stderr)
-        print_json({"benchmark": "gpu_packing", "backend": args.backend, "skipped": message})
+        emit({"benchmark": "gpu_packing", "backend": args.backend, "skipped": message})
         return
     packings = [int(p) for p in args.packings.split(",")]
     results = {}
@@ -81,7 +82,7 @@ def main() -> None:
             if per_gpu != 1:
                 ratio = results[per_gpu]["samples_per_s"] / results[1]["samples_per_s"]
                 figures[f"ratio_{per_gpu}"] = round(ratio, 2)
-    print_json(figures)
+    emit(figures)
 
 
 if __name__ == "__main__":

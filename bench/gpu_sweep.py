@@ -18,13 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import print_json
+from common import ROOT, emit
 
 from sermodels.backend import accelerators, load
 from sweep.results import summarize
 from sweep.settings import load_settings
 
-ROOT = Path(__file__).resolve().parent.parent
 # the source projects' audio (100 x 128 log-power) and video (48 x 48) input sizes
 SOURCE_SIZE = ["--set", "data.r_nrow=[100, 48]", "--set", "data.r_ncol=[128, 48]"]
 
@@ -40,7 +39,7 @@ def main() -> None:
     if not gpus:
         message = f"no GPU visible to {backend}"
         print(f"gpu_sweep: {message}; nothing to measure", file=sys.stderr)
-        print_json({"benchmark": "gpu_sweep", "backend": backend, "skipped": message})
+        emit({"benchmark": "gpu_sweep", "backend": backend, "skipped": message})
         return
     launch = [sys.executable, str(ROOT / "launch.py")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -56,7 +55,7 @@ def main() -> None:
                         "--reeval-top", "0", "--out", str(out)], check=True)  # fmt: skip
         wall = time.perf_counter() - started
         summary = summarize(load_settings(out))
-    print_json({
+    emit({
         "benchmark": "gpu_sweep", "backend": backend, "gpus": gpus, "trials": args.trials,
         "epochs": args.epochs, "per_gpu": args.per_gpu, "wall_s": round(wall, 1),
         "trials_per_hour": round(3600 * args.trials / wall, 1),

@@ -16,17 +16,13 @@ Prints one JSON object on its last line: ``ratio`` = peak PSS at concurrency 2 /
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import psutil
+from common import ROOT, emit, run_child
 
-ROOT = Path(__file__).resolve().parent.parent
 FIXED = {"sgan.d_lr": 2e-4, "sgan.g_lr": 4e-4, "sgan.latent_dim": 64, "sgan.n_node": 64,
          "sgan.depth_G": 3, "sgan.n_kernels_G": [16, 8, 1], "sgan.depth_D": 2,
          "sgan.n_kernels_D": [8, 16], "sgan.pool_n_row_D": [2, 2],
@@ -43,35 +39,17 @@ def av_space(path: Path) -> Path:
     return path
 
 
-def tree_pss(root: psutil.Process) -> int:
-    total = 0
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            total += process.memory_full_info().pss
-        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-            continue  # a worker that just ended
-    return total
-
-
 def measure(corpus: Path, concurrency: int, epochs: int, out: Path) -> dict:
     command = [sys.executable, __file__, "--child", str(concurrency), "--corpus", str(corpus),
                "--epochs", str(epochs), "--out", str(out)]  # fmt: skip
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    root, peak, started = psutil.Process(child.pid), 0, time.perf_counter()
-    while child.poll() is None:
-        peak = max(peak, tree_pss(root))
-        time.sleep(0.25)
-    output = child.stdout.read()
+    child = run_child(command, sample_pss=True, every=0.25)
     if child.returncode != 0:
-        raise SystemExit(f"sweep at concurrency {concurrency} failed:\n{output[-3000:]}")
-    return {"peak_bytes": peak, "wall_s": round(time.perf_counter() - started, 1)}
+        raise SystemExit(f"sweep at concurrency {concurrency} failed:\n{child.output[-3000:]}")
+    return {"peak_bytes": child.peak_pss, "wall_s": child.wall_s}
 
 
 def child_sweep(concurrency: int, corpus: str, epochs: int, out: str) -> None:
     """Two identical enqueued trials through the real sweep (run in a child process)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    sys.path.insert(0, str(ROOT))
     from sweep.runner import start_sweep
     from sweep.settings import SweepSettings
 
@@ -94,7 +72,6 @@ def main() -> None:
     if args.child:
         child_sweep(args.child, args.corpus, args.epochs, args.out)
         return
-    sys.path.insert(0, str(ROOT))
     import h5py
 
     from sermodels.data.demo import write_demo_corpus
@@ -107,7 +84,7 @@ def main() -> None:
         one = measure(corpus, 1, args.epochs, Path(tmp) / "c1")
         two = measure(corpus, 2, args.epochs, Path(tmp) / "c2")
     print(f"concurrency 1: {one}\nconcurrency 2: {two}", flush=True)
-    print(json.dumps({
+    emit({
         "benchmark": "memory", "corpus_gib": round(size / 2**30, 2),
         "file_gib": round(file_size / 2**30, 2), "epochs": args.epochs,
         "peak_gib_c1": round(one["peak_bytes"] / 2**30, 2),
@@ -115,7 +92,7 @@ def main() -> None:
         "ratio": round(two["peak_bytes"] / one["peak_bytes"], 3),
         "second_trial_gib": round((two["peak_bytes"] - one["peak_bytes"]) / 2**30, 2),
         "wall_s_c1": one["wall_s"], "wall_s_c2": two["wall_s"], "cpus": os.cpu_count(),
-    }))  # fmt: skip
+    })  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -35,9 +35,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+from common import ROOT, emit, stale
+
 OUT = ROOT / "bench" / "histories" / "oracle_calibration.json"
 ONSET = 3  # the first epoch a forced failure acts on (G frozen from the start: epoch 1)
 EPOCHS = 10
@@ -232,9 +231,10 @@ def main() -> None:
         print(f"error: {args.out}: not recorded; run with --record", file=sys.stderr)
         sys.exit(2)
     payload = json.loads(args.out.read_text())
-    result = {**figures(payload), "cache_stale": payload["code_hash"] != code_hash(),
+    is_stale = stale(payload["code_hash"], code_hash(), f"{args.out.name} (rerun with --record)")
+    result = {**figures(payload), "cache_stale": is_stale,
               "recorded": payload["recorded"], "record_seconds": payload["seconds"]}  # fmt: skip
-    print(json.dumps(result))
+    emit(result)
 
 
 if __name__ == "__main__":

@@ -46,8 +46,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, emit
+
 OUT = ROOT / "bench" / "histories" / "sgan_runs.json"
 ONSET = 3  # the first epoch a forced failure acts on
 NDB_SAMPLES = 640  # generated samples per epoch for the different-bins test
@@ -318,8 +318,8 @@ def main() -> None:
                "onset": ONSET, "seconds": round(time.perf_counter() - started),
                "runs": recorded}  # fmt: skip
     args.out.write_text(json.dumps(payload, separators=(",", ":")))
-    print(json.dumps({"recorded": len(recorded), "seconds": payload["seconds"],
-                      "code_hash": payload["code_hash"], "out": str(args.out)}))  # fmt: skip
+    emit({"recorded": len(recorded), "seconds": payload["seconds"],
+                      "code_hash": payload["code_hash"], "out": str(args.out)})  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -25,15 +25,15 @@ the demo space, the sweep package and this script).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, print_json, results_by_trial
+from common import ROOT, emit, files_hash
 from record_histories import NOT_TRAINING
+from sweeps import results_by_trial
 
 from search_spaces import load_space
 from sweep.settings import SweepSettings
@@ -52,7 +52,6 @@ HELD_OUT = [2000, 2001, 2002]  # seeds no selection sees (re-evaluation uses the
 def code_hash() -> str:
     """What the reference depends on: the model library's training code, the demo space, the
     sweep package (sampler, trainable) and this script."""
-    digest = hashlib.sha256()
     library = [
         path
         for path in (ROOT / "sermodels").rglob("*.py")
@@ -60,10 +59,7 @@ def code_hash() -> str:
     ]
     sweep = list((ROOT / "sweep").glob("*.py"))
     space = ROOT / "search_spaces" / f"{SPACE}.yaml"
-    for path in sorted([*library, *sweep, space, Path(__file__).resolve()]):
-        digest.update(str(path.relative_to(ROOT)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
+    return files_hash([*library, *sweep, space, Path(__file__).resolve()])
 
 
 def write_bench_corpus(path: Path, seed: int = CORPUS_SEED) -> Path:
@@ -132,7 +128,7 @@ def main() -> None:
                "target": held_out["mean"], "runs": trials}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=1) + "\n")
-    print_json({key: payload[key] for key in ("code_hash", "seconds", "trials", "target")})
+    emit({key: payload[key] for key in ("code_hash", "seconds", "trials", "target")})
 
 
 if __name__ == "__main__":

@@ -35,8 +35,9 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, emit, files_hash
+from record_histories import library_definitions
+
 OUT = ROOT / "bench" / "histories" / "selection_runs.json"
 SPACE = "demo"
 CORPORA = {"calibration": 0, "evaluation": 1}  # corpus seed (the demo corpus's own is 0)
@@ -45,20 +46,19 @@ SPEAKERS, PER_SPEAKER, VALID_FOLDS = 128, 40, "2,3,12:127"
 KEPT = ("epoch", "d_loss", "g_loss", "d_acc_real", "d_acc_fake", "class_acc", "d_grad_norm",
         "g_grad_norm", "diversity", "nonfinite", "val_uar", "val_score",
         "epoch_seconds")  # fmt: skip
-NOT_TRAINING = ("sermodels/inference", "sermodels/source_options.py")
 
 
 def code_hash() -> str:
-    """What the runs read: the model library's training code, the demo space's base, params
-    and budget (not its objective: the reductions are replayed, never trained on) and this
+    """What the runs read: the model library's training code (its definitions, wherever they
+    live: :func:`record_histories.library_definitions`), the demo space's base, params and
+    budget (not its objective: the reductions are replayed, never trained on) and this
     script."""
-    digest = hashlib.sha256()
-    library = [path for path in (ROOT / "sermodels").rglob("*.py")
-               if not str(path.relative_to(ROOT)).startswith(NOT_TRAINING)]  # fmt: skip
-    for path in sorted([*library, Path(__file__).resolve()]):
-        digest.update(str(path.relative_to(ROOT)).encode())
-        digest.update(path.read_bytes())
     import yaml
+
+    digest = hashlib.sha256()
+    for part in library_definitions():
+        digest.update(part.encode())
+    digest.update(files_hash([Path(__file__).resolve()]).encode())
 
     space = yaml.safe_load((ROOT / "search_spaces" / f"{SPACE}.yaml").read_text())
     trained = {key: space.get(key) for key in ("base", "params", "max_epochs")}
@@ -159,8 +159,8 @@ def main() -> None:
                "seconds": round(time.perf_counter() - started), "runs": recorded}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, separators=(",", ":")))
-    print(json.dumps({"recorded": len(recorded), "seconds": payload["seconds"],
-                      "code_hash": payload["code_hash"], "out": str(args.out)}))  # fmt: skip
+    emit({"recorded": len(recorded), "seconds": payload["seconds"],
+                      "code_hash": payload["code_hash"], "out": str(args.out)})  # fmt: skip
 
 
 if __name__ == "__main__":

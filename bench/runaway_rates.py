@@ -13,19 +13,13 @@ relative to the last one before it; JSON last.
 
 from __future__ import annotations
 
-import json
-import os
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import record_histories
+from common import emit
 
-import record_histories  # noqa: E402
-
-from sweep.collapse import CollapseDetector  # noqa: E402
+from sweep.collapse import CollapseDetector
 
 ONSET = record_histories.ONSET
 MULTIPLIERS = [(10, 10), (100, 100), (1000, 1000), (1, 1000), (1000, 1), (100, 1)]  # (D, G)
@@ -73,11 +67,11 @@ def main() -> None:
                 "max_d_loss": max(float(row["d_loss"]) for row in history),
             })  # fmt: skip
             print(rows[-1], flush=True)
-    print(json.dumps({"benchmark": "runaway_rates", "seed": SEED, "epochs": EPOCHS,
+    emit({"benchmark": "runaway_rates", "seed": SEED, "epochs": EPOCHS,
                       "onset": record_histories.ONSET, "runs": rows,
                       "any_growth_over_50x": any((r["d_grad_growth"] or 0) > 50
                                                  or (r["g_grad_growth"] or 0) > 50
-                                                 for r in rows)}))  # fmt: skip
+                                                 for r in rows)})  # fmt: skip
 
 
 if __name__ == "__main__":

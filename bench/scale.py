@@ -32,16 +32,14 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import psutil
-from memory import av_space, tree_pss  # the same fixed sgan_av trials, the same PSS sum
+from common import ROOT, emit, run_child
+from memory import av_space  # the same fixed sgan_av trials
 
-ROOT = Path(__file__).resolve().parent.parent
 CACHE = ROOT / "runs" / "bench" / "scale"
 SCALES = (1, 2, 4)
 EPOCHS = 3
@@ -118,16 +116,9 @@ def measure(
         "--out",
         str(out),
     ]
-    started = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    root, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
-        if memory:
-            peak = max(peak, tree_pss(root))
-        time.sleep(0.5)
-    output = child.stdout.read()
+    child = run_child(command, sample_pss=memory, every=0.5)
     if child.returncode != 0:
-        raise SystemExit(f"{mode} sweep on {data.name} failed:\n{output[-3000:]}")
+        raise SystemExit(f"{mode} sweep on {data.name} failed:\n{child.output[-3000:]}")
     rates, gpu_peaks = [], []
     for result in out.glob("ray/scale/trial_*/result.json"):
         rows = [json.loads(line) for line in result.read_text().splitlines() if line.strip()]
@@ -136,19 +127,17 @@ def measure(
         gpu_peaks += [row["gpu_peak_bytes"] for row in rows if "gpu_peak_bytes" in row]
     chosen = json.loads((out / "data.json").read_text())
     return {
-        "peak_gib": round(peak / 2**30, 3) if memory else None,
+        "peak_gib": round(child.peak_pss / 2**30, 3) if memory else None,
         "samples_per_s": round(sum(rates) / len(rates), 1),
         "gpu_peak_gib_per_trial": round(max(gpu_peaks) / 2**30, 3) if gpu_peaks else None,
         "mode": chosen["mode"],
         "train_rows": chosen["rows"]["train"],
-        "wall_s": round(time.perf_counter() - started, 1),
+        "wall_s": child.wall_s,
     }
 
 
 def child_sweep(mode: str, data: str, steps: int, trials: int, gpus: float, out: str) -> None:
     """``trials`` identical trials at once through the real sweep (run in a child process)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     from sweep.runner import start_sweep
     from sweep.settings import SweepSettings
 
@@ -191,7 +180,6 @@ def main() -> None:
     parser.add_argument("--gpus", type=float, default=0.0, help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     if args.child:
         child_sweep(args.child, args.corpus, args.steps, args.trials, args.gpus, args.out)
         return
@@ -234,25 +222,23 @@ def main() -> None:
     growth = memory["stream_4x"]["peak_gib"] / memory["stream_1x"]["peak_gib"]
     ratio = speed["stream"]["samples_per_s"] / speed["resident"]["samples_per_s"]
     shutil.rmtree(work, ignore_errors=True)
-    print(
-        json.dumps(
-            {
-                "benchmark": "scale",
-                "file_gib": sizes,
-                "steps_per_epoch": args.steps,
-                "epochs": EPOCHS,
-                "trials": 2,
-                "memory_runs": memory,
-                "speed_runs_1x": speed,
-                "gpu": gpu,
-                "stream_mem_growth": round(growth, 3),
-                "mem_target_met": growth < 1.10,
-                "stream_vs_resident": round(ratio, 3),
-                "speed_target_met": ratio >= 0.8,
-                "seconds": round(time.perf_counter() - started),
-                "cpus": os.cpu_count(),
-            }
-        )
+    emit(
+        {
+            "benchmark": "scale",
+            "file_gib": sizes,
+            "steps_per_epoch": args.steps,
+            "epochs": EPOCHS,
+            "trials": 2,
+            "memory_runs": memory,
+            "speed_runs_1x": speed,
+            "gpu": gpu,
+            "stream_mem_growth": round(growth, 3),
+            "mem_target_met": growth < 1.10,
+            "stream_vs_resident": round(ratio, 3),
+            "speed_target_met": ratio >= 0.8,
+            "seconds": round(time.perf_counter() - started),
+            "cpus": os.cpu_count(),
+        }
     )
 
 

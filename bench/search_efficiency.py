@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, bootstrap_spread, finite, print_json, results_by_trial
+from common import ROOT, bootstrap_spread, emit, finite, stale
 from record_reference import (
     HELD_OUT,
     OUT,
@@ -59,6 +59,7 @@ from record_reference import (
     write_bench_corpus,
 )
 from seed_runs import quality, train_histories
+from sweeps import results_by_trial
 
 from search_spaces import load_space
 from search_spaces.objective import Reduction
@@ -285,19 +286,19 @@ def main() -> None:
     if not args.record and not RUNS.is_file():
         print(f"search efficiency: no recorded sweeps ({RUNS.relative_to(ROOT)}); record them "
               "with --record", file=sys.stderr)  # fmt: skip
-        print_json({"benchmark": "search_efficiency", "recorded": None,
+        emit({"benchmark": "search_efficiency", "recorded": None,
                     "target": reference["target"]})  # fmt: skip
         return
     payload = record(args.seeds, args.trials) if args.record else json.loads(RUNS.read_text())
-    stale = payload["code_hash"] != code_hash()
-    if stale or payload["reference_code_hash"] != reference["code_hash"]:
-        print("search efficiency: recorded with other code; rerun bench/record_reference.py "
-              "and bench/search_efficiency.py --record", file=sys.stderr)  # fmt: skip
+    is_stale = stale(payload["code_hash"], code_hash(), "the search-efficiency runs (rerun "
+                     "bench/search_efficiency.py --record)")  # fmt: skip
+    stale(payload["reference_code_hash"], reference["code_hash"],
+          "the reference the runs compare with (rerun bench/record_reference.py)")  # fmt: skip
     target = reference["target"]
-    print_json({
+    emit({
         "benchmark": "search_efficiency", "space": SPACE, "reduce": str(Reduction.parse(
             reference["reduce"])), "trials": payload["trials"], "budgets": payload["budgets"],
-        "seeds": len(payload["sweeps"]["sersweep"]), "cache_stale": stale,
+        "seeds": len(payload["sweeps"]["sersweep"]), "cache_stale": is_stale,
         "recorded": payload["recorded"], "target": target,
         "target_held_out": reference["pick"]["held_out"], **figures(payload, target),
     })  # fmt: skip

@@ -41,11 +41,10 @@ import argparse
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
 import numpy as np
-from common import print_json
+from common import emit, stale
 from record_selection import OUT, code_hash
 from scipy.stats import spearmanr
 
@@ -212,18 +211,16 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=REPLICATES)
     args = parser.parse_args()
     payload = load(args.runs)
-    stale = payload["code_hash"] != code_hash()
-    if stale:
-        print("selection: the runs were recorded with other code; rerun "
-              "bench/record_selection.py", file=sys.stderr)  # fmt: skip
+    is_stale = stale(payload["code_hash"], code_hash(), "the selection runs (rerun "
+                     "bench/record_selection.py)")  # fmt: skip
     budget = max(len(run["history"]) for run in payload["runs"])
     sets = {name: summarise(prepare(configs, budget), args.replicates, seed=index)
             for index, (name, configs) in enumerate(sorted(payload["by_set"].items()))}  # fmt: skip
     reduction, rule = choose(sets["calibration"])
     shipped = f"{reduction}+reeval:{rule}"
     evaluation = sets["evaluation"]
-    print_json({
-        "cache_stale": stale, "code_hash": payload["code_hash"], "recorded": payload["recorded"],
+    emit({
+        "cache_stale": is_stale, "code_hash": payload["code_hash"], "recorded": payload["recorded"],
         "configs": payload["configs"], "seeds": payload["seeds"],
         "replicates": args.replicates, "chosen_reduction": reduction, "chosen_pick_rule": rule,
         "evaluation_single_run": evaluation[reduction],

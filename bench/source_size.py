@@ -17,20 +17,16 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, emit
 
-from common import print_json  # noqa: E402
-
-from sermodels.backend import accelerators, configure_threads, load  # noqa: E402
-from sermodels.config import load_config  # noqa: E402
-from sermodels.data import load_run_corpus  # noqa: E402
-from sermodels.data.demo import DemoShape, write_demo_corpus  # noqa: E402
+from sermodels.backend import accelerators, configure_threads, load
+from sermodels.config import load_config
+from sermodels.data import load_run_corpus
+from sermodels.data.demo import DemoShape, write_demo_corpus
 
 
 def main() -> None:
@@ -77,7 +73,7 @@ def main() -> None:
     }  # fmt: skip
     key = "epoch_s_measured" if args.full_epoch else "epoch_s_extrapolated"
     figures[key] = round(seconds if args.full_epoch else per_step * steps_per_epoch, 1)
-    print_json(figures)
+    emit(figures)
 
 
 if __name__ == "__main__":

@@ -23,26 +23,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+import optuna
+from common import emit
 
-import optuna  # noqa: E402
-
-from search_spaces import load_space  # noqa: E402
-from sermodels.config import config_from_dict  # noqa: E402
-from sermodels.data import demo_corpus_path  # noqa: E402
-from sermodels.training.run import make_run  # noqa: E402
-from sweep.cluster import init_ray  # noqa: E402
-from sweep.corpus import load_sweep_corpus  # noqa: E402
-from sweep.runner import start_sweep  # noqa: E402
-from sweep.search import DefineByRun  # noqa: E402
-from sweep.settings import Resources, SweepSettings  # noqa: E402
+from search_spaces import load_space
+from sermodels.config import config_from_dict
+from sermodels.data import demo_corpus_path
+from sermodels.training.run import make_run
+from sweep.cluster import init_ray
+from sweep.corpus import load_sweep_corpus
+from sweep.runner import start_sweep
+from sweep.search import DefineByRun
+from sweep.settings import Resources, SweepSettings
 
 
 def draw_params(space, trials: int, seed: int) -> list[dict]:
@@ -124,7 +120,7 @@ def main() -> None:
         "ratio_c1_cold": round((c1 + ray_init) / plain, 3),
         "epoch_1cpu_over_2cpu": round(thread_scaling, 3), "cpus": os.cpu_count(),
     }  # fmt: skip
-    print(json.dumps(figures))
+    emit(figures)
 
 
 if __name__ == "__main__":

@@ -33,10 +33,8 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import ROOT, emit
 
 
 def fused_rate(config, corpus, steps: int, batch: int) -> float:
@@ -227,7 +225,7 @@ def main() -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(measure(args)))
+        emit(measure(args))
         return
     results = {}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
@@ -247,7 +245,7 @@ def main() -> None:
     fused = {b: r["samples_per_s"]["fused"] for b, r in results.items() if "samples_per_s" in r}
     if {"tensorflow", "jax"} <= set(fused):
         summary["jax_vs_tensorflow"] = round(fused["jax"] / fused["tensorflow"], 2)
-    print(json.dumps(summary))
+    emit(summary)
 
 
 if __name__ == "__main__":

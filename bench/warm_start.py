@@ -35,9 +35,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, bootstrap_spread, finite, print_json, results_by_trial
+from common import ROOT, bootstrap_spread, emit, finite, stale
 from record_reference import HELD_OUT, bench_settings, code_hash, held_out_quality
 from record_reference import write_bench_corpus as bench_corpus
+from sweeps import results_by_trial
 
 from sweep.settings import CLASSIFIER_STOPS
 
@@ -127,12 +128,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="sweeps per arm (--record)")
     args = parser.parse_args()
     payload = record(args.seeds) if args.record else json.loads(RUNS.read_text())
-    stale = payload["code_hash"] != code_hash()
-    if stale:
-        print("warm start: recorded with other code; rerun bench/warm_start.py --record",
-              file=sys.stderr)  # fmt: skip
+    is_stale = stale(payload["code_hash"], code_hash(), "the warm-start runs (rerun "
+                     "bench/warm_start.py --record)")  # fmt: skip
     inherited = sum(t["state"] in ("COMPLETE", "PRUNED") for t in payload["source_trials"])
-    print_json({"benchmark": "warm_start", "cache_stale": stale, "recorded": payload["recorded"],
+    emit({"benchmark": "warm_start", "cache_stale": is_stale, "recorded": payload["recorded"],
                 "source_trials": len(payload["source_trials"]), "inherited": inherited,
                 "trials": payload["trials"], "seeds": len(payload["sweeps"]["cold"]),
                 **figures(payload)})  # fmt: skip
