@@ -26,7 +26,7 @@ test: install
 	$(PY) -m pytest
 	KERAS_BACKEND=jax $(PY) -m pytest -m backends
 
-# everyday work: everything but the end-to-end tests (real sweeps, clusters, servers)
+# everyday work: everything but the end-to-end tests (marked e2e: real sweeps, clusters, servers, every example trained)
 test-fast: install
 	$(PY) -m pytest -m "not e2e"
 

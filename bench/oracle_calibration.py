@@ -13,7 +13,7 @@ the cases from the controls (ROC AUC; 0.5 is chance), the same for validation UA
 reference an independent sample of real rows reaches; plus the oracle's cost per epoch.
 
     .venv/bin/python bench/oracle_calibration.py            # replay the recorded runs
-    .venv/bin/python bench/oracle_calibration.py --record   # train them (10-18 min, loaded 2-core CPU)
+    .venv/bin/python bench/oracle_calibration.py --record   # train them (10-18 min, 2-core CPU)
 
 Prints one JSON object on its last line; ``cache_stale`` says the recorded runs came from
 other code (``bench/record_histories.py``'s hash of the model code plus this script and the

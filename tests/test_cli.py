@@ -28,6 +28,7 @@ def error_line(result):
     return lines[0]
 
 
+@pytest.mark.e2e  # the demo corpus written and a run trained, from the command line
 def test_demo_data_then_train_writes_metrics(tmp_path):
     data = tmp_path / "demo.h5"
     made = launch("demo-data", data, "--speakers", 4, "--per-speaker", 6)

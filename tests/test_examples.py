@@ -43,6 +43,7 @@ def run_example(path: Path, data: Path, workdir: Path) -> dict:
     return train(config, data, out_folder(workdir, path.stem), overwrite=True)
 
 
+@pytest.mark.e2e  # every shipped example, trained from its file
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_trains(path, tiny_corpus, workdir):
     config = load_config(path)

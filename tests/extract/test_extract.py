@@ -75,6 +75,7 @@ def test_loud_speech_has_more_energy_than_soft_speech(tts_set, tmp_path):
 
 
 @needs_espeak
+@pytest.mark.e2e  # a real sweep from the command line
 def test_tts_extract_then_sweep_from_the_cli(tts_set, tmp_path):
     wav_dir, sheet = tts_set
     made = launch("extract", wav_dir, sheet, tmp_path / "tts.h5", "--quiet")

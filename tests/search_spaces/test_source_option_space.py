@@ -87,7 +87,10 @@ def _per_layer(params: dict, space) -> dict:
     return named
 
 
-@pytest.mark.parametrize("space_text", [SER_SPACE, SGAN_SPACE], ids=["ser", "sgan"])
+@pytest.mark.parametrize(
+    "space_text",
+    [pytest.param(SER_SPACE, id="ser", marks=pytest.mark.e2e), pytest.param(SGAN_SPACE, id="sgan")],
+)  # the SER draw trains every source architecture option: end to end
 def test_each_source_option_is_sampled_and_trains(space_text, tiny_corpus, tmp_path):
     trained = 0
     for params, mapping in draws(space_text, tmp_path):

@@ -34,6 +34,7 @@ def run_on(backend: str, *args) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.e2e  # a whole run on each backend, each in a process of its own
 @pytest.mark.parametrize("writer,reader", [("tensorflow", "jax"), ("jax", "tensorflow")])
 def test_a_checkpoint_restores_under_the_other_backend(tiny_corpus, tmp_path, writer, reader):
     assert run_on(writer, "save", tmp_path, tiny_corpus)["backend"] == writer
