@@ -204,17 +204,9 @@ class SweepSettings:
 
     @property
     def resources(self) -> Resources:
-        """The part of these settings that says where the sweep's work runs."""
-        return Resources(
-            address=self.address,
-            num_cpus=self.num_cpus,
-            concurrency=self.concurrency,
-            cpus_per_trial=self.cpus_per_trial,
-            gpus_per_trial=self.gpus_per_trial,
-            max_failures=self.max_failures,
-            backend=self.backend,
-            data_mode=self.data_mode,
-        )
+        """The part of these settings that says where the sweep's work runs (its fields, under
+        the same names)."""
+        return Resources(**{f.name: getattr(self, f.name) for f in dataclasses.fields(Resources)})
 
     @property
     def resolved_study_url(self) -> str:
