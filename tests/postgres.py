@@ -7,11 +7,12 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+from tests.helpers import free_port
 
 USER, PASSWORD, DATABASE = "sersweep", "s3cret-pw", "sersweep"
 
@@ -20,12 +21,6 @@ def binaries() -> Path | None:
     installed = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
     initdb = shutil.which("initdb") or (installed[-1] if installed else None)
     return Path(os.path.realpath(initdb)).parent if initdb else None
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @contextmanager

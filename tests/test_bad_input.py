@@ -14,12 +14,11 @@ import pytest
 import yaml
 
 import launch
-from sermodels.data.demo import write_demo_corpus
 from sweep.study_storage import open_storage
+from tests import helpers
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
-ROOT = Path(__file__).resolve().parents[1]
 
 GOOD_SPACE = """
 base:
@@ -32,8 +31,8 @@ params:
 
 
 @pytest.fixture(scope="module")
-def good_h5(tmp_path_factory) -> Path:
-    return write_demo_corpus(tmp_path_factory.mktemp("data") / "good.h5", 4, 6, seed=1)
+def good_h5(demo_corpus) -> Path:
+    return demo_corpus(4, 6, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -305,8 +304,6 @@ def command_folders(good_h5, good_space, tmp_path_factory) -> dict[str, Path]:
     completed trial, a sweep saved by a version that knew a verdict since dropped, and a
     path that does not exist."""
     import shutil
-    import subprocess
-    import sys
 
     root = tmp_path_factory.mktemp("folders")
     sweep = root / "sweep"
@@ -314,8 +311,7 @@ def command_folders(good_h5, good_space, tmp_path_factory) -> dict[str, Path]:
                   "--max-epochs", "1", "--num-cpus", "2", "--out", str(sweep)],
                  ["final", str(sweep), "--top", "1", "--seeds", "1"],
                  ["final", str(sweep), "--top", "1", "--seeds", "1", "--cv", "2"]):  # fmt: skip
-        done = subprocess.run([sys.executable, str(ROOT / "launch.py"), *args],
-                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        done = helpers.launch(*args)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     (root / "empty").mkdir()
     half = root / "half"

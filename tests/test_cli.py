@@ -1,23 +1,16 @@
 """The CLI as a user runs it: exit codes, one-line errors, nothing half-written."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parent.parent
+from tests.helpers import ROOT, launch
+
 TINY = """model: ser
 data: {features: [a_feat], tasks: "category:4:2", test_idx: "0", valid_idx: "1"}
 ser: {frame: [dnn], utterance: [dnn], n_node: 8}
 train: {epochs: 1, batch_size: 16}
 """
-
-
-def launch(*args, cwd=ROOT):
-    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
 def error_line(result):

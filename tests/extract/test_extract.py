@@ -5,8 +5,6 @@ import csv
 import importlib.util
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import h5py
@@ -18,8 +16,8 @@ from sermodels.config import DataConfig
 from sermodels.data import load_corpus
 from sermodels.data.extract import ExtractConfig, extract
 from sermodels.errors import ConfigError, DataError
+from tests.helpers import ROOT, launch
 
-ROOT = Path(__file__).resolve().parents[2]
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng missing")
 
 
@@ -35,11 +33,6 @@ def tts_set(tmp_path_factory):
     if shutil.which("espeak-ng") is None:
         pytest.skip("espeak-ng missing (.ci/run installs it)")
     return tts_module().synthesize(tmp_path_factory.mktemp("tts"), speakers=3, sentences=2)
-
-
-def launch(*args):
-    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
 
 
 def test_tts_speech_becomes_the_h5_contract(tts_set, tmp_path):

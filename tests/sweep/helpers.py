@@ -4,12 +4,12 @@ trial still mid-run so that a kill finds it there."""
 import json
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import launch_command
+
 # a small SER base: fast epochs on the demo corpus, two test and two validation speakers
 SER_BASE = """
 base:
@@ -26,8 +26,8 @@ def sweep_command(corpus: Path, out: Path, name: str, *options) -> list[str]:
     space = [] if "--space" in options else ["--space", "demo"]
     # the leaders' re-evaluation is tested on its own; elsewhere it only costs time
     reeval = [] if "--reeval-top" in options else ["--reeval-top", "0"]
-    return [sys.executable, str(ROOT / "launch.py"), "sweep", *space, "--data", str(corpus),
-            "--out", str(out), "--name", name, *reeval, *map(str, options)]  # fmt: skip
+    return launch_command("sweep", *space, "--data", corpus, "--out", out, "--name", name,
+                          *reeval, *options)  # fmt: skip
 
 
 def trial_results(experiment: Path) -> dict[str, list[dict]]:

@@ -7,11 +7,9 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections import Counter
 from functools import partial
 from pathlib import Path
@@ -21,7 +19,7 @@ import psutil
 import pytest
 from optuna.trial import TrialState
 
-from sermodels.data.demo import write_demo_corpus
+from tests.helpers import free_port, poll
 from tests.sweep.helpers import freeze_a_trial_midway, sweep_command, trial_results
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
@@ -33,12 +31,6 @@ TOKEN_DIR = tempfile.mkdtemp(prefix="raytoken")
 TOKEN = Path(TOKEN_DIR) / "auth_token"
 ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0",
        "RAY_AUTH_TOKEN_PATH": str(TOKEN)}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def ray_start(*args):
@@ -95,6 +87,18 @@ def results_on(experiment: Path, node_id: str) -> dict[str, list[dict]]:
     }
 
 
+def hold_a_trial_on(raylet: psutil.Process, experiment: Path) -> str | None:
+    """Hold still a checkpointed, unfinished trial running on the node of ``raylet``; its
+    folder, or ``None`` while there is none."""
+    node = node_of(raylet, trial_results(experiment))
+    if node is None:
+        return None
+    return freeze_a_trial_midway(
+        partial(results_on, experiment, node),
+        lambda folder: any((experiment / folder).glob("checkpoint_*/state.npz")),
+    )
+
+
 def node_of(raylet: psutil.Process, runs: dict[str, list[dict]]) -> str | None:
     """The Ray node id of the node whose raylet is ``raylet``, once one of its workers has
     reported (a worker's parent is its raylet)."""
@@ -108,9 +112,9 @@ def node_of(raylet: psutil.Process, runs: dict[str, list[dict]]) -> str | None:
     return None
 
 
-def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_path):
+def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, demo_corpus, tmp_path):
     address, worker_port = two_nodes
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 16, seed=4)
+    corpus = demo_corpus(12, 16, seed=4)
     out = tmp_path / "sweep"
     # streaming: each trial reads its batches from the file, on whichever node it runs
     command = sweep_command(corpus, out, "two", "--samples", 4, "--max-epochs", 6, "--address",
@@ -122,18 +126,11 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_pat
         raylet = worker_raylet(worker_port)
         # once the second node runs a trial, hold it still (SIGSTOP) after a checkpoint, so
         # that the node is lost with the trial mid-run
-        worker_node, held, deadline = None, None, time.monotonic() + 300
-        while held is None and time.monotonic() < deadline and driver.poll() is None:
-            worker_node = worker_node or node_of(raylet, trial_results(experiment))
-            if worker_node:
-                held = freeze_a_trial_midway(
-                    partial(results_on, experiment, worker_node),
-                    lambda folder: any((experiment / folder).glob("checkpoint_*/state.npz")),
-                )
-            time.sleep(0.5)
+        held = poll(partial(hold_a_trial_on, raylet, experiment), 300, alongside=driver)
         assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-3000:]
         assert held, "no trial ran on the second node"
-        held_pid = trial_results(experiment)[held][-1]["pid"]
+        last = trial_results(experiment)[held][-1]
+        worker_node, held_pid = last["node_id"], last["pid"]
         raylet.send_signal(signal.SIGKILL)
         os.kill(held_pid, signal.SIGKILL)  # its worker goes with the node
         assert driver.wait(timeout=600) == 0, (tmp_path / "driver.log").read_text()[-3000:]
@@ -155,10 +152,12 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, tmp_pat
     assert all(r["node_id"] != worker_node for r in rows[first_on_head:])
 
 
-def test_a_local_sweep_starts_its_own_ray_beside_a_running_cluster(two_nodes, tmp_path):
+def test_a_local_sweep_starts_its_own_ray_beside_a_running_cluster(
+    two_nodes, demo_corpus, tmp_path
+):
     """`ray start` leaves its cluster's address on the machine; a sweep without --address
     must still start a Ray of its own (ray.init() alone would join that cluster)."""
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=4)
+    corpus = demo_corpus(12, 12, seed=4)
     out = tmp_path / "sweep"
     command = sweep_command(corpus, out, "local", "--samples", 1, "--max-epochs", 1,
                             "--num-cpus", 1)  # fmt: skip

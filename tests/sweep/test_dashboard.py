@@ -6,24 +6,20 @@ import json
 import re
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import time
 import urllib.request
-from pathlib import Path
 
 import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sermodels.data.demo import write_demo_corpus
 from sweep.settings import SweepSettings
 from sweep.study_storage import open_storage
+from tests.helpers import ROOT, free_port, launch_command, wait_for
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
-ROOT = Path(__file__).resolve().parents[2]
 BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
 SPACE = """
 objective: {metric: val_uar, mode: max}
@@ -42,28 +38,12 @@ params:
 """
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=30) as response:
             return response.status, response.read()
     except urllib.error.HTTPError as error:
         return error.code, error.read()
-
-
-def wait_for(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"{what} within {seconds} s")
 
 
 def study_exists(storage: str) -> bool:
@@ -74,16 +54,15 @@ def study_exists(storage: str) -> bool:
 
 
 @pytest.mark.skipif(BROWSER is None, reason="chromium missing (apt-get install chromium)")
-def test_the_dashboard_follows_a_live_sqlite_sweep_and_shows_it(tmp_path):
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=2, progress=False)
+def test_the_dashboard_follows_a_live_sqlite_sweep_and_shows_it(demo_corpus, tmp_path):
+    corpus = demo_corpus(12, 12, seed=2)
     (tmp_path / "space.yaml").write_text(SPACE)
     out = tmp_path / "sweep"
     sweep_log = tmp_path / "sweep.log"
     with open(sweep_log, "w") as log:
         sweep = subprocess.Popen(
-            [sys.executable, str(ROOT / "launch.py"), "sweep", "--space",
-             str(tmp_path / "space.yaml"), "--data", str(corpus), "--samples", "4",
-             "--concurrency", "2", "--num-cpus", "2", "--out", str(out)],
+            launch_command("sweep", "--space", tmp_path / "space.yaml", "--data", corpus,
+                           "--samples", 4, "--concurrency", 2, "--num-cpus", 2, "--out", out),
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
     storage = SweepSettings(out=str(out), space="demo").resolved_study_url
@@ -98,7 +77,7 @@ def test_the_dashboard_follows_a_live_sqlite_sweep_and_shows_it(tmp_path):
         base = f"http://127.0.0.1:{port}"
         dashboard_log = tmp_path / "dashboard.log"
         dashboard = subprocess.Popen(
-            [sys.executable, str(ROOT / "launch.py"), "dashboard", str(out), "--port", str(port)],
+            launch_command("dashboard", out, "--port", port),
             stdout=open(dashboard_log, "w"), stderr=subprocess.STDOUT, cwd=ROOT,
         )  # fmt: skip
         wait_for(lambda: _answers(f"{base}/api/studies"), 120, "the dashboard answers")

@@ -5,19 +5,16 @@ final, report, re-evaluation."""
 import json
 import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import yaml
 
-from sermodels.data.demo import write_demo_corpus
 from tests.conftest import WITHOUT_TENSORFLOW
+from tests.helpers import ROOT, launch
 from tests.sweep.helpers import sweep_command, trial_results
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
-ROOT = Path(__file__).resolve().parents[2]
 # KERAS_BACKEND says tensorflow: the flag, and then the saved sweep, must win over it
 ENV = {
     **os.environ,
@@ -26,14 +23,9 @@ ENV = {
 }
 
 
-def launch(*args, timeout=600) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "launch.py"), *map(str, args)],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def launch_without_tensorflow(*args) -> subprocess.CompletedProcess:
+    """``launch.py ARGS`` with TensorFlow unimportable, which must succeed."""
+    done = launch(*args, env=ENV)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     return done
 
@@ -53,13 +45,13 @@ params:
 """
 
 
-def test_train_sweep_resume_best_final_report_on_jax_without_tensorflow(tmp_path):
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3)
+def test_train_sweep_resume_best_final_report_on_jax_without_tensorflow(demo_corpus, tmp_path):
+    corpus = demo_corpus(12, 12, seed=3)
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)
     config = tmp_path / "tiny_run.yaml"
     config.write_text(yaml.safe_dump(yaml.safe_load(TINY_SPACE)["base"]))
-    launch(
+    launch_without_tensorflow(
         "train",
         config,
         "--backend",
@@ -83,14 +75,15 @@ def test_train_sweep_resume_best_final_report_on_jax_without_tensorflow(tmp_path
     rows = [r for runs in trial_results(out / "ray" / "jx").values() for r in runs]
     assert len(rows) >= 2 and {r["keras_backend"] for r in rows} == {"jax"}
 
-    launch("resume", out)  # the saved backend: a TensorFlow driver could not even start
-    launch("reeval", out, "--top", 1, "--seeds", 2)
+    # the saved backend: a TensorFlow driver could not even start
+    launch_without_tensorflow("resume", out)
+    launch_without_tensorflow("reeval", out, "--top", 1, "--seeds", 2)
     (row,) = json.loads((out / "reeval/summary.json").read_text())
     assert row["pick"] and len(row["seeds"]) == 2 and 0 <= row["val_mean"] <= 1
-    launch("best", out, "--top", 1)
+    launch_without_tensorflow("best", out, "--top", 1)
     assert list((out / "best").glob("rank1_*.yaml"))
-    launch("final", out, "--top", 1, "--seeds", 1)
+    launch_without_tensorflow("final", out, "--top", 1, "--seeds", 1)
     summary = json.loads((out / "final/summary.json").read_text())
     assert 0 <= summary["configs"][0]["test_uar_mean"] <= 1
-    launch("report", out)
+    launch_without_tensorflow("report", out)
     assert (out / "report/report.md").stat().st_size > 0

@@ -4,8 +4,6 @@ Optuna study through Ray Tune (NSGA-II), ``best --pareto`` and ``--pick`` on its
 objective and re-evaluation refuses in one line."""
 
 import subprocess
-import sys
-from pathlib import Path
 
 import optuna
 import pytest
@@ -13,14 +11,13 @@ import yaml
 from optuna.trial import TrialState
 
 import launch as launch_module
-from sermodels.data.demo import write_demo_corpus
 from sermodels.errors import ConfigError
 from sweep.results import pareto_front, pick_trade_off
+from tests.helpers import launch
 from tests.sweep.helpers import SER_BASE, sweep_command
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
-ROOT = Path(__file__).resolve().parents[2]
 PARETO_SPACE = (
     SER_BASE.replace("n_node: 16", "n_node: 8")
     + """
@@ -33,11 +30,6 @@ params:
 )
 
 
-def launch(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
-
-
 def in_process(capsys, *args) -> tuple[int, str, str]:
     """``launch.py ARGS`` in this process (the commands that start no Ray): exit code,
     stdout, stderr."""
@@ -47,9 +39,9 @@ def in_process(capsys, *args) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def pareto_sweep(tmp_path_factory):
+def pareto_sweep(demo_corpus, tmp_path_factory):
     folder = tmp_path_factory.mktemp("pareto")
-    corpus = write_demo_corpus(folder / "small.h5", 12, 8, seed=2, progress=False)
+    corpus = demo_corpus(12, 8, seed=2)
     (folder / "space.yaml").write_text(PARETO_SPACE)
     out = folder / "sweep"
     done = subprocess.run(
@@ -117,10 +109,10 @@ def test_a_trade_off_that_selects_nothing_or_an_unknown_objective_is_one_line(pa
     assert not (out / "reeval").exists()
 
 
-def test_a_trials_latency_on_its_own_device_is_an_objective(tmp_path, capsys):
+def test_a_trials_latency_on_its_own_device_is_an_objective(demo_corpus, tmp_path, capsys):
     """``latency_ms``: each trial measures its classifier's batch-1 latency once, where it
     runs, and the multi-objective study holds it beside val UAR; ``--pick`` can choose by it."""
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 8, seed=2, progress=False)
+    corpus = demo_corpus(12, 8, seed=2)
     space = PARETO_SPACE.replace("{metric: params, mode: min}", "{metric: latency_ms, mode: min}")
     (tmp_path / "space.yaml").write_text(space.replace("max_epochs: 2", "max_epochs: 1"))
     out = tmp_path / "sweep"

@@ -6,9 +6,8 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import optuna
@@ -17,17 +16,15 @@ import pytest
 import ray.cloudpickle
 from optuna.trial import TrialState
 
-from sermodels.data.demo import write_demo_corpus
 from sweep.recovery import RECOVERED, complete_epoch
 from sweep.study_storage import open_storage
+from tests.helpers import launch, poll
 from tests.postgres import PASSWORD, binaries, postgres_server
 from tests.sweep.helpers import SER_BASE, freeze_a_trial_midway, sweep_command, trial_results
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
 LOCAL = pyarrow.fs.LocalFileSystem()
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def epochs_by_trial(experiment: Path) -> dict[str, list[int]]:
@@ -75,25 +72,24 @@ def checkpointed(experiment: Path) -> Callable[[str], bool]:
     return has_complete_checkpoint
 
 
-def kill_mid_sweep(tmp_path: Path, storage: str, max_epochs: int = 4):
+def kill_mid_sweep(corpus: Path, tmp_path: Path, storage: str, max_epochs: int = 4):
     """Start a 5-trial sweep; once a trial has finished, hold a trial that has checkpointed
     mid-run still (SIGSTOP), then SIGKILL the driver and the Ray it started. Returns the sweep
     folder, the experiment, the Ray ids finished by then and the held trial's folder."""
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3)
     out = tmp_path / "sweep"
     experiment = out / "ray" / "kill"
     command = sweep_command(corpus, out, "kill", "--samples", 5, "--max-epochs", max_epochs,
                             "--num-cpus", 2, "--study-url", storage)  # fmt: skip
-    held = None
+
+    def hold_a_trial_once_one_finished() -> str | None:
+        if not finished_trials(storage, experiment):
+            return None
+        return freeze_a_trial_midway(partial(trial_results, experiment), checkpointed(experiment))
+
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
                                   start_new_session=True)  # fmt: skip
-        deadline = time.monotonic() + 300
-        while held is None and time.monotonic() < deadline and driver.poll() is None:
-            if finished_trials(storage, experiment):
-                held = freeze_a_trial_midway(lambda: trial_results(experiment),
-                                             checkpointed(experiment))  # fmt: skip
-            time.sleep(0.2)
+        held = poll(hold_a_trial_once_one_finished, 300, every=0.2, alongside=driver)
         assert driver.poll() is None, "the sweep ended before it could be killed"
         os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
         driver.wait()
@@ -111,9 +107,7 @@ RESUME_TIMEOUT = 1500
 
 
 def resume(out: Path, storage: str) -> subprocess.CompletedProcess:
-    resumed = subprocess.run([sys.executable, str(ROOT / "launch.py"), "resume", str(out),
-                              "--study-url", storage],
-                             capture_output=True, text=True, timeout=RESUME_TIMEOUT)  # fmt: skip
+    resumed = launch("resume", out, "--study-url", storage, timeout=RESUME_TIMEOUT)
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     return resumed
 
@@ -129,8 +123,8 @@ def withhold_rows_from(experiment: Path, folder: str) -> int:
     return epoch
 
 
-def test_resume_after_the_driver_is_killed(tmp_path, storage):
-    out, experiment, before, held = kill_mid_sweep(tmp_path, storage)
+def test_resume_after_the_driver_is_killed(demo_corpus, tmp_path, storage):
+    out, experiment, before, held = kill_mid_sweep(demo_corpus(), tmp_path, storage)
     epochs_before = epochs_by_trial(experiment)
     pid = trial_results(experiment)[held][-1]["pid"]
     withheld = withhold_rows_from(experiment, held)
@@ -165,12 +159,16 @@ def newest_snapshot(experiment: Path) -> tuple[Path, dict]:
     return path, json.loads(path.read_text())
 
 
-def test_a_trial_missing_from_rays_snapshot_resumes_from_its_newest_checkpoint(tmp_path):
+def test_a_trial_missing_from_rays_snapshot_resumes_from_its_newest_checkpoint(
+    demo_corpus, tmp_path
+):
     """A trial that ran and checkpointed but is not in the snapshot Ray restores (the kill cut
     the snapshot's copy short) continues from its newest checkpoint under its Optuna trial:
     its epochs are kept, none is trained twice, and it is not failed as orphaned."""
     storage = f"sqlite:///{tmp_path / 'sweep' / 'study.db'}"
-    out, experiment, _, held = kill_mid_sweep(tmp_path, storage, max_epochs=8)
+    out, experiment, _, held = kill_mid_sweep(
+        demo_corpus(12, 12, seed=3), tmp_path, storage, max_epochs=8
+    )
     rows_before = trial_results(experiment)[held]
     path, snapshot = newest_snapshot(experiment)
     snapshot["trial_data"] = [entry for entry in snapshot["trial_data"]
@@ -193,13 +191,13 @@ def test_a_trial_missing_from_rays_snapshot_resumes_from_its_newest_checkpoint(t
     assert len(trial_results(experiment)) == 5
 
 
-def test_resume_when_the_kill_cut_a_snapshot_copy_short(tmp_path):
+def test_resume_when_the_kill_cut_a_snapshot_copy_short(demo_corpus, tmp_path):
     """Ray copies its snapshots to the storage path file by file, in the background; a kill
     mid-copy can leave the search state of a later moment (two more trials made, holding
     both concurrency slots) beside the trial list of an earlier one. Resume still runs every
     trial of the sweep once."""
     storage = f"sqlite:///{tmp_path / 'sweep' / 'study.db'}"
-    out, experiment, before, _ = kill_mid_sweep(tmp_path, storage)
+    out, experiment, before, _ = kill_mid_sweep(demo_corpus(), tmp_path, storage)
     search_file = max(experiment.glob("search_gen_state-*.json"))
     state = ray.cloudpickle.loads(search_file.read_bytes())
     limiter = state["name:ConcurrencyLimiter"]
@@ -217,9 +215,11 @@ def test_resume_when_the_kill_cut_a_snapshot_copy_short(tmp_path):
     assert len(kept) == 5 and all(t.state.is_finished() for t in kept)
 
 
-def test_a_corrupt_checkpoint_fails_only_its_trial(tmp_path):
+def test_a_corrupt_checkpoint_fails_only_its_trial(demo_corpus, tmp_path):
     storage = f"sqlite:///{tmp_path / 'sweep' / 'study.db'}"
-    out, experiment, _, victim = kill_mid_sweep(tmp_path, storage, max_epochs=8)
+    out, experiment, _, victim = kill_mid_sweep(
+        demo_corpus(12, 12, seed=3), tmp_path, storage, max_epochs=8
+    )
     for state in (experiment / victim).glob("checkpoint_*/state.npz"):
         state.write_bytes(b"not a checkpoint")
     resume(out, storage)
@@ -236,21 +236,17 @@ def test_a_corrupt_checkpoint_fails_only_its_trial(tmp_path):
     assert len(others) == 4 and all(not t.user_attrs.get("error") for t in others)
 
 
-def test_a_reevaluation_the_kill_cut_short_is_finished_by_resume(tmp_path):
+def test_a_reevaluation_the_kill_cut_short_is_finished_by_resume(demo_corpus, tmp_path):
     """The driver killed while the leaders are re-evaluated (some runs written, not all):
     ``resume`` trains only the runs that are missing and writes the summary."""
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3)
+    corpus = demo_corpus(12, 12, seed=3)
     out = tmp_path / "sweep"
     command = sweep_command(corpus, out, "re", "--samples", 2, "--max-epochs", 4, "--num-cpus",
                             2, "--reeval-top", 2, "--reeval-seeds", 3)  # fmt: skip
     runs = out / "reeval"
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline and driver.poll() is None:
-        if list(runs.glob("trial*/seed*/history.json")):
-            break
-        time.sleep(0.2)
+    poll(lambda: list(runs.glob("trial*/seed*/history.json")), 600, every=0.2, alongside=driver)
     assert driver.poll() is None, "the sweep ended before it could be killed"
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
@@ -276,10 +272,10 @@ params:
 )
 
 
-def test_a_trial_whose_worker_dies_fails_alone_with_its_message(tmp_path):
+def test_a_trial_whose_worker_dies_fails_alone_with_its_message(demo_corpus, tmp_path):
     """SIGKILL the process running a trial (as the OOM killer or a crashing kernel would),
     with no retries allowed: that trial ends FAIL with Ray's message; the others finish."""
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=4)
+    corpus = demo_corpus(12, 12, seed=4)
     (tmp_path / "space.yaml").write_text(SLOW_SER_SPACE)
     out = tmp_path / "sweep"
     experiment = out / "ray" / "die"
@@ -287,15 +283,16 @@ def test_a_trial_whose_worker_dies_fails_alone_with_its_message(tmp_path):
                             "--samples", 3, "--num-cpus", 2, "--max-failures", 0)  # fmt: skip
     driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, start_new_session=True)  # fmt: skip
-    killed = None
-    deadline = time.monotonic() + 300
-    while killed is None and time.monotonic() < deadline and driver.poll() is None:
+
+    def kill_a_running_trial() -> int | None:
         running = [rows[-1] for rows in trial_results(experiment).values()
                    if rows and not rows[-1]["done"] and rows[-1]["epoch"] >= 2]  # fmt: skip
-        if running:
-            killed = running[0]["pid"]
-            os.kill(killed, signal.SIGKILL)
-        time.sleep(0.2)
+        if not running:
+            return None
+        os.kill(running[0]["pid"], signal.SIGKILL)
+        return running[0]["pid"]
+
+    killed = poll(kill_a_running_trial, 300, every=0.2, alongside=driver)
     assert killed, "no trial was running to kill"
     output, _ = driver.communicate(timeout=600)
     assert driver.returncode == 0, output[-3000:]
@@ -312,8 +309,7 @@ def test_a_trial_whose_worker_dies_fails_alone_with_its_message(tmp_path):
             assert rows[-1]["pid"] == killed and not rows[-1]["done"]
         else:  # the others ran their whole budget
             assert trial.state == TrialState.COMPLETE and len(rows) == 25
-    report = subprocess.run([sys.executable, str(ROOT / "launch.py"), "report", str(out)],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    report = launch("report", out, timeout=300)
     assert report.returncode == 0, report.stderr[-2000:]
     text = (out / "report" / "report.md").read_text()
     assert "## Trials that raised" in text and victim in text

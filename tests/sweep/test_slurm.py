@@ -9,36 +9,20 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
 
-from sermodels.data.demo import write_demo_corpus
 from sweep.study_storage import open_storage
+from tests.helpers import ROOT, free_port, wait_for
 from tests.sweep.helpers import trial_results
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
-ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "examples" / "cluster" / "slurm" / "sersweep.sbatch"
 DAEMONS = ("munged", "slurmctld", "slurmd", "sbatch")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _wait(condition, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} within {seconds} s")
-        time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +88,7 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         return done.stdout.strip() == "idle"
 
     try:
-        _wait(idle, 60, "the Slurm node is idle")
+        wait_for(idle, 60, "the Slurm node is idle")
         yield env
     finally:
         subprocess.run(["scancel", "--user=root"], env=env, timeout=30)
@@ -139,8 +123,8 @@ def finished_trials(out: Path) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
 
 
-def test_a_submitted_sweep_runs_to_its_end(slurm, tmp_path):
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3, progress=False)
+def test_a_submitted_sweep_runs_to_its_end(slurm, demo_corpus, tmp_path):
+    corpus = demo_corpus(12, 12, seed=3)
     out, log = tmp_path / "sweep", tmp_path / "job.log"
     code = submit(slurm, out, log, "--space", "demo", "--data", corpus, "--samples", 2,
                   "--max-epochs", 2, "--name", "slurm", "--reeval-top", 0)  # fmt: skip
@@ -154,13 +138,15 @@ def test_a_submitted_sweep_runs_to_its_end(slurm, tmp_path):
     assert (out / ".ray_auth_token").stat().st_mode & 0o777 == 0o600
 
 
-def test_a_cancelled_job_submitted_again_finishes_the_sweep_with_no_trial_lost(slurm, tmp_path):
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3, progress=False)
+def test_a_cancelled_job_submitted_again_finishes_the_sweep_with_no_trial_lost(
+    slurm, demo_corpus, tmp_path
+):
+    corpus = demo_corpus(12, 12, seed=3)
     out = tmp_path / "sweep"
     options = ["--space", "demo", "--data", corpus, "--samples", 4, "--max-epochs", 4, "--name",
                "slurm", "--reeval-top", 0]  # fmt: skip
     job = submit(slurm, out, tmp_path / "first.log", *options, wait=False)
-    _wait(lambda: len(finished_trials(out)) >= 1, 300, "a trial finished")
+    wait_for(lambda: len(finished_trials(out)) >= 1, 300, "a trial finished")
     subprocess.run(["scancel", job], env=slurm, check=True, timeout=30)
 
     def gone() -> bool:
@@ -168,7 +154,7 @@ def test_a_cancelled_job_submitted_again_finishes_the_sweep_with_no_trial_lost(s
                                text=True)  # fmt: skip
         return job not in queue.stdout
 
-    _wait(gone, 120, "the cancelled job left the queue")
+    wait_for(gone, 120, "the cancelled job left the queue")
     before = len(finished_trials(out))
     assert 1 <= before < 4  # exactly what the test stands on: cancelled mid-sweep
 

@@ -6,22 +6,21 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import optuna
 import pyarrow.fs
 import pytest
 
-from sermodels.data.demo import write_demo_corpus
 from sweep.recovery import ROWS, complete_epoch, result_rows
+from tests.helpers import launch, poll
 from tests.sweep.helpers import sweep_command
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
-ROOT = Path(__file__).resolve().parents[2]
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sersweep-test", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
                "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
 
@@ -44,9 +43,9 @@ def s3_bucket(monkeypatch):
     server.stop()
 
 
-def test_a_sweep_keeps_its_trials_in_an_s3_bucket(s3_bucket, tmp_path):
+def test_a_sweep_keeps_its_trials_in_an_s3_bucket(s3_bucket, demo_corpus, tmp_path):
     filesystem, query = s3_bucket
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 8, seed=5)
+    corpus = demo_corpus(12, 8, seed=5)
     out = tmp_path / "sweep"
     command = sweep_command(corpus, out, "s3", "--samples", 2, "--max-epochs", 2, "--num-cpus",
                             2, "--ray-storage", f"s3://sweeps/experiments?{query}")  # fmt: skip
@@ -66,8 +65,7 @@ def test_a_sweep_keeps_its_trials_in_an_s3_bucket(s3_bucket, tmp_path):
         with filesystem.open_input_stream(f"sweeps/experiments/s3/{folder}/result.json") as f:
             rows = [json.loads(line) for line in f.read().decode().splitlines()]
         assert [row["epoch"] for row in rows] == list(range(1, len(rows) + 1))
-    report = subprocess.run([sys.executable, str(ROOT / "launch.py"), "report", str(out)],
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    report = launch("report", out, timeout=300)
     assert report.returncode == 0, report.stderr[-2000:]
     assert "Learning curves" in (out / "report" / "report.md").read_text()
 
@@ -78,9 +76,8 @@ def test_a_missing_bucket_or_unreachable_store_fails_before_ray(s3_bucket, tmp_p
              "s3://sweeps/x?endpoint_override=127.0.0.1:9&scheme=http": "cannot reach"}  # fmt: skip
     for uri, message in cases.items():
         out = tmp_path / "sweep"
-        result = subprocess.run([sys.executable, str(ROOT / "launch.py"), "sweep", "--space",
-                                 "demo", "--ray-storage", uri, "--out", str(out)],
-                                capture_output=True, text=True, timeout=300)  # fmt: skip
+        result = launch("sweep", "--space", "demo", "--ray-storage", uri, "--out", out,
+                        timeout=300)  # fmt: skip
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
         assert lines[0].startswith("error: --ray-storage s3://") and message in lines[0]
@@ -149,11 +146,13 @@ def finished_ray_ids(study_path: Path) -> set[str]:
     return {t.user_attrs["ray_trial_id"] for t in study.trials if t.state.is_finished()}
 
 
-def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(s3_bucket, tmp_path):
+def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(
+    s3_bucket, demo_corpus, tmp_path
+):
     """Ray restores remote checkpoints into temporary folders beside each other: every trial
     must continue from its own, never repeating an epoch."""
     filesystem, query = s3_bucket
-    corpus = write_demo_corpus(tmp_path / "small.h5", 12, 12, seed=3)
+    corpus = demo_corpus(12, 12, seed=3)
     out = tmp_path / "sweep"
     experiment = "sweeps/experiments/s3kill"
     command = sweep_command(corpus, out, "s3kill", "--samples", 3, "--max-epochs", S3_EPOCHS,
@@ -161,13 +160,12 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(s3_buc
                             f"s3://sweeps/experiments?{query}")  # fmt: skip
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)  # fmt: skip
-    held, deadline = None, time.monotonic() + 300
-    while held is None and time.monotonic() < deadline and driver.poll() is None:
-        if finished_ray_ids(out / "study.db"):  # then hold a checkpointed trial still
-            held = hold_a_checkpointed_trial(
-                filesystem, experiment, lambda: finished_ray_ids(out / "study.db")
-            )
-        time.sleep(0.2)
+
+    def hold_a_trial_once_one_finished():  # then one checkpointed mid-run is held still
+        finished = partial(finished_ray_ids, out / "study.db")
+        return finished() and hold_a_checkpointed_trial(filesystem, experiment, finished)
+
+    held = poll(hold_a_trial_once_one_finished, 300, every=0.2, alongside=driver)
     assert driver.poll() is None, "the sweep ended before it could be killed"
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
@@ -175,12 +173,7 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(s3_buc
     held, checkpointed_epoch, pid = held
     finished = finished_ray_ids(out / "study.db")
     assert finished and held[6:] not in finished  # exactly what the test stands on
-    resumed = subprocess.run(
-        [sys.executable, str(ROOT / "launch.py"), "resume", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=1500,
-    )  # a hang guard
+    resumed = launch("resume", out, timeout=1500)  # a hang guard
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     after = s3_trials(filesystem, experiment)
     assert len(after) == 3

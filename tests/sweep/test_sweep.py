@@ -1,10 +1,7 @@
 """Sweeps on a real local Ray instance with real TensorFlow trials at tiny sizes."""
 
 import json
-import subprocess
-import sys
 import textwrap
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -17,7 +14,6 @@ from optuna_dashboard import get_note
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from search_spaces.objective import DEFAULT_REDUCE, Reduction
-from sermodels.data.demo import write_demo_corpus
 from sweep.cluster import init_ray
 from sweep.final import run_final, run_final_cv
 from sweep.internals import ExperimentSnapshot, align_search_state
@@ -32,11 +28,10 @@ from sweep.results import (
 )
 from sweep.runner import start_sweep
 from sweep.settings import Resources, SweepSettings, load_settings
+from tests.helpers import launch
 from tests.sweep.helpers import SER_BASE
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +43,8 @@ def ray_cluster():
 
 
 @pytest.fixture(scope="module")
-def small_corpus(tmp_path_factory):
-    return write_demo_corpus(tmp_path_factory.mktemp("data") / "small.h5", 12, 12, seed=2)
+def small_corpus(demo_corpus):
+    return demo_corpus(12, 12, seed=2)
 
 
 @pytest.fixture(scope="module")
@@ -238,11 +233,7 @@ def test_best_configs_train_unchanged(finished_sweep, tmp_path):
     settings, _ = finished_sweep
     paths = write_best(settings, 2)
     assert paths and all(p.parent == settings.folder / "best" for p in paths)
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "launch.py"), "train", str(paths[0]), "--epochs", "1",
-         "--out", str(tmp_path / "retrain")],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = launch("train", paths[0], "--epochs", 1, "--out", tmp_path / "retrain", timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads((tmp_path / "retrain" / "metrics.json").read_text())["epochs"] == 1
 
@@ -325,8 +316,8 @@ base:
 
 
 @pytest.fixture(scope="module")
-def demo_size_corpus(tmp_path_factory):
-    return write_demo_corpus(tmp_path_factory.mktemp("data") / "demo.h5")
+def demo_size_corpus(demo_corpus):
+    return demo_corpus(12, 40, seed=0)
 
 
 def one_trial_sweep(tmp_path, corpus, params: str, epochs: int):

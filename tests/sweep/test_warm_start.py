@@ -5,7 +5,6 @@ inherited trials are never picked and the report marks them; a folder that is no
 one with other objectives, is one line and nothing written."""
 
 import subprocess
-import sys
 from pathlib import Path
 
 import optuna
@@ -14,15 +13,14 @@ from optuna.trial import TrialState
 
 from search_spaces import load_space
 from search_spaces.objective import Reduction
-from sermodels.data.demo import write_demo_corpus
 from sweep.results import INHERITED_ATTR, is_inherited, summarize, top_trials, trial_curves
 from sweep.settings import load_settings
 from sweep.warm_start import plan_warm_start
+from tests.helpers import launch
 from tests.sweep.helpers import SER_BASE, sweep_command
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
-ROOT = Path(__file__).resolve().parents[2]
 PARAMS = """
 params:
   ser.n_node: {type: categorical, choices: [4, 8, 16]}
@@ -31,16 +29,11 @@ params:
 SPACE = SER_BASE + "max_epochs: 3\nobjective: {metric: val_uar, mode: max, reduce: best}\n" + PARAMS
 
 
-def launch(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "launch.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=900)  # fmt: skip
-
-
 @pytest.fixture(scope="module")
-def earlier(tmp_path_factory):
+def earlier(demo_corpus, tmp_path_factory):
     """A finished 5-trial sweep that optimised each trial's best epoch."""
     folder = tmp_path_factory.mktemp("warm")
-    corpus = write_demo_corpus(folder / "small.h5", 12, 8, seed=3, progress=False)
+    corpus = demo_corpus(12, 8, seed=3)
     (folder / "space.yaml").write_text(SPACE)
     out = folder / "earlier"
     done = subprocess.run(

@@ -1,0 +1,60 @@
+"""What many tests do the same way: run ``launch.py`` as a user would, find a free loopback
+port, and wait for something that another process makes happen."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def launch_command(*args: object) -> list[str]:
+    """The command line of ``python launch.py ARGS`` (this interpreter, this checkout)."""
+    return [sys.executable, str(ROOT / "launch.py"), *map(str, args)]
+
+
+def launch(
+    *args: object, timeout: float = 600, env: dict | None = None, cwd: Path = ROOT
+) -> subprocess.CompletedProcess:
+    """``launch.py ARGS`` run to its end, its output captured as text."""
+    return subprocess.run(
+        launch_command(*args), capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def poll[Value](
+    condition: Callable[[], Value],
+    seconds: float,
+    every: float = 0.5,
+    alongside: subprocess.Popen | None = None,
+) -> Value | None:
+    """``condition()`` asked every ``every`` seconds until it returns something true, which is
+    returned; ``None`` once ``seconds`` have passed or the process ``alongside`` has ended
+    (what the condition waits for cannot happen then)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and (alongside is None or alongside.poll() is None):
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    return None
+
+
+def wait_for[Value](condition: Callable[[], Value], seconds: float, what: str) -> Value:
+    """As :func:`poll`, failing the test when ``what`` has not happened within ``seconds``."""
+    value = poll(condition, seconds)
+    if not value:
+        raise AssertionError(f"{what} within {seconds} s")
+    return value
