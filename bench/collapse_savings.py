@@ -30,7 +30,7 @@ from sweep.settings import SweepSettings
 def sweep(space: Path, trials: list[dict], epochs: int, stop: bool, out: Path) -> list[dict]:
     settings = SweepSettings(out=str(out), space=str(space), max_epochs=epochs,
                              name="savings", concurrency=2, num_cpus=2,
-                             stop_on_collapse=stop)  # fmt: skip
+                             stop_on_collapse=stop, reeval_top=0)  # fmt: skip
     enqueued_sweep(settings, trials)
     return results_by_trial(settings)
 

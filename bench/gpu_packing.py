@@ -35,7 +35,7 @@ def run_packing(space: Path, args, per_gpu: int, out: Path) -> dict:
                              name="pack", concurrency=per_gpu,
                              cpus_per_trial=max(1, cpus // per_gpu), gpus_per_trial=1 / per_gpu,
                              stop_on_collapse=False, num_cpus=cpus,
-                             backend=args.backend)  # fmt: skip
+                             backend=args.backend, reeval_top=0)  # fmt: skip
     started = time.perf_counter()
     enqueued_sweep(settings, [{"case": "healthy", "train.seed": s} for s in range(args.trials)])
     wall = time.perf_counter() - started

@@ -57,7 +57,7 @@ def child_sweep(concurrency: int, corpus: str, epochs: int, out: str) -> None:
     settings = SweepSettings(out=out, space=str(space), data=corpus, samples=2,
                              max_epochs=epochs, name="memory", concurrency=concurrency,
                              cpus_per_trial=2 / concurrency, stop_on_collapse=False,
-                             num_cpus=2)  # fmt: skip
+                             num_cpus=2, reeval_top=0)  # fmt: skip
     start_sweep(settings)
 
 

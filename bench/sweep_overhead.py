@@ -79,7 +79,7 @@ def sweep(space, params, epochs, concurrency: int, out: Path) -> float:
     settings = SweepSettings(
         out=str(out), space=str(space.path), data=str(demo_corpus_path()),
         samples=len(params), max_epochs=epochs, name="bench", concurrency=concurrency,
-        cpus_per_trial=2 / concurrency, stop_on_collapse=False, num_cpus=2,
+        cpus_per_trial=2 / concurrency, stop_on_collapse=False, num_cpus=2, reeval_top=0,
     )  # fmt: skip
     out.mkdir(parents=True)
     study = optuna.create_study(study_name="bench", storage=settings.resolved_study_url,

@@ -30,12 +30,6 @@ from sermodels.data.demo import write_demo_corpus  # noqa: E402
 
 
 @pytest.fixture(scope="session")
-def tiny_corpus(tmp_path_factory):
-    """12 speakers x 6 rows: folds 0-11, speakers 10-11 usable as unlabelled."""
-    return write_demo_corpus(tmp_path_factory.mktemp("data") / "tiny.h5", 12, 6, seed=1)
-
-
-@pytest.fixture(scope="session")
 def demo_corpus(tmp_path_factory) -> Callable[..., Path]:
     """``demo_corpus(n_speakers, per_speaker, seed)``: the path of that demo corpus, written on
     the first request and shared by every later one (tests read it, never write it)."""
@@ -51,3 +45,9 @@ def demo_corpus(tmp_path_factory) -> Callable[..., Path]:
         return written[key]
 
     return corpus
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(demo_corpus) -> Path:
+    """12 speakers x 6 rows: folds 0-11, speakers 10-11 usable as unlabelled."""
+    return demo_corpus(12, 6, seed=1)

@@ -1,14 +1,21 @@
-"""The benchmarks' harness (``bench/common.py``): one JSON line, hashes, the stale check and
-the child runner, each run for real."""
+"""The benchmarks' harness (``bench/common.py``, ``bench/page_cache.py``): one JSON line,
+hashes, the stale check, the child runner and a file's pages sent out of the page cache, each
+run for real."""
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+import pytest  # noqa: E402
 from common import emit, files_hash, run_child, stale  # noqa: E402
+from page_cache import Evicting, cached_share, cold_read_mb_s, evict  # noqa: E402
+
+from tests.helpers import poll  # noqa: E402
 
 
 def test_emit_prints_one_json_line(capsys):
@@ -45,3 +52,31 @@ def test_the_child_trees_memory_is_sampled_while_it_runs():
     child = run_child([sys.executable, "-c", script], sample_pss=True, every=0.05)
     assert child.returncode == 0
     assert child.peak_pss > 200 * 2**20  # the touched block, counted while it was held
+
+
+def test_a_files_pages_leave_the_page_cache_and_the_check_sees_it(tmp_path):
+    corpus = tmp_path / "corpus.bin"
+    corpus.write_bytes(os.urandom(16 * 2**20))  # dirty pages: evict writes them out first
+    corpus.read_bytes()
+    assert cached_share(corpus) > 0.9
+    evict(corpus)
+    assert cached_share(corpus) < 0.05
+    assert cold_read_mb_s(corpus) > 0
+    assert cached_share(corpus) > 0.9  # the read brought the pages back
+
+
+def test_pages_another_process_reads_are_evicted_while_the_block_runs(tmp_path):
+    corpus = tmp_path / "corpus.bin"
+    corpus.write_bytes(os.urandom(16 * 2**20))
+    reader = [sys.executable, "-c", f"open({str(corpus)!r}, 'rb').read()"]
+    with Evicting(corpus, every=0.1) as evicting:
+        assert evicting.cached_after < 0.05
+        subprocess.run(reader, check=True)
+        assert poll(lambda: cached_share(corpus) < 0.05, 10, every=0.05)
+    subprocess.run(reader, check=True)
+    assert cached_share(corpus) > 0.9  # after the block, pages stay
+
+
+def test_eviction_needs_a_positive_period(tmp_path):
+    with pytest.raises(ValueError, match="every must be > 0 seconds, got 0"):
+        Evicting(tmp_path / "x", every=0)
