@@ -161,9 +161,11 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(
     driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                               start_new_session=True)  # fmt: skip
 
-    def hold_a_trial_once_one_finished():  # then one checkpointed mid-run is held still
+    def hold_a_trial_once_one_finished() -> tuple[str, int, int] | None:
         finished = partial(finished_ray_ids, out / "study.db")
-        return finished() and hold_a_checkpointed_trial(filesystem, experiment, finished)
+        if not finished():
+            return None
+        return hold_a_checkpointed_trial(filesystem, experiment, finished)
 
     held = poll(hold_a_trial_once_one_finished, 300, every=0.2, alongside=driver)
     assert driver.poll() is None, "the sweep ended before it could be killed"
