@@ -4,7 +4,8 @@ import path (once, here), and holds what each needs alike:
 * :func:`emit`: the one JSON line a benchmark prints last (the contract every reader parses);
 * :func:`files_hash` and :func:`stale`: the hash of the code a cached recording came from,
   and the one check that calls a cache stale (saying so on stderr);
-* :func:`bootstrap_spread`, :func:`wilson_interval`, :func:`finite`: spreads and intervals;
+* :func:`spread`, :func:`bootstrap_spread`, :func:`wilson_interval`, :func:`finite`: spreads
+  and intervals;
 * :func:`run_child`: a child process run to its end, with the peak proportional set size
   (PSS) of its process tree sampled while it runs.
 """
@@ -59,6 +60,17 @@ def stale(recorded: str, current: str, what: str) -> bool:
 def finite(value) -> bool:
     """Whether ``value`` is a finite number (a recorded NaN or ``None`` is not)."""
     return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def spread(values: list[float]) -> dict:
+    """Mean, SD, min and max of ``values`` with the values themselves."""
+    return {
+        "mean": round(statistics.fmean(values), 3),
+        "sd": round(statistics.stdev(values), 3) if len(values) > 1 else None,
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+        "values": [round(v, 3) for v in values],
+    }
 
 
 def bootstrap_spread(values: list[float], rng, resamples: int = 2000) -> dict:

@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, emit, run_child
+from common import ROOT, emit, run_child, spread
 from memory import av_space  # the same fixed sgan_av trials
 from page_cache import Evicting, cold_read_mb_s
 
@@ -214,17 +214,6 @@ def cold_speed_runs(corpora: dict[int, Path], work: Path, repeats: int) -> dict:
             runs[name].append(run)
             print(name, repeat, run, flush=True)
     return runs
-
-
-def spread(values: list[float]) -> dict:
-    """Mean, SD, min and max of ``values`` with the values themselves."""
-    return {
-        "mean": round(statistics.fmean(values), 3),
-        "sd": round(statistics.stdev(values), 3) if len(values) > 1 else None,
-        "min": round(min(values), 3),
-        "max": round(max(values), 3),
-        "values": [round(v, 3) for v in values],
-    }
 
 
 def has_gpu() -> bool:

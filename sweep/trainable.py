@@ -5,10 +5,16 @@ failure mode the trial reached (``verdicts``), and the one it is known by (``ver
 Actors are reused between trials (``reset_config``), so Keras and its backend are imported
 once per worker, not once per trial. The corpus arrives from Ray's object store, read once
 per sweep.
+
+Every result also says where the trial's time went: ``trial_setup_seconds`` (clearing the
+previous trial's state and building this trial's models) and ``epoch_started_at`` (when the
+epoch's step began, Unix seconds); with Ray's ``time_this_iter_s`` they place every epoch
+on the sweep's timeline (``bench/sweep_overhead.py`` reads them).
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
@@ -47,6 +53,8 @@ OBJECTIVE = "objective"  # the space's reduction of its metric so far: what Optu
 LATENCY_CALLS = 30  # timed batch-1 calls whose median is a trial's latency_ms (after warm-up)
 INVALID = "invalid_config"  # the verdict of a drawn config the models reject
 REPLAYED = "replayed"  # a finished trial restored after a driver kill re-reports its end
+TRIAL_SETUP_SECONDS = "trial_setup_seconds"
+EPOCH_STARTED_AT = "epoch_started_at"
 
 
 class SweepTrainable(tune.Trainable):
@@ -61,9 +69,15 @@ class SweepTrainable(tune.Trainable):
         self.max_epochs = settings.max_epochs or space.max_epochs
         self.detector = CollapseDetector(**settings.detector)
         configure_threads(settings.cpus_per_trial)
+        # Each trial starts with `clear_session`, whose garbage collection would otherwise
+        # walk every object the imports and the corpus made (~0.25 s per trial with
+        # TensorFlow): they live as long as the actor, so they leave the collector's view
+        gc.collect()
+        gc.freeze()
         self._start(config)
 
     def _start(self, config: dict) -> None:
+        started = time.perf_counter()
         keras.backend.clear_session()  # drop the previous trial's graphs (reused actor)
         self.params = {k: v for k, v in config.items() if k != "overrides"}
         self.closed = False
@@ -80,6 +94,7 @@ class SweepTrainable(tune.Trainable):
             self._build(config)
         except SersweepError as exc:  # a drawn combination the models reject: no retries
             self.invalid = str(exc)
+        self.setup_seconds = time.perf_counter() - started
 
     def _build(self, config: dict) -> None:
         mapping = self.space.run_config(config["overrides"], max_epochs=self.max_epochs)
@@ -100,9 +115,10 @@ class SweepTrainable(tune.Trainable):
         if self.run.epoch >= self.run.total_epochs or self.verdict.name in self.settings.stopping:
             # restored from its final checkpoint: end at once, without training again
             return {**self._result(self.run.history[-1]), REPLAYED: 1, tune.result.DONE: True}
+        started_at = time.time()
         metrics = self.run.step_epoch()
         self._judge()
-        result = self._result(metrics)
+        result = {**self._result(metrics), EPOCH_STARTED_AT: started_at}
         done = self.run.epoch >= self.run.total_epochs or self.run.should_stop(metrics)
         if done or self.verdict.name in self.settings.stopping:
             self._close()  # the last result: the CollapseStopper ends a condemned trial
@@ -140,6 +156,7 @@ class SweepTrainable(tune.Trainable):
             "stop_reason": self.run.stop_reason,
             "node_id": ray.get_runtime_context().get_node_id(),  # where this epoch ran
             "keras_backend": keras.backend.backend(),
+            TRIAL_SETUP_SECONDS: self.setup_seconds,
         })  # fmt: skip
         return result
 

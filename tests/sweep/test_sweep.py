@@ -173,6 +173,12 @@ def test_sweep_runs_every_trial_and_the_study_agrees_with_ray(finished_sweep):
     for trial in study.trials:
         rows = results[trial.user_attrs["ray_trial_id"]]
         assert [r["epoch"] for r in rows] == list(range(1, len(rows) + 1))  # no epoch twice
+        # where the trial's time went: one build, then epochs one after another
+        setups = {r["trial_setup_seconds"] for r in rows}
+        assert len(setups) == 1 and min(setups) > 0
+        for row, following in zip(rows, rows[1:], strict=False):
+            ended = row["epoch_started_at"] + row["time_this_iter_s"]
+            assert row["epoch_started_at"] < ended <= following["epoch_started_at"]
         assert trial.user_attrs["verdict"] == rows[-1]["verdict"]
         # every verdict reached, on the study as in the results
         assert trial.user_attrs.get("verdicts", []) == json.loads(rows[-1]["verdicts"])
