@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from sweep.recovery import RECOVERED, complete_epoch
 from sweep.study_storage import open_storage
-from tests.helpers import launch, poll
+from tests.helpers import ended_early, launch, poll, start_driver
 from tests.postgres import PASSWORD, binaries, postgres_server
 from tests.sweep.helpers import SER_BASE, freeze_a_trial_midway, sweep_command, trial_results
 
@@ -86,13 +86,12 @@ def kill_mid_sweep(corpus: Path, tmp_path: Path, storage: str, max_epochs: int =
             return None
         return freeze_a_trial_midway(partial(trial_results, experiment), checkpointed(experiment))
 
-    with open(tmp_path / "driver.log", "w") as log:
-        driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)  # fmt: skip
-        held = poll(hold_a_trial_once_one_finished, 300, every=0.2, alongside=driver)
-        assert driver.poll() is None, "the sweep ended before it could be killed"
-        os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
-        driver.wait()
+    log = tmp_path / "driver.log"
+    driver = start_driver(command, log)
+    held = poll(hold_a_trial_once_one_finished, 300, every=0.2, alongside=driver)
+    assert driver.poll() is None, ended_early(driver, log)
+    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
+    driver.wait()
     assert held, "no trial had checkpointed mid-run"
     before = {t.user_attrs["ray_trial_id"] for t in finished_trials(storage, experiment)}
     # exactly what the tests stand on: a finished trial, and the held one unfinished
@@ -244,10 +243,10 @@ def test_a_reevaluation_the_kill_cut_short_is_finished_by_resume(demo_corpus, tm
     command = sweep_command(corpus, out, "re", "--samples", 2, "--max-epochs", 4, "--num-cpus",
                             2, "--reeval-top", 2, "--reeval-seeds", 3)  # fmt: skip
     runs = out / "reeval"
-    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # fmt: skip
+    log = tmp_path / "driver.log"
+    driver = start_driver(command, log)
     poll(lambda: list(runs.glob("trial*/seed*/history.json")), 600, every=0.2, alongside=driver)
-    assert driver.poll() is None, "the sweep ended before it could be killed"
+    assert driver.poll() is None, ended_early(driver, log)
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     done = {p: p.stat().st_mtime_ns for p in runs.glob("trial*/seed*/history.json")}

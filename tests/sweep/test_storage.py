@@ -16,7 +16,7 @@ import pyarrow.fs
 import pytest
 
 from sweep.recovery import ROWS, complete_epoch, result_rows
-from tests.helpers import launch, poll
+from tests.helpers import ended_early, launch, poll, start_driver
 from tests.sweep.helpers import sweep_command
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
@@ -158,8 +158,8 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(
     command = sweep_command(corpus, out, "s3kill", "--samples", 3, "--max-epochs", S3_EPOCHS,
                             "--num-cpus", 2, "--ray-storage",
                             f"s3://sweeps/experiments?{query}")  # fmt: skip
-    driver = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)  # fmt: skip
+    log = tmp_path / "driver.log"
+    driver = start_driver(command, log)
 
     def hold_a_trial_once_one_finished() -> tuple[str, int, int] | None:
         finished = partial(finished_ray_ids, out / "study.db")
@@ -168,7 +168,7 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(
         return hold_a_checkpointed_trial(filesystem, experiment, finished)
 
     held = poll(hold_a_trial_once_one_finished, 300, every=0.2, alongside=driver)
-    assert driver.poll() is None, "the sweep ended before it could be killed"
+    assert driver.poll() is None, ended_early(driver, log)
     os.killpg(driver.pid, signal.SIGKILL)
     driver.wait()
     assert held, "no trial had checkpointed mid-run"
