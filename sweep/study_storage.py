@@ -17,15 +17,21 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import optuna
-from sqlalchemy import event
+from sqlalchemy import event, exc
 
 from sermodels.errors import ConfigError
 
 JOURNAL = "journal:"
+# Optuna creates a new database's schema by checking for its tables and version rows, then
+# adding them: of two processes opening the same new database at once (a sweep's driver and
+# a dashboard or a reader, array jobs sharing one study) the slower fails on a row the faster
+# added. Opened again, it finds them.
+SCHEMA_RACE_TRIES = 5
 
 
 def is_journal(url: str) -> bool:
@@ -91,11 +97,25 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     if is_journal(url):
         path = url[len(JOURNAL) :]
         return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(path))
-    storage = optuna.storages.RDBStorage(url)
+    storage = _rdb_storage(url)
     if url.startswith("sqlite:"):
         event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()  # the connections opened before the listener go
     return storage
+
+
+def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """``RDBStorage(url)``, opened again when another process created the same new schema at
+    the same moment (see ``SCHEMA_RACE_TRIES``); any other error, or the race's error on the
+    last try, is raised."""
+    for attempt in range(1, SCHEMA_RACE_TRIES + 1):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (exc.IntegrityError, exc.OperationalError, exc.ProgrammingError) as error:
+            created_beside = isinstance(error, exc.IntegrityError) or "already exists" in str(error)
+            if not created_beside or attempt == SCHEMA_RACE_TRIES:
+                raise
+            time.sleep(0.05 * attempt)
 
 
 def _sqlite_pragmas(connection, _record) -> None:

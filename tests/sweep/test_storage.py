@@ -16,6 +16,7 @@ import pyarrow.fs
 import pytest
 
 from sweep.recovery import ROWS, complete_epoch, result_rows
+from sweep.study_storage import open_storage
 from tests.helpers import ended_early, launch, poll, start_driver
 from tests.sweep.helpers import sweep_command
 
@@ -140,7 +141,10 @@ def finished_ray_ids(study_path: Path) -> set[str]:
     if not study_path.exists():
         return set()
     try:
-        study = optuna.load_study(study_name="s3kill", storage=f"sqlite:///{study_path}")
+        # opened as the product opens it: the driver may be creating this new database now
+        study = optuna.load_study(
+            study_name="s3kill", storage=open_storage(f"sqlite:///{study_path}")
+        )
     except KeyError:
         return set()
     return {t.user_attrs["ray_trial_id"] for t in study.trials if t.state.is_finished()}
