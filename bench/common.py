@@ -6,6 +6,8 @@ import path (once, here), and holds what each needs alike:
   and the one check that calls a cache stale (saying so on stderr);
 * :func:`spread`, :func:`bootstrap_spread`, :func:`wilson_interval`, :func:`finite`: spreads
   and intervals;
+* :func:`epochs_to_quality`: where a method's mean quality curve over budgets reaches a
+  level;
 * :func:`run_child`: a child process run to its end, with the peak proportional set size
   (PSS) of its process tree sampled while it runs.
 """
@@ -101,6 +103,22 @@ def wilson_interval(successes: int, trials: int, z: float = 1.645) -> list[float
     half = z * math.sqrt(share * (1 - share) / trials + z * z / (4 * trials * trials))
     half /= 1 + z * z / trials
     return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
+
+
+def epochs_to_quality(rows: list[dict], level: float, budgets: list[int]) -> float | None:
+    """Mean epochs at which the mean quality over ``rows`` first reaches ``level``,
+    interpolated linearly between budgets (``None``: not by the last budget)."""
+    means = [(statistics.fmean(r[s]["epochs"] for r in rows),
+              statistics.fmean(r[s]["quality"] for r in rows)) for s in budgets]  # fmt: skip
+    previous = None
+    for epochs, value in means:
+        if value >= level:
+            if previous is None or previous[1] >= value:
+                return epochs
+            share = (level - previous[1]) / (value - previous[1])
+            return previous[0] + share * (epochs - previous[0])
+        previous = (epochs, value)
+    return None
 
 
 @dataclass

@@ -48,7 +48,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, bootstrap_spread, emit, finite, stale
+from common import ROOT, bootstrap_spread, emit, epochs_to_quality, finite, stale
 from record_reference import (
     HELD_OUT,
     OUT,
@@ -233,22 +233,6 @@ def figures(payload: dict, target: float) -> dict:
                                           shares["random_full"]["mean"]),
             "runs": {m: [{str(k): v for k, v in row.items()} for row in rows]
                      for m, rows in table.items()}}  # fmt: skip
-
-
-def epochs_to_quality(rows: list[dict], level: float, budgets: list[int]) -> float | None:
-    """Mean epochs at which the mean quality over ``rows`` first reaches ``level``,
-    interpolated linearly between budgets (``None``: not by the last budget)."""
-    means = [(statistics.fmean(r[s]["epochs"] for r in rows),
-              statistics.fmean(r[s]["quality"] for r in rows)) for s in budgets]  # fmt: skip
-    previous = None
-    for epochs, value in means:
-        if value >= level:
-            if previous is None or previous[1] >= value:
-                return epochs
-            share = (level - previous[1]) / (value - previous[1])
-            return previous[0] + share * (epochs - previous[0])
-        previous = (epochs, value)
-    return None
 
 
 def ratio_with_spread(ours: list[dict], random: list[dict], budgets: list[int], rng) -> dict:

@@ -14,7 +14,13 @@ from sermodels.errors import ConfigError
 from sweep.cluster import check_address, check_ray_storage, init_ray
 from sweep.corpus import load_sweep_corpus, save_data_choice
 from sweep.results import summarize
-from sweep.settings import SETTINGS_FILE, SweepSettings, sweep_space
+from sweep.settings import (
+    ASHA_GRACE_PERIOD,
+    ASHA_REDUCTION_FACTOR,
+    SETTINGS_FILE,
+    SweepSettings,
+    sweep_space,
+)
 from sweep.study_storage import check_study_storage, mask_url, password_to_environment
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,8 +177,13 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
                                  settings.stopping, settings.sampler, images)  # fmt: skip
     scheduler = None
     if settings.scheduler == "asha":
-        scheduler = ASHAScheduler(metric=OBJECTIVE, mode=space.mode, max_t=max_epochs,
-                                  grace_period=min(2, max_epochs), reduction_factor=3)  # fmt: skip
+        scheduler = ASHAScheduler(
+            metric=OBJECTIVE,
+            mode=space.mode,
+            max_t=max_epochs,
+            grace_period=min(ASHA_GRACE_PERIOD, max_epochs),
+            reduction_factor=ASHA_REDUCTION_FACTOR,
+        )
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(

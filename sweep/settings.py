@@ -31,6 +31,10 @@ VALID_IS_TEST_REFUSED = (
     "test set; name validation folds (--valid-idx) or set r_valid"
 )
 SCHEDULERS = ("fifo", "asha")
+# ASHA's rungs: a trial's first ranking after this many epochs, then after 3x as many, ...;
+# the best third at each rung goes on (bench/fidelity.py measures them on the demo space)
+ASHA_GRACE_PERIOD = 2
+ASHA_REDUCTION_FACTOR = 3
 # keys a sweep saved under older names: the Optuna study's URL and Ray Tune's storage
 RENAMED_KEYS = {"storage": "study_url", "storage_path": "ray_storage"}
 

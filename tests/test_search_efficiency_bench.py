@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+import common  # noqa: E402
 import record_reference  # noqa: E402
 import search_efficiency  # noqa: E402
 
@@ -30,9 +31,9 @@ def row(*points: tuple[float, float]) -> dict:
 
 def test_epochs_to_a_level_are_interpolated_between_budgets():
     rows = [row((100, 0.5), (200, 0.6), (400, 0.7))]
-    assert search_efficiency.epochs_to_quality(rows, 0.5, BUDGETS) == 100
-    assert search_efficiency.epochs_to_quality(rows, 0.65, BUDGETS) == pytest.approx(300)
-    assert search_efficiency.epochs_to_quality(rows, 0.71, BUDGETS) is None
+    assert common.epochs_to_quality(rows, 0.5, BUDGETS) == 100
+    assert common.epochs_to_quality(rows, 0.65, BUDGETS) == pytest.approx(300)
+    assert common.epochs_to_quality(rows, 0.71, BUDGETS) is None
 
 
 def test_the_ratio_is_undefined_when_sersweep_never_reaches_random_searchs_quality():
