@@ -6,7 +6,9 @@ it starts (subprocesses, Ray workers), so the JAX path is tested as it runs on a
 without TensorFlow.
 """
 
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -14,8 +16,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 WITHOUT_TENSORFLOW = Path(__file__).parent / "without_tensorflow"
-# JAX's compilation cache for this run alone (hermetic; every JAX process of the run shares it)
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="jax-cache-"))
+# JAX's compilation cache for this run alone (hermetic; every JAX process of the run shares it),
+# removed when the run that made it ends
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = tempfile.mkdtemp(prefix="jax-cache-")
+    atexit.register(shutil.rmtree, os.environ["JAX_COMPILATION_CACHE_DIR"], ignore_errors=True)
 if os.environ.get("KERAS_BACKEND") == "jax":
     sys.path.insert(0, str(WITHOUT_TENSORFLOW))
     os.environ["PYTHONPATH"] = os.pathsep.join(

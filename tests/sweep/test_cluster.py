@@ -2,6 +2,7 @@
 both nodes, and killing the second node's raylet mid-sweep loses no trial; the trials it
 ran resume from their last checkpoint on the head."""
 
+import atexit
 import json
 import os
 import secrets
@@ -28,6 +29,7 @@ RAY = str(Path(sys.executable).parent / "ray")
 # the cluster's own token file: `ray start` needs one and never creates it, and the tests
 # must not depend on (or write) the user's ~/.ray/auth_token
 TOKEN_DIR = tempfile.mkdtemp(prefix="raytoken")
+atexit.register(shutil.rmtree, TOKEN_DIR, ignore_errors=True)
 TOKEN = Path(TOKEN_DIR) / "auth_token"
 ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0",
        "RAY_AUTH_TOKEN_PATH": str(TOKEN)}  # fmt: skip

@@ -12,11 +12,12 @@ import tempfile
 from pathlib import Path
 
 import optuna
+import psutil
 import pytest
 import yaml
 
 from sweep.study_storage import open_storage
-from tests.helpers import ROOT, free_port, wait_for
+from tests.helpers import ROOT, free_port, poll, wait_for
 from tests.sweep.helpers import trial_results
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
@@ -94,9 +95,12 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
         subprocess.run(["scancel", "--user=root"], env=env, timeout=30)
         for name in ("slurmd", "slurmctld", "munged"):
             try:
-                os.kill(int((folder / f"{name}.pid").read_text()), signal.SIGTERM)
+                pid = int((folder / f"{name}.pid").read_text())
+                os.kill(pid, signal.SIGTERM)
             except (OSError, ValueError):
                 continue
+            # a daemon writes its last files as it exits (munged its seed): gone first
+            poll(lambda pid=pid: not psutil.pid_exists(pid), 30)
         shutil.rmtree(folder, ignore_errors=True)
 
 
