@@ -7,8 +7,10 @@ trials per sweep, several sweeps per method.
 * **Methods** on the ``demo`` space with its epoch budget: ``sersweep`` (the defaults of
   ``launch.py sweep``: multivariate TPE, collapse stopping with failed GANs infeasible for
   TPE, the space's reduction, the top 3 re-evaluated on 3 fresh seeds and the best mean
-  less one standard error picked) and ``random_full`` (what a user gets without sersweep:
-  random search, every trial to the full budget, the best epoch picked).
+  less one standard error picked), ``sersweep_asha`` (the same with ``--scheduler asha``;
+  its ratio and failure share against random search under ``other_methods``) and
+  ``random_full`` (what a user gets without sersweep: random search, every trial to the full
+  budget, the best epoch picked).
 * **Budgets**: the first 16, 32 and 64 trials (in the order they finished) of each 64-trial
   sweep; at each, the method picks as it would had the sweep ended there (sersweep
   re-evaluates that budget's leaders).
@@ -74,6 +76,9 @@ REEVAL_TOP, REEVAL_SEEDS = 3, 3
 RESAMPLES = 2000
 METHODS = {
     "sersweep": {"reeval_top": 0},  # the defaults; its re-evaluation is replayed per budget
+    # the same with ASHA (`--scheduler asha`): multi-fidelity, the lever bench/fidelity.py
+    # measures on recorded runs, here in real sweeps
+    "sersweep_asha": {"reeval_top": 0, "scheduler": "asha"},
     "random_full": {"sampler": "random", "stop_on_collapse": False, "reduce": "best",
                     "reeval_top": 0},
 }  # fmt: skip
@@ -191,7 +196,7 @@ def outcome(method: str, trials: list[dict], runs: dict) -> dict:
     """A method's pick at one budget: its held-out quality and the epochs spent."""
     pick = _best(trials) if method == "random_full" else reeval_pick(_leaders(trials), runs)
     epochs = sum(t["epochs"] for t in trials)
-    if method == "sersweep":
+    if method != "random_full":
         epochs += sum(runs[_key(_spec(t, SEED_OFFSET + i))]["epochs"]
                       for t in _leaders(trials) for i in range(REEVAL_SEEDS))  # fmt: skip
     held = [runs[_key(_spec(pick, s))]["quality"] for s in HELD_OUT] if pick else []
@@ -228,7 +233,12 @@ def figures(payload: dict, target: float) -> dict:
     ratio = ratio_with_spread(table["sersweep"], table["random_full"], budgets, rng)
     shares = {method: bootstrap_spread([failure_share(s["trials"]) for s in sweeps], rng)
               for method, sweeps in payload["sweeps"].items()}  # fmt: skip
+    others = {method: {**ratio_with_spread(table[method], table["random_full"], budgets, rng),
+                       "failure_share_ratio": _ratio(shares[method]["mean"],
+                                                     shares["random_full"]["mean"])}
+              for method in table if method not in ("sersweep", "random_full")}  # fmt: skip
     return {"per_method": per_method, **ratio, "second_half_failure_share": shares,
+            "other_methods": others,
             "failure_share_ratio": _ratio(shares["sersweep"]["mean"],
                                           shares["random_full"]["mean"]),
             "runs": {m: [{str(k): v for k, v in row.items()} for row in rows]

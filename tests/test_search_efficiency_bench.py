@@ -81,6 +81,11 @@ def test_sersweeps_pick_is_the_best_mean_less_one_standard_error_and_pays_its_ep
         runs[search_efficiency._key(spec)] = {**spec, "quality": 0.6 + (seed - 2000) / 100}
     outcome = search_efficiency.outcome("sersweep", [steady, noisy, third], runs)
     assert outcome == {"quality": pytest.approx(0.61), "epochs": 3 * 6 + 9 * 6}
+    # under ASHA the same pick and the same re-evaluation; a trial stopped at its rung pays
+    # only the epochs it trained
+    third["epochs"] = 2
+    outcome = search_efficiency.outcome("sersweep_asha", [steady, noisy, third], runs)
+    assert outcome == {"quality": pytest.approx(0.61), "epochs": 2 * 6 + 2 + 9 * 6}
 
 
 def test_random_search_picks_its_best_single_value_and_pays_only_its_trials():
