@@ -51,10 +51,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from common import emit, epochs_to_quality, stale
-from record_selection import OUT, code_hash
+from common import emit, epochs_to_quality
+from record_selection import OUT
 from scipy.stats import spearmanr
-from selection import CHANCE, REEVAL_SEEDS, REEVAL_TOP, load, quality
+from selection import CHANCE, REEVAL_SEEDS, REEVAL_TOP, load_runs, quality
 
 from search_spaces.objective import DEFAULT_REDUCE, Reduction
 from sweep.collapse import NAN, CollapseDetector, deciding_verdict
@@ -310,10 +310,7 @@ def main() -> None:
     parser.add_argument("--replicates", type=int, default=REPLICATES)
     parser.add_argument("--resamples", type=int, default=RESAMPLES)
     args = parser.parse_args()
-    payload = load(args.runs)
-    is_stale = stale(payload["code_hash"], code_hash(), "the selection runs (rerun "
-                     "bench/record_selection.py)")  # fmt: skip
-    budget = max(len(run["history"]) for run in payload["runs"])
+    payload, budget, is_stale = load_runs(args.runs)
     sets = {
         name: summarise(prepare(configs, budget), args.replicates, args.resamples, index, budget)
         for index, (name, configs) in enumerate(sorted(payload["by_set"].items()))

@@ -245,17 +245,28 @@ def met(figures: dict) -> dict:
             "regret": figures["regret"]["mean"] <= TARGETS["regret"]}  # fmt: skip
 
 
+def load_runs(path: Path = OUT) -> tuple[dict, int, bool]:
+    """The recorded runs (by corpus in ``by_set``), their epoch budget, and whether the code
+    they were recorded with has changed since (said on stderr)."""
+    payload = load(path)
+    is_stale = stale(payload["code_hash"], code_hash(), "the selection runs (rerun "
+                     "bench/record_selection.py)")  # fmt: skip
+    return payload, max(len(run["history"]) for run in payload["runs"]), is_stale
+
+
+def replay(payload: dict, budget: int, replicates: int = REPLICATES) -> dict:
+    """Every method's figures per corpus (the corpora in name order, each its own seed)."""
+    return {name: summarise(prepare(configs, budget), replicates, seed=index)
+            for index, (name, configs) in enumerate(sorted(payload["by_set"].items()))}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=OUT)
     parser.add_argument("--replicates", type=int, default=REPLICATES)
     args = parser.parse_args()
-    payload = load(args.runs)
-    is_stale = stale(payload["code_hash"], code_hash(), "the selection runs (rerun "
-                     "bench/record_selection.py)")  # fmt: skip
-    budget = max(len(run["history"]) for run in payload["runs"])
-    sets = {name: summarise(prepare(configs, budget), args.replicates, seed=index)
-            for index, (name, configs) in enumerate(sorted(payload["by_set"].items()))}  # fmt: skip
+    payload, budget, is_stale = load_runs(args.runs)
+    sets = replay(payload, budget, args.replicates)
     reduction, rule = choose(sets["calibration"])
     shipped = f"{reduction}+reeval:{rule}"
     evaluation = sets["evaluation"]
