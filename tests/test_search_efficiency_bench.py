@@ -128,6 +128,13 @@ def test_benchmarks_publishes_the_recorded_target_and_what_the_runs_are():
         assert "not recorded" in row
         return
     payload = json.loads(search_efficiency.RUNS.read_text())
-    ratio = search_efficiency.figures(payload, reference["target"])["ratio"]
+    figures = search_efficiency.figures(payload, reference["target"])
+    ratio = figures["ratio"]
     assert ("undefined" if ratio is None else f"ratio {ratio:.2f}") in row
+    assert figures["ratio_interval"] is not None
+    low, high = figures["ratio_interval"]
+    assert f"interval {low:.2f}-{high:.2f}" in row
+    for method, other in figures["other_methods"].items():
+        value = other["ratio"]
+        assert f"`{method}: " + ("undefined" if value is None else f"ratio {value:.2f}") in row
     assert len(payload["sweeps"]["sersweep"]) >= 3
