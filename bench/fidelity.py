@@ -54,10 +54,19 @@ import numpy as np
 from common import emit, epochs_to_quality
 from record_selection import OUT
 from scipy.stats import spearmanr
-from selection import CHANCE, REEVAL_SEEDS, REEVAL_TOP, load_runs, quality
+from selection import (
+    CHANCE,
+    REEVAL_SEEDS,
+    REEVAL_TOP,
+    curve,
+    load_runs,
+    quality,
+    spread_over_draws,
+    stopped_at,
+)
 
 from search_spaces.objective import DEFAULT_REDUCE, Reduction
-from sweep.collapse import NAN, CollapseDetector, deciding_verdict
+from sweep.collapse import CollapseDetector
 from sweep.reeval import confidence_bound
 from sweep.settings import ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR, default_stop_verdicts
 
@@ -91,20 +100,11 @@ def prepare(configs: dict[int, dict[int, dict]], budget: int) -> dict[int, dict[
     for config, seeds in configs.items():
         table[config] = {}
         for seed, run in seeds.items():
-            values = [row.get("val_uar", math.nan) for row in run["history"]]
+            values = curve(run)
             objective = tuple(reduction.reduce(values[:epoch])[0] for epoch in range(1, budget + 1))
-            table[config][seed] = Run(objective, _stopped_at(run["history"], detector, stopping),
+            table[config][seed] = Run(objective, stopped_at(run, detector, stopping),
                                       quality(run, budget))  # fmt: skip
     return table
-
-
-def _stopped_at(history: list[dict], detector: CollapseDetector, stopping: tuple) -> int | None:
-    """The epoch after which a sweep's trial would end on a verdict of the stop list or NaN."""
-    for epoch in range(1, len(history) + 1):
-        verdict = deciding_verdict(detector.verdicts(history[:epoch]), stopping)
-        if verdict.name in stopping or verdict.name == NAN:
-            return epoch
-    return None
 
 
 def rungs(grace: int | None, budget: int) -> list[int]:
@@ -246,7 +246,7 @@ def summarise(table: dict, replicates: int, resamples: int, seed: int, budget: i
     for arm in ARMS:
         rows = [d["arms"][arm] for d in draws]
         per_arm[arm] = {
-            "budgets": {str(b): {"quality": _interval([r[b]["quality"] for r in rows]),
+            "budgets": {str(b): {"quality": spread_over_draws([r[b]["quality"] for r in rows]),
                                  "epochs": _mean([r[b]["epochs"] for r in rows]),
                                  "search_epochs": _mean([r[b]["search_epochs"] for r in rows]),
                                  "starts": _mean([r[b]["starts"] for r in rows])}
@@ -255,8 +255,8 @@ def summarise(table: dict, replicates: int, resamples: int, seed: int, budget: i
         if arm == "full":
             continue
         per_arm[arm]["minus_full"] = {
-            str(b): _interval([d["arms"][arm][b]["quality"] - d["arms"]["full"][b]["quality"]
-                               for d in draws])
+            str(b): spread_over_draws([d["arms"][arm][b]["quality"]
+                                       - d["arms"]["full"][b]["quality"] for d in draws])
             for b in budgets
         }  # fmt: skip
         for key, spent in (("ratio", "epochs"), ("search_ratio", "search_epochs")):
@@ -270,20 +270,13 @@ def summarise(table: dict, replicates: int, resamples: int, seed: int, budget: i
         [round(float(q), 3) for q in np.percentile(defined, [5, 95])] if defined else None
     )
     shipped["ratio_defined_share"] = round(len(defined) / max(1, resamples), 3)
-    correlation = {str(e): _interval([d["rung_correlation"][e] for d in draws])
+    correlation = {str(e): spread_over_draws([d["rung_correlation"][e] for d in draws])
                    for e in range(1, budget + 1)}  # fmt: skip
     return {"rung_correlation": correlation, "arms": per_arm}
 
 
 def _mean(values: list[float]) -> float:
     return round(statistics.fmean(values), 1)
-
-
-def _interval(values: list[float]) -> dict:
-    values = [v for v in values if math.isfinite(v)]
-    return {"mean": round(statistics.fmean(values), 4),
-            "p05": round(float(np.percentile(values, 5)), 4),
-            "p95": round(float(np.percentile(values, 95)), 4)}  # fmt: skip
 
 
 def headline(sets: dict) -> dict:

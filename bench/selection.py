@@ -64,8 +64,8 @@ REEVAL_TOP, REEVAL_SEEDS = 3, 3
 REPLICATES = 500
 WIDER_TOP = (1, 3, 6, 12, 24)  # leaders re-evaluated, beside the shipped 3
 # every configuration known by all the seeds outside the truth (the trial's and the
-# re-evaluation's), the best mean picked: as good a pick as this table can make, so its
-# regret is the floor the truth's own noise puts under every method's
+# re-evaluation's), the best mean picked: about as good a pick as this table can make, so its
+# regret shows how much of every method's the truth's own noise makes
 EVERY_CONFIG = "every_config_4_seeds"
 CHANCE = 0.25  # 4 classes
 SETTLED = 3  # epochs of the budget's end that make a run's quality
@@ -98,15 +98,21 @@ def quality(run: dict, budget: int) -> float:
     return statistics.fmean(values[-SETTLED:])
 
 
-def pickable(run: dict, detector: CollapseDetector, stopping: tuple[str, ...]) -> bool:
-    """Whether a sweep would keep the run as a COMPLETE trial: never stopped by a verdict of
-    the stop list, never NaN (the trial judges itself after every epoch)."""
+def stopped_at(run: dict, detector: CollapseDetector, stopping: tuple[str, ...]) -> int | None:
+    """The epoch after which a sweep would end the run on a verdict of the stop list or NaN
+    (the trial judges itself after every epoch); ``None`` when it never would."""
     history = run["history"]
     for epoch in range(1, len(history) + 1):
         verdict = deciding_verdict(detector.verdicts(history[:epoch]), stopping)
         if verdict.name in stopping or verdict.name == NAN:
-            return False
-    return True
+            return epoch
+    return None
+
+
+def pickable(run: dict, detector: CollapseDetector, stopping: tuple[str, ...]) -> bool:
+    """Whether a sweep would keep the run as a COMPLETE trial: never stopped by a verdict of
+    the stop list, never NaN."""
+    return stopped_at(run, detector, stopping) is None
 
 
 def prepare(configs: dict[int, dict[int, dict]], budget: int) -> dict:
@@ -213,11 +219,12 @@ def summarise(runs: dict, replicates: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     draws = [replicate(runs, rng) for _ in range(replicates)]
     methods = sorted({m for d in draws for m in d})
-    return {m: {k: _spread([d[m][k] for d in draws if m in d]) for k in TARGETS}
+    return {m: {k: spread_over_draws([d[m][k] for d in draws if m in d]) for k in TARGETS}
             for m in methods}  # fmt: skip
 
 
-def _spread(values: list[float]) -> dict:
+def spread_over_draws(values: list[float]) -> dict:
+    """Mean and 5-95 % of a figure over role draws (non-finite values left out)."""
     values = [v for v in values if math.isfinite(v)]
     if not values:
         return {"mean": None, "p05": None, "p95": None}
