@@ -8,7 +8,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow.fs
+
+from sweep.recovery import CHECKPOINT_PREFIX, ROWS, complete_epoch
 from tests.helpers import launch_command
+
+LOCAL = pyarrow.fs.LocalFileSystem()
 
 # a small SER base: fast epochs on the demo corpus, two test and two validation speakers
 SER_BASE = """
@@ -45,15 +50,58 @@ def freeze_a_trial_midway(results: Callable[[], dict[str, list[dict]]],
     """Stop (SIGSTOP) the process of a trial that has checkpointed and not finished, so that it
     is still unfinished when the driver is killed; returns its folder, or ``None`` when no
     trial is there yet. ``results`` reads every trial folder's result rows; ``checkpointed``
-    says whether a folder holds a complete checkpoint. A result the process sent before it
-    stopped can still land: a trial whose last row then says done is let go again."""
+    says whether a folder holds the checkpoint a test needs. The process can still write a
+    checkpoint, and a result it sent can still land, between the look and the stop: both are
+    looked at again once it is stopped, and a trial that no longer qualifies is let go."""
     for folder, rows in results().items():
         if not rows or rows[-1]["done"] or not checkpointed(folder):
             continue
         pid = rows[-1]["pid"]
         os.kill(pid, signal.SIGSTOP)
         time.sleep(1.0)  # the driver writes a result it already had
-        if not results()[folder][-1]["done"]:
+        if not results()[folder][-1]["done"] and checkpointed(folder):
             return folder
         os.kill(pid, signal.SIGCONT)
     return None
+
+
+def newest_checkpoint(filesystem: pyarrow.fs.FileSystem, trial_folder: str,
+                      trial_id: str) -> tuple[int, dict] | None:  # fmt: skip
+    """The epoch of a trial's newest complete checkpoint and that epoch's result row, from the
+    checkpoint's own copy of the rows (``None``: no complete checkpoint yet). Read from what
+    the trial writes itself, not from the rows the driver copies later."""
+    selector = pyarrow.fs.FileSelector(trial_folder, allow_not_found=True)
+    epochs = {
+        complete_epoch(filesystem, info.path, trial_id): info.path
+        for info in filesystem.get_file_info(selector)
+        if info.base_name.startswith(CHECKPOINT_PREFIX)
+    }
+    epochs.pop(None, None)
+    if not epochs:
+        return None
+    with filesystem.open_input_stream(f"{epochs[max(epochs)]}/{ROWS}") as handle:
+        return max(epochs), json.loads(handle.readall())[-1]
+
+
+def leaves_epochs(newest: tuple[int, dict] | None, max_epochs: int) -> bool:
+    """Whether a trial whose newest checkpoint is ``newest`` (see :func:`newest_checkpoint`)
+    has epochs left to train. Of a held (stopped) process, that says it is still in that trial
+    (it checkpoints every epoch before it moves on), and that a resume continues the trial in
+    a new process: a trial whose newest checkpoint holds its last epoch, or an epoch at which
+    it ended itself or was condemned, is only written back from it and never trains again."""
+    if newest is None:
+        return False
+    epoch, row = newest
+    return epoch < max_epochs and not row["done"] and not row["collapsed"]
+
+
+def leaves_epochs_to_train(experiment: Path, max_epochs: int) -> Callable[[str], bool]:
+    """Whether a trial folder of a local ``experiment`` has epochs left to train (see
+    :func:`leaves_epochs`)."""
+
+    def newest_checkpoint_leaves_epochs(folder: str) -> bool:
+        trial_id = folder.removeprefix("trial_")
+        return leaves_epochs(newest_checkpoint(LOCAL, str(experiment / folder), trial_id),
+                             max_epochs)  # fmt: skip
+
+    return newest_checkpoint_leaves_epochs

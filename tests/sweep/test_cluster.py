@@ -21,10 +21,16 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.helpers import free_port, poll
-from tests.sweep.helpers import freeze_a_trial_midway, sweep_command, trial_results
+from tests.sweep.helpers import (
+    freeze_a_trial_midway,
+    leaves_epochs_to_train,
+    sweep_command,
+    trial_results,
+)
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
+TWO_NODE_EPOCHS = 6
 RAY = str(Path(sys.executable).parent / "ray")
 # the cluster's own token file: `ray start` needs one and never creates it, and the tests
 # must not depend on (or write) the user's ~/.ray/auth_token
@@ -90,14 +96,14 @@ def results_on(experiment: Path, node_id: str) -> dict[str, list[dict]]:
 
 
 def hold_a_trial_on(raylet: psutil.Process, experiment: Path) -> str | None:
-    """Hold still a checkpointed, unfinished trial running on the node of ``raylet``; its
-    folder, or ``None`` while there is none."""
+    """Hold still a trial running on the node of ``raylet`` whose newest checkpoint leaves
+    epochs to train (so that the node is lost with the trial mid-run); its folder, or
+    ``None`` while there is none."""
     node = node_of(raylet, trial_results(experiment))
     if node is None:
         return None
     return freeze_a_trial_midway(
-        partial(results_on, experiment, node),
-        lambda folder: any((experiment / folder).glob("checkpoint_*/state.npz")),
+        partial(results_on, experiment, node), leaves_epochs_to_train(experiment, TWO_NODE_EPOCHS)
     )
 
 
@@ -119,8 +125,8 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, demo_co
     corpus = demo_corpus(12, 16, seed=4)
     out = tmp_path / "sweep"
     # streaming: each trial reads its batches from the file, on whichever node it runs
-    command = sweep_command(corpus, out, "two", "--samples", 4, "--max-epochs", 6, "--address",
-                            address, "--concurrency", 2, "--no-collapse-stop",
+    command = sweep_command(corpus, out, "two", "--samples", 4, "--max-epochs", TWO_NODE_EPOCHS,
+                            "--address", address, "--concurrency", 2, "--no-collapse-stop",
                             "--data-mode", "stream")  # fmt: skip
     experiment = out / "ray" / "two"
     with open(tmp_path / "driver.log", "w") as log:
@@ -146,7 +152,7 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, demo_co
     assert len({r["node_id"] for rows in runs.values() for r in rows}) == 2  # both nodes used
     for rows in runs.values():
         epochs = [r["epoch"] for r in rows]
-        assert sorted(set(epochs)) == list(range(1, 7))  # every epoch of the budget
+        assert sorted(set(epochs)) == list(range(1, TWO_NODE_EPOCHS + 1))  # the whole budget
         assert max(Counter(epochs).values()) <= 2  # at most the interrupted epoch redone
     rows = runs[held]  # resumed on the head, from its checkpoint, not from scratch
     first_on_head = next(i for i, r in enumerate(rows) if r["node_id"] != worker_node)

@@ -6,12 +6,10 @@ import json
 import os
 import signal
 import subprocess
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
 import optuna
-import pyarrow.fs
 import pytest
 import ray.cloudpickle
 from optuna.trial import TrialState
@@ -20,11 +18,16 @@ from sweep.recovery import RECOVERED, complete_epoch
 from sweep.study_storage import open_storage
 from tests.helpers import ended_early, launch, poll, start_driver
 from tests.postgres import PASSWORD, binaries, postgres_server
-from tests.sweep.helpers import SER_BASE, freeze_a_trial_midway, sweep_command, trial_results
+from tests.sweep.helpers import (
+    LOCAL,
+    SER_BASE,
+    freeze_a_trial_midway,
+    leaves_epochs_to_train,
+    sweep_command,
+    trial_results,
+)
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
-
-LOCAL = pyarrow.fs.LocalFileSystem()
 
 
 def epochs_by_trial(experiment: Path) -> dict[str, list[int]]:
@@ -63,19 +66,11 @@ def finished_trials(storage: str, experiment: Path) -> list:
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
 
 
-def checkpointed(experiment: Path) -> Callable[[str], bool]:
-    def has_complete_checkpoint(folder: str) -> bool:
-        trial_id = folder.removeprefix("trial_")
-        return any(complete_epoch(LOCAL, str(path), trial_id) is not None
-                   for path in (experiment / folder).glob("checkpoint_*"))  # fmt: skip
-
-    return has_complete_checkpoint
-
-
 def kill_mid_sweep(corpus: Path, tmp_path: Path, storage: str, max_epochs: int = 4):
-    """Start a 5-trial sweep; once a trial has finished, hold a trial that has checkpointed
-    mid-run still (SIGSTOP), then SIGKILL the driver and the Ray it started. Returns the sweep
-    folder, the experiment, the Ray ids finished by then and the held trial's folder."""
+    """Start a 5-trial sweep; once a trial has finished, hold still (SIGSTOP) a trial whose
+    newest checkpoint leaves epochs to train, then SIGKILL the driver and the Ray it started.
+    Returns the sweep folder, the experiment, the Ray ids finished by then and the held
+    trial's folder."""
     out = tmp_path / "sweep"
     experiment = out / "ray" / "kill"
     command = sweep_command(corpus, out, "kill", "--samples", 5, "--max-epochs", max_epochs,
@@ -84,7 +79,9 @@ def kill_mid_sweep(corpus: Path, tmp_path: Path, storage: str, max_epochs: int =
     def hold_a_trial_once_one_finished() -> str | None:
         if not finished_trials(storage, experiment):
             return None
-        return freeze_a_trial_midway(partial(trial_results, experiment), checkpointed(experiment))
+        return freeze_a_trial_midway(
+            partial(trial_results, experiment), leaves_epochs_to_train(experiment, max_epochs)
+        )
 
     log = tmp_path / "driver.log"
     driver = start_driver(command, log)
@@ -97,6 +94,7 @@ def kill_mid_sweep(corpus: Path, tmp_path: Path, storage: str, max_epochs: int =
     # exactly what the tests stand on: a finished trial, and the held one unfinished
     assert before and len(before) < 5 and held[6:] not in before
     assert not trial_results(experiment)[held][-1]["done"]
+    assert leaves_epochs_to_train(experiment, max_epochs)(held)
     return out, experiment, before, held
 
 
@@ -261,11 +259,11 @@ def test_a_reevaluation_the_kill_cut_short_is_finished_by_resume(demo_corpus, tm
     assert all(path.stat().st_mtime_ns == mtime for path, mtime in done.items())  # not redone
 
 
+SLOW_EPOCHS = 25
 SLOW_SER_SPACE = (
     SER_BASE.replace("batch_size: 32", "batch_size: 16")
-    + """
-max_epochs: 25
-params:
+    + f"max_epochs: {SLOW_EPOCHS}\n"
+    + """params:
   ser.lr: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}
 """
 )
@@ -284,12 +282,15 @@ def test_a_trial_whose_worker_dies_fails_alone_with_its_message(demo_corpus, tmp
                               text=True, start_new_session=True)  # fmt: skip
 
     def kill_a_running_trial() -> int | None:
-        running = [rows[-1] for rows in trial_results(experiment).values()
-                   if rows and not rows[-1]["done"] and rows[-1]["epoch"] >= 2]  # fmt: skip
-        if not running:
+        # held still first, so that the process killed is for certain still in the trial
+        # whose rows name it (an actor goes on to the next trial once one ends)
+        still_in_it = leaves_epochs_to_train(experiment, SLOW_EPOCHS)
+        held = freeze_a_trial_midway(partial(trial_results, experiment), still_in_it)
+        if held is None:
             return None
-        os.kill(running[0]["pid"], signal.SIGKILL)
-        return running[0]["pid"]
+        pid = trial_results(experiment)[held][-1]["pid"]
+        os.kill(pid, signal.SIGKILL)
+        return pid
 
     killed = poll(kill_a_running_trial, 300, every=0.2, alongside=driver)
     assert killed, "no trial was running to kill"
@@ -307,7 +308,7 @@ def test_a_trial_whose_worker_dies_fails_alone_with_its_message(demo_corpus, tmp
         if trial is failed[0]:
             assert rows[-1]["pid"] == killed and not rows[-1]["done"]
         else:  # the others ran their whole budget
-            assert trial.state == TrialState.COMPLETE and len(rows) == 25
+            assert trial.state == TrialState.COMPLETE and len(rows) == SLOW_EPOCHS
     report = launch("report", out, timeout=300)
     assert report.returncode == 0, report.stderr[-2000:]
     text = (out / "report" / "report.md").read_text()

@@ -15,10 +15,10 @@ import optuna
 import pyarrow.fs
 import pytest
 
-from sweep.recovery import ROWS, complete_epoch, result_rows
+from sweep.recovery import result_rows
 from sweep.study_storage import open_storage
 from tests.helpers import ended_early, launch, poll, start_driver
-from tests.sweep.helpers import sweep_command
+from tests.sweep.helpers import leaves_epochs, newest_checkpoint, sweep_command
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
@@ -106,34 +106,27 @@ def hold_a_checkpointed_trial(
     filesystem, experiment: str, finished: Callable[[], set[str]]
 ) -> tuple[str, int, int] | None:
     """Stop (SIGSTOP) the process of an unfinished trial whose newest complete checkpoint in
-    the bucket is two or more epochs before its last and not its end; returns its folder, that
-    checkpoint's epoch and the process id (``None``: no such trial yet). Found by the
-    checkpoints the trial writes to the bucket itself, not by the result rows the driver
-    copies there later. A result sent before the stop can still end the trial: one the
-    study then lists as finished is let go again."""
+    the bucket leaves epochs to train (before its last epoch, not ended or condemned there);
+    returns its folder, that checkpoint's epoch and the process id (``None``: no such trial
+    yet). Found by the checkpoints the trial writes to the bucket itself, not by the result
+    rows the driver copies there later. The process can still checkpoint, and a result it
+    sent can still end the trial, between the look and the stop: both are looked at again
+    once it is stopped, and a trial that no longer qualifies is let go."""
     selector = pyarrow.fs.FileSelector(experiment, allow_not_found=True)
     for trial in filesystem.get_file_info(selector):
         trial_id = trial.base_name.removeprefix("trial_")
         if not trial.base_name.startswith("trial_") or trial_id in finished():
             continue
-        checkpoints = filesystem.get_file_info(pyarrow.fs.FileSelector(trial.path))
-        epochs = {
-            complete_epoch(filesystem, c.path, trial_id): c.path
-            for c in checkpoints
-            if c.base_name.startswith("checkpoint_")
-        }
-        epochs.pop(None, None)
-        if not epochs or max(epochs) > S3_EPOCHS - 2:
+        newest = newest_checkpoint(filesystem, trial.path, trial_id)
+        if not leaves_epochs(newest, S3_EPOCHS):
             continue
-        with filesystem.open_input_stream(f"{epochs[max(epochs)]}/{ROWS}") as handle:
-            last = json.loads(handle.readall())[-1]
-        if last["done"]:
-            continue
-        os.kill(last["pid"], signal.SIGSTOP)
+        pid = newest[1]["pid"]
+        os.kill(pid, signal.SIGSTOP)
         time.sleep(1.0)  # the driver takes in a result it already had
-        if trial_id not in finished():
-            return trial.base_name, max(epochs), last["pid"]
-        os.kill(last["pid"], signal.SIGCONT)
+        newest = newest_checkpoint(filesystem, trial.path, trial_id)
+        if leaves_epochs(newest, S3_EPOCHS) and trial_id not in finished():
+            return trial.base_name, newest[0], pid
+        os.kill(pid, signal.SIGCONT)
     return None
 
 
