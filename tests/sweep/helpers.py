@@ -4,6 +4,7 @@ trial still mid-run so that a kill finds it there."""
 import json
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -63,6 +64,19 @@ def freeze_a_trial_midway(results: Callable[[], dict[str, list[dict]]],
             return folder
         os.kill(pid, signal.SIGCONT)
     return None
+
+
+def kill_held_then_driver(held_pid: int | None, driver: subprocess.Popen) -> None:
+    """SIGKILL a held (stopped) trial process (if one was held), then the driver and the Ray
+    it started, in that order. A Ray worker leads its own process group, whose parent is its
+    raylet: once the raylet dies the group is orphaned, and the kernel wakes a stopped member
+    (SIGHUP, which a trial's worker ignores, then SIGCONT), which then finishes what it was
+    already asked to do (a checkpoint) before it notices. Killed first, the held process
+    writes nothing more."""
+    if held_pid is not None:
+        os.kill(held_pid, signal.SIGKILL)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait()
 
 
 def newest_checkpoint(filesystem: pyarrow.fs.FileSystem, trial_folder: str,

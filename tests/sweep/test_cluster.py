@@ -139,8 +139,10 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, demo_co
         assert held, "no trial ran on the second node"
         last = trial_results(experiment)[held][-1]
         worker_node, held_pid = last["node_id"], last["pid"]
+        # its worker goes with the node; first, or the raylet's death would wake it (see
+        # kill_held_then_driver)
+        os.kill(held_pid, signal.SIGKILL)
         raylet.send_signal(signal.SIGKILL)
-        os.kill(held_pid, signal.SIGKILL)  # its worker goes with the node
         assert driver.wait(timeout=600) == 0, (tmp_path / "driver.log").read_text()[-3000:]
 
     assert json.loads((out / "data.json").read_text())["mode"] == "stream"

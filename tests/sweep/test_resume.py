@@ -22,6 +22,7 @@ from tests.sweep.helpers import (
     LOCAL,
     SER_BASE,
     freeze_a_trial_midway,
+    kill_held_then_driver,
     leaves_epochs_to_train,
     sweep_command,
     trial_results,
@@ -68,7 +69,8 @@ def finished_trials(storage: str, experiment: Path) -> list:
 
 def kill_mid_sweep(corpus: Path, tmp_path: Path, storage: str, max_epochs: int = 4):
     """Start a 5-trial sweep; once a trial has finished, hold still (SIGSTOP) a trial whose
-    newest checkpoint leaves epochs to train, then SIGKILL the driver and the Ray it started.
+    newest checkpoint leaves epochs to train, then SIGKILL it, the driver and the Ray it
+    started.
     Returns the sweep folder, the experiment, the Ray ids finished by then and the held
     trial's folder."""
     out = tmp_path / "sweep"
@@ -87,8 +89,7 @@ def kill_mid_sweep(corpus: Path, tmp_path: Path, storage: str, max_epochs: int =
     driver = start_driver(command, log)
     held = poll(hold_a_trial_once_one_finished, 300, every=0.2, alongside=driver)
     assert driver.poll() is None, ended_early(driver, log)
-    os.killpg(driver.pid, signal.SIGKILL)  # the driver and the Ray it started
-    driver.wait()
+    kill_held_then_driver(trial_results(experiment)[held][-1]["pid"] if held else None, driver)
     assert held, "no trial had checkpointed mid-run"
     before = {t.user_attrs["ray_trial_id"] for t in finished_trials(storage, experiment)}
     # exactly what the tests stand on: a finished trial, and the held one unfinished

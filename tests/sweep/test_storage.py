@@ -18,7 +18,12 @@ import pytest
 from sweep.recovery import result_rows
 from sweep.study_storage import open_storage
 from tests.helpers import ended_early, launch, poll, start_driver
-from tests.sweep.helpers import leaves_epochs, newest_checkpoint, sweep_command
+from tests.sweep.helpers import (
+    kill_held_then_driver,
+    leaves_epochs,
+    newest_checkpoint,
+    sweep_command,
+)
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
@@ -166,12 +171,15 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(
 
     held = poll(hold_a_trial_once_one_finished, 300, every=0.2, alongside=driver)
     assert driver.poll() is None, ended_early(driver, log)
-    os.killpg(driver.pid, signal.SIGKILL)
-    driver.wait()
+    kill_held_then_driver(held[2] if held else None, driver)
     assert held, "no trial had checkpointed mid-run"
     held, checkpointed_epoch, pid = held
     finished = finished_ray_ids(out / "study.db")
-    assert finished and held[6:] not in finished  # exactly what the test stands on
+    # exactly what the test stands on: a finished trial, the held one not, and its newest
+    # checkpoint still the one it was held at
+    assert finished and held[6:] not in finished
+    newest = newest_checkpoint(filesystem, f"{experiment}/{held}", held[6:])
+    assert newest is not None and newest[0] == checkpointed_epoch
     resumed = launch("resume", out, timeout=1500)  # a hang guard
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     after = s3_trials(filesystem, experiment)
