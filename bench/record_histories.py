@@ -96,17 +96,32 @@ def model_code_hash(root: Path = ROOT) -> str:
 
 
 def library_definitions(root: Path = ROOT) -> list[str]:
-    """The model library's training code as what it defines: each top-level statement's syntax
-    tree, sorted, after its sorted outside imports. Left out, because no run trains
-    differently by them: which module holds a definition, one library module importing
-    another (wiring), ``TYPE_CHECKING`` blocks, ``__all__``, type hints, docstrings, comments
-    and layout.
+    """The model library's training code as what it defines (:func:`package_definitions`,
+    without ``NOT_TRAINING``)."""
+    return package_definitions("sermodels", root, leave_out=NOT_TRAINING)
+
+
+def package_definitions(package: str, root: Path = ROOT, leave_out: tuple = ()) -> list[str]:
+    """A package's code as what it defines: each top-level statement's syntax tree, sorted,
+    after its sorted outside imports (files under ``leave_out`` not read). Left out, because
+    no run trains differently by them: which module holds a definition, one module of the
+    package importing another (wiring), ``TYPE_CHECKING`` blocks, ``__all__``, type hints,
+    docstrings, comments and layout.
     So moving code between modules keeps the hash; changing what any of it does changes it."""
+    paths = [
+        path
+        for path in (root / package).rglob("*.py")
+        if not str(path.relative_to(root)).startswith(leave_out)
+    ]
+    return module_definitions(paths, package)
+
+
+def module_definitions(paths: list[Path], package: str = "") -> list[str]:
+    """What the modules at ``paths`` define, as :func:`package_definitions` reads them
+    (imports of ``package`` being wiring)."""
     definitions, imports = [], set()
-    for path in (root / "sermodels").rglob("*.py"):
-        if str(path.relative_to(root)).startswith(NOT_TRAINING):
-            continue
-        for node in _without_wiring(ast.parse(path.read_text())).body:
+    for path in paths:
+        for node in _without_wiring(ast.parse(path.read_text()), package).body:
             if isinstance(node, ast.Import | ast.ImportFrom):
                 imports.add(ast.dump(node))
             else:
@@ -114,9 +129,9 @@ def library_definitions(root: Path = ROOT) -> list[str]:
     return sorted(imports) + sorted(definitions)
 
 
-def _without_wiring(tree: ast.Module) -> ast.Module:
-    """``tree`` without library-internal imports, ``TYPE_CHECKING`` blocks, ``__all__`` and
-    docstrings, at every depth."""
+def _without_wiring(tree: ast.Module, package: str) -> ast.Module:
+    """``tree`` without ``package``-internal imports, ``TYPE_CHECKING`` blocks, ``__all__``
+    and docstrings, at every depth."""
     documented = ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef
     for node in ast.walk(tree):
         _drop_annotation(node)
@@ -124,7 +139,7 @@ def _without_wiring(tree: ast.Module) -> ast.Module:
             statements = getattr(node, name, None)
             if not isinstance(statements, list):
                 continue
-            kept = [statement for statement in statements if not _wiring(statement)]
+            kept = [statement for statement in statements if not _wiring(statement, package)]
             if name == "body" and isinstance(node, documented) and kept and _docstring(kept[0]):
                 kept = kept[1:]
             setattr(node, name, kept)
@@ -142,11 +157,14 @@ def _drop_annotation(node: ast.AST) -> None:
         node.annotation = ast.Name("_")
 
 
-def _wiring(statement: ast.stmt) -> bool:
+def _wiring(statement: ast.stmt, package: str) -> bool:
+    def inside(module: str) -> bool:
+        return module == package or module.startswith(f"{package}.")
+
     if isinstance(statement, ast.ImportFrom):
-        return statement.level > 0 or (statement.module or "").startswith("sermodels")
+        return statement.level > 0 or inside(statement.module or "")
     if isinstance(statement, ast.Import):
-        return all(alias.name.startswith("sermodels") for alias in statement.names)
+        return all(inside(alias.name) for alias in statement.names)
     if isinstance(statement, ast.If):
         return ast.unparse(statement.test) in ("TYPE_CHECKING", "typing.TYPE_CHECKING")
     if isinstance(statement, ast.Assign):

@@ -18,21 +18,22 @@ from one lucky run. So this script:
     .venv/bin/python bench/record_reference.py [--trials 64]
 
 Takes about 20 minutes on a 2-core CPU. ``bench/search_efficiency.py`` says when the code the
-file was recorded with has changed since (``code_hash``: the model library's training code,
-the demo space, the sweep package and this script).
+file was recorded with has changed since (``code_hash``: what the model library's training
+code, the sweep package and this script define, and the demo space).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from common import ROOT, emit, files_hash
-from record_histories import NOT_TRAINING
+from common import ROOT, emit
+from record_histories import library_definitions, module_definitions, package_definitions
 from sweeps import results_by_trial
 
 from search_spaces import load_space
@@ -50,16 +51,25 @@ HELD_OUT = [2000, 2001, 2002]  # seeds no selection sees (re-evaluation uses the
 
 
 def code_hash() -> str:
-    """What the reference depends on: the model library's training code, the demo space, the
-    sweep package (sampler, trainable) and this script."""
-    library = [
-        path
-        for path in (ROOT / "sermodels").rglob("*.py")
-        if not str(path.relative_to(ROOT)).startswith(NOT_TRAINING)
+    """What the reference and the sweeps compared with it run, as definitions
+    (:func:`record_histories.package_definitions`: not layout, comments, docstrings or type
+    hints): the model library's training code, the sweep package (sampler, trainable,
+    verdicts, re-evaluation), this script, and the demo space as parsed (its description
+    left out)."""
+    import yaml
+
+    digest = hashlib.sha256()
+    parts = [
+        *library_definitions(),
+        *package_definitions("sweep"),
+        *module_definitions([Path(__file__).resolve()]),
     ]
-    sweep = list((ROOT / "sweep").glob("*.py"))
-    space = ROOT / "search_spaces" / f"{SPACE}.yaml"
-    return files_hash([*library, *sweep, space, Path(__file__).resolve()])
+    for part in parts:
+        digest.update(part.encode())
+    space = yaml.safe_load((ROOT / "search_spaces" / f"{SPACE}.yaml").read_text())
+    space.pop("description", None)
+    digest.update(json.dumps(space, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
 
 
 def write_bench_corpus(path: Path, seed: int = CORPUS_SEED) -> Path:

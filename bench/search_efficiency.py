@@ -36,7 +36,9 @@ that file (``cache_stale`` says whether the code changed since).
     .venv/bin/python bench/search_efficiency.py [--record [--seeds 5]]
 
 Recording takes about an hour at ``--trials 32 --seeds 3`` on a 2-core CPU and about three and a
-half hours at the defaults; the replay a second.
+half hours at the defaults; the replay a second. It records in parts: each finished sweep and
+its seed runs are kept in ``bench/histories/search_efficiency_runs.partial.json``, and
+``--record`` with the same ``--trials`` on the same code goes on from there after a stop.
 """
 
 from __future__ import annotations
@@ -70,8 +72,11 @@ from sweep.reeval import SEED_OFFSET, confidence_bound
 from sweep.settings import CLASSIFIER_STOPS
 
 RUNS = ROOT / "bench" / "histories" / "search_efficiency_runs.json"
+PARTIAL = RUNS.with_name("search_efficiency_runs.partial.json")  # a recording under way
 TRIALS = 64
-BUDGETS = (16, 32, 64)
+# 8 as well as the 16, 32 and 64 compared: a ratio of 1/3 of random search's 64-trial epochs
+# lies below what a 16-trial sweep and its re-evaluation spend
+BUDGETS = (8, 16, 32, 64)
 WITHIN = 0.01
 REEVAL_TOP, REEVAL_SEEDS = 3, 3
 RESAMPLES = 2000
@@ -105,39 +110,103 @@ def run_sweep(method: str, seed: int, corpus: Path, out: Path, trials: int) -> l
     ]  # fmt: skip
 
 
-def record(seeds: int, trials: int) -> dict:
-    reference = json.loads(OUT.read_text())
-    budget = load_space(SPACE).max_epochs
-    budgets = [size for size in BUDGETS if size <= trials]
-    started, hashed = time.time(), code_hash()
-    sweeps = {method: [] for method in METHODS}
+def record(progress: dict, seeds: int) -> dict:
+    """Record ``seeds`` sweeps per method, in parts: after each sweep and its seed runs the
+    progress (from :func:`load_progress`) is written to ``PARTIAL``, from where a later call
+    goes on. The whole recording replaces ``RUNS`` and ``PARTIAL`` goes."""
+    max_epochs = load_space(SPACE).max_epochs
+    trials, budgets = progress["trials"], progress["budgets"]
     with tempfile.TemporaryDirectory() as tmp:
         corpus = write_bench_corpus(Path(tmp) / "bench.h5")
-        for seed in range(seeds):
-            for method in METHODS:
-                done = run_sweep(method, seed, corpus, Path(tmp) / f"{method}{seed}", trials)
-                sweeps[method].append({"seed": seed, "trials": done})
-                print(f"{method} seed {seed}: {len(done)} trials", file=sys.stderr, flush=True)
-        # first the leaders' fresh seeds (and random search's picks), then the picks they
-        # choose on the held-out seeds; each seed run once however many budgets need it
-        seed_runs: dict[str, dict] = {}
-        for known in (None, seed_runs):
-            wanted = {_key(spec): spec for method, rows in sweeps.items() for sweep in rows
-                      for size in budgets
-                      for spec in needed_runs(method, sweep["trials"][:size], known)}  # fmt: skip
-            specs = [spec for key, spec in wanted.items() if key not in seed_runs]
-            for spec, history in zip(specs, train_histories(str(corpus), specs, VALID_FOLDS),
-                                     strict=True):  # fmt: skip
-                seed_runs[_key(spec)] = {**spec, "quality": round(quality(history, budget), 4),
-                                         "val_uar": [round(r.get("val_uar", math.nan), 4)
-                                                     for r in history],
-                                         "epochs": len(history)}  # fmt: skip
-    payload = {"code_hash": hashed, "reference_code_hash": reference["code_hash"],
-               "recorded": time.strftime("%Y-%m-%d"), "seconds": round(time.time() - started),
-               "trials": trials, "budgets": budgets, "sweeps": sweeps,
-               "seed_runs": list(seed_runs.values())}  # fmt: skip
+        for seed, method in sweeps_to_record(progress, seeds):
+            started = time.time()
+            done = run_sweep(method, seed, corpus, Path(tmp) / f"{method}{seed}", trials)
+            sweep = {"seed": seed, "trials": done}
+            record_seed_runs(method, sweep, budgets, corpus, max_epochs, progress["seed_runs"])
+            progress["sweeps"][method].append(sweep)
+            progress["seconds"] += round(time.time() - started)
+            # whole or not at all: a stop while it is written keeps the last part
+            written = PARTIAL.with_suffix(".writing")
+            written.write_text(json.dumps(progress, separators=(",", ":")))
+            written.replace(PARTIAL)
+            print(
+                f"{method} seed {seed}: {len(done)} trials ({PARTIAL.name} saved)",
+                file=sys.stderr,
+                flush=True,
+            )
+    payload = {
+        **progress,
+        "recorded": time.strftime("%Y-%m-%d"),
+        "seed_runs": list(progress["seed_runs"].values()),
+    }
     RUNS.write_text(json.dumps(payload, separators=(",", ":")))
+    PARTIAL.unlink()
     return payload
+
+
+def load_progress(path: Path, trials: int, hashed: str, reference_hash: str) -> dict:
+    """A recording's progress so far: ``path``'s when it was recorded with ``trials`` per
+    sweep on this code against this reference, a new one when there is no such file.
+
+    Raises:
+        ValueError: ``path`` holds a recording of other trials or code, which would mix.
+    """
+    if not path.is_file():
+        return {
+            "code_hash": hashed,
+            "reference_code_hash": reference_hash,
+            "trials": trials,
+            "budgets": [size for size in BUDGETS if size <= trials],
+            "seconds": 0,
+            "sweeps": {method: [] for method in METHODS},
+            "seed_runs": {},
+        }
+    progress = json.loads(path.read_text())
+    mine = {"trials": trials, "code_hash": hashed, "reference_code_hash": reference_hash}
+    other = {key: progress[key] for key, value in mine.items() if progress[key] != value}
+    if other:
+        shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        recorded = ", ".join(f"{key} {value}" for key, value in other.items())
+        raise ValueError(
+            f"{shown} is a recording of other {recorded}; record with those, or "
+            "remove it to start again"
+        )
+    return progress
+
+
+def sweeps_to_record(progress: dict, seeds: int) -> list[tuple[int, str]]:
+    """The (seed, method) sweeps ``progress`` lacks for ``seeds`` sweeps per method, seed by
+    seed, so that a recording stopped early still holds every method's first sweeps."""
+    return [
+        (seed, method)
+        for seed in range(seeds)
+        for method in METHODS
+        if seed not in {s["seed"] for s in progress["sweeps"][method]}
+    ]
+
+
+def record_seed_runs(
+    method: str, sweep: dict, budgets: list[int], corpus: Path, max_epochs: int, seed_runs: dict
+) -> None:
+    """Train the seed runs a sweep's picks need at each budget into ``seed_runs``: first the
+    leaders' fresh seeds (and random search's picks), then the picks they choose on the
+    held-out seeds; a run another sweep already needed is not trained again."""
+    for known in (None, seed_runs):
+        wanted = {
+            _key(spec): spec
+            for size in budgets
+            for spec in needed_runs(method, sweep["trials"][:size], known)
+        }
+        specs = [spec for key, spec in wanted.items() if key not in seed_runs]
+        for spec, history in zip(
+            specs, train_histories(str(corpus), specs, VALID_FOLDS), strict=True
+        ):
+            seed_runs[_key(spec)] = {
+                **spec,
+                "quality": round(quality(history, max_epochs), 4),
+                "val_uar": [round(r.get("val_uar", math.nan), 4) for r in history],
+                "epochs": len(history),
+            }
 
 
 def needed_runs(method: str, trials: list[dict], runs: dict | None) -> list[dict]:
@@ -284,7 +353,15 @@ def main() -> None:
         emit({"benchmark": "search_efficiency", "recorded": None,
                     "target": reference["target"]})  # fmt: skip
         return
-    payload = record(args.seeds, args.trials) if args.record else json.loads(RUNS.read_text())
+    if args.record:
+        try:
+            progress = load_progress(PARTIAL, args.trials, code_hash(), reference["code_hash"])
+        except ValueError as error:
+            print(f"search efficiency: {error}", file=sys.stderr)
+            sys.exit(2)
+        payload = record(progress, args.seeds)
+    else:
+        payload = json.loads(RUNS.read_text())
     is_stale = stale(payload["code_hash"], code_hash(), "the search-efficiency runs (rerun "
                      "bench/search_efficiency.py --record)")  # fmt: skip
     stale(payload["reference_code_hash"], reference["code_hash"],

@@ -5,6 +5,7 @@ re-evaluation's (mean less one standard error) and its epochs include the re-eva
 and the reference's target is its pick's held-out quality."""
 
 import json
+import shutil
 import statistics
 import sys
 from pathlib import Path
@@ -138,3 +139,43 @@ def test_benchmarks_publishes_the_recorded_target_and_what_the_runs_are():
         value = other["ratio"]
         assert f"`{method}: " + ("undefined" if value is None else f"ratio {value:.2f}") in row
     assert len(payload["sweeps"]["sersweep"]) >= 3
+
+
+def test_a_recording_goes_on_from_its_saved_part_and_refuses_one_of_other_code(tmp_path):
+    partial = tmp_path / "partial.json"
+    progress = search_efficiency.load_progress(partial, 64, "code", "reference")
+    assert progress["budgets"] == [8, 16, 32, 64] and progress["seed_runs"] == {}
+    to_record = search_efficiency.sweeps_to_record(progress, seeds=2)
+    methods = list(search_efficiency.METHODS)
+    assert to_record == [(seed, method) for seed in (0, 1) for method in methods]
+    # the first seed of every method recorded, then the recording stopped
+    for method in methods:
+        progress["sweeps"][method].append({"seed": 0, "trials": []})
+    partial.write_text(json.dumps(progress))
+    again = search_efficiency.load_progress(partial, 64, "code", "reference")
+    assert search_efficiency.sweeps_to_record(again, seeds=2) == [(1, m) for m in methods]
+    for other in ((32, "code", "reference"), (64, "new", "reference"), (64, "code", "new")):
+        with pytest.raises(ValueError, match="remove it to start again"):
+            search_efficiency.load_progress(partial, *other)
+
+
+def test_the_reference_hash_follows_what_the_sweep_package_does_not_its_layout(tmp_path):
+    from record_histories import package_definitions
+
+    shutil.copytree(
+        ROOT / "sweep", tmp_path / "sweep", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    recorded = package_definitions("sweep", tmp_path)
+    assert recorded == package_definitions("sweep", ROOT)
+
+    search = tmp_path / "sweep" / "search.py"
+    text = search.read_text()
+    search.write_text(
+        "# a comment\n"
+        + text.replace('"""', '"""Worded otherwise. ', 1).replace(
+            "group=True, constant_liar=True", "group=True,\n        constant_liar=True"
+        )
+    )
+    assert package_definitions("sweep", tmp_path) == recorded  # comments, docstrings, layout
+    search.write_text(text.replace("constant_liar=True", "constant_liar=False"))
+    assert package_definitions("sweep", tmp_path) != recorded  # the sampler changed
