@@ -15,6 +15,7 @@ import path (once, here), and holds what each needs alike:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -105,19 +106,46 @@ def wilson_interval(successes: int, trials: int, z: float = 1.645) -> list[float
     return [round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)]
 
 
+def mean_curve(rows: list[dict], budgets: list[int]) -> list[tuple[float, float]]:
+    """Per budget, the mean epochs and the mean quality over ``rows`` (one sweep's outcome
+    per budget each)."""
+    return [
+        (
+            statistics.fmean(r[size]["epochs"] for r in rows),
+            statistics.fmean(r[size]["quality"] for r in rows),
+        )
+        for size in budgets
+    ]
+
+
 def epochs_to_quality(rows: list[dict], level: float, budgets: list[int]) -> float | None:
     """Mean epochs at which the mean quality over ``rows`` first reaches ``level``,
     interpolated linearly between budgets (``None``: not by the last budget)."""
-    means = [(statistics.fmean(r[s]["epochs"] for r in rows),
-              statistics.fmean(r[s]["quality"] for r in rows)) for s in budgets]  # fmt: skip
     previous = None
-    for epochs, value in means:
+    for epochs, value in mean_curve(rows, budgets):
         if value >= level:
             if previous is None or previous[1] >= value:
                 return epochs
             share = (level - previous[1]) / (value - previous[1])
             return previous[0] + share * (epochs - previous[0])
         previous = (epochs, value)
+    return None
+
+
+def quality_at_epochs(rows: list[dict], epochs: float, budgets: list[int]) -> float | None:
+    """The mean quality over ``rows`` at ``epochs`` mean epochs, interpolated linearly
+    between budgets on the mean curve (``None``: outside the curve's epochs).
+
+    Example:
+        >>> rows = [{8: {"epochs": 50, "quality": 0.4}, 16: {"epochs": 100, "quality": 0.5}}]
+        >>> round(quality_at_epochs(rows, 75, [8, 16]), 3)
+        0.45
+    """
+    curve = mean_curve(rows, budgets)
+    for (low_epochs, low), (high_epochs, high) in itertools.pairwise(curve):
+        if low_epochs <= epochs <= high_epochs:
+            share = (epochs - low_epochs) / (high_epochs - low_epochs or 1)
+            return low + share * (high - low)
     return None
 
 

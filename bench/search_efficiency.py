@@ -11,8 +11,8 @@ trials per sweep, several sweeps per method.
   its ratio and failure share against random search under ``other_methods``) and
   ``random_full`` (what a user gets without sersweep: random search, every trial to the full
   budget, the best epoch picked).
-* **Budgets**: the first 16, 32 and 64 trials (in the order they finished) of each 64-trial
-  sweep; at each, the method picks as it would had the sweep ended there (sersweep
+* **Budgets**: the first 8, 16, 32 and 64 trials (in the order they finished) of each
+  64-trial sweep; at each, the method picks as it would had the sweep ended there (sersweep
   re-evaluates that budget's leaders).
 * **Quality** of a pick: the mean over ``HELD_OUT`` seeds of its settled quality
   (``bench/seed_runs.py``: mean val UAR of the budget's last three epochs), the seeds the
@@ -25,9 +25,10 @@ Figures: per method and budget the mean quality and epochs, with 5-95 % interval
 resampling each method's sweeps; the budget each needs to come within 1 % of the target;
 ``ratio``: the epochs sersweep needs to reach random search's 64-trial quality over random
 search's 64-trial epochs (the smallest budget whose mean quality reaches it, interpolated
-linearly between budgets; ``null`` with ``beyond`` when none does); and the share of each
-sweep's second half that ended in a failure verdict (a verdict of the val UAR stop list,
-NaN included), sersweep against random search.
+linearly between budgets; ``null`` with ``beyond`` when none does); ``at_equal_epochs``:
+each method's quality at random search's epochs at each budget (its mean curve interpolated
+there); and the share of each sweep's second half that ended in a failure verdict (a verdict
+of the val UAR stop list, NaN included), sersweep against random search.
 
 Every sweep's trials and every seed run are kept in
 ``bench/histories/search_efficiency_runs.json``; without ``--record`` the script replays
@@ -53,7 +54,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from common import ROOT, bootstrap_spread, emit, epochs_to_quality, finite, stale
+from common import (
+    ROOT,
+    bootstrap_spread,
+    emit,
+    epochs_to_quality,
+    finite,
+    quality_at_epochs,
+    stale,
+)
 from record_reference import (
     HELD_OUT,
     OUT,
@@ -307,12 +316,45 @@ def figures(payload: dict, target: float) -> dict:
                        "failure_share_ratio": _ratio(shares[method]["mean"],
                                                      shares["random_full"]["mean"])}
               for method in table if method not in ("sersweep", "random_full")}  # fmt: skip
-    return {"per_method": per_method, **ratio, "second_half_failure_share": shares,
+    # its own generator, so that adding it moved none of the figures above
+    equal = at_equal_epochs(table, budgets, np.random.default_rng(1))
+    return {"per_method": per_method, **ratio, "at_equal_epochs": equal,
+            "second_half_failure_share": shares,
             "other_methods": others,
             "failure_share_ratio": _ratio(shares["sersweep"]["mean"],
                                           shares["random_full"]["mean"]),
             "runs": {m: [{str(k): v for k, v in row.items()} for row in rows]
                      for m, rows in table.items()}}  # fmt: skip
+
+
+def at_equal_epochs(table: dict[str, list[dict]], budgets: list[int], rng) -> dict:
+    """Per budget, random search's mean epochs there and each method's mean quality at those
+    epochs (its mean curve interpolated between its budgets; ``None`` where the curve does not
+    span them), with a 90 % interval from resampling that method's sweeps and the share of
+    resamples whose curve spans them."""
+    figures = {}
+    for size in budgets:
+        epochs = statistics.fmean(row[size]["epochs"] for row in table["random_full"])
+        figures[str(size)] = {"epochs": round(epochs)}
+        for method, rows in table.items():
+            value = quality_at_epochs(rows, epochs, budgets)
+            draws = [
+                quality_at_epochs(
+                    [rows[i] for i in rng.integers(len(rows), size=len(rows))], epochs, budgets
+                )
+                for _ in range(RESAMPLES)
+            ]
+            defined = [draw for draw in draws if draw is not None]
+            figures[str(size)][method] = {
+                "quality": None if value is None else round(value, 4),
+                "interval": (
+                    [round(float(q), 4) for q in np.percentile(defined, [5, 95])]
+                    if value is not None and defined
+                    else None
+                ),
+                "defined_share": round(len(defined) / RESAMPLES, 3),
+            }
+    return figures
 
 
 def ratio_with_spread(ours: list[dict], random: list[dict], budgets: list[int], rng) -> dict:

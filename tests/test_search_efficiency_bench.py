@@ -179,3 +179,23 @@ def test_the_reference_hash_follows_what_the_sweep_package_does_not_its_layout(t
     assert package_definitions("sweep", tmp_path) == recorded  # comments, docstrings, layout
     search.write_text(text.replace("constant_liar=True", "constant_liar=False"))
     assert package_definitions("sweep", tmp_path) != recorded  # the sampler changed
+
+
+def test_quality_at_equal_epochs_reads_each_curve_at_random_searchs_epochs():
+    budgets = [8, 16]
+
+    def curve(*points: tuple[float, float]) -> dict:
+        return {
+            size: {"epochs": e, "quality": q} for size, (e, q) in zip(budgets, points, strict=True)
+        }
+
+    table = {
+        "random_full": [curve((50, 0.45), (100, 0.5))] * 3,
+        "sersweep": [curve((80, 0.5), (150, 0.6))] * 3,
+    }
+    figures = search_efficiency.at_equal_epochs(table, budgets, np.random.default_rng(0))
+    assert figures["16"]["epochs"] == 100
+    assert figures["16"]["sersweep"]["quality"] == pytest.approx(0.5 + 20 / 70 * 0.1, abs=1e-4)
+    assert figures["16"]["random_full"]["quality"] == 0.5
+    # sersweep's curve starts at 80 epochs: at random search's 50 it has no value
+    assert figures["8"]["sersweep"] == {"quality": None, "interval": None, "defined_share": 0}
