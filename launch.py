@@ -148,26 +148,35 @@ def train_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--seed", type=int, help="override train.seed")
     command.add_argument("--force", action="store_true", help="replace an existing --out")
     add_selection_options(command)
-    command.add_argument("--cv", type=positive, metavar="K",
-                       help="K speaker-independent rotations of the test folds over the test and "
-                       "training folds, as Ray tasks (OUT/summary.md)")  # fmt: skip
+    command.add_argument(
+        "--cv",
+        type=positive,
+        metavar="K",
+        help="K speaker-independent rotations of the test folds over the test and "
+        "training folds, as Ray tasks (OUT/summary.md)",
+    )
     command.add_argument("--seeds", type=positive, default=1, help="seeds per rotation (--cv)")
     command.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray (--cv)")
-    command.add_argument("--valid-is-test", action="store_true",
-                       help="validate on the test folds (the source SGAN's setup; recorded in "
-                       "the metrics, refused by sweep, best and final)")  # fmt: skip
+    command.add_argument(
+        "--valid-is-test",
+        action="store_true",
+        help="validate on the test folds (the source SGAN's setup; recorded in "
+        "the metrics, refused by sweep, best and final)",
+    )
     add_data_mode_option(command)
     add_backend_option(command)
 
 
 def extract_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("wav_dir", type=Path, help="folder the sheet's file names are under")
-    command.add_argument("labels", type=Path, help="CSV: file, speaker[, category, arousal, "
-                         "valence, gender, corpus]")  # fmt: skip
+    command.add_argument(
+        "labels", type=Path, help="CSV: file, speaker[, category, arousal, valence, gender, corpus]"
+    )
     command.add_argument("out", type=Path, help="output .h5 file")
     command.add_argument("--sample-rate", type=positive, help="Hz (16000)")
-    command.add_argument("--no-resample", action="store_true",
-                         help="a file at another sample rate is an error")  # fmt: skip
+    command.add_argument(
+        "--no-resample", action="store_true", help="a file at another sample rate is an error"
+    )
     command.add_argument("--window-ms", type=positive_float, help="STFT window (25)")
     command.add_argument("--hop-ms", type=positive_float, help="STFT hop (10)")
     command.add_argument("--bins", type=positive, help="frequency bins (256)")
@@ -175,13 +184,20 @@ def extract_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--short-frames", type=positive, help="window rows (10)")
     command.add_argument("--step", type=positive, help="frames between windows (half a window)")
     command.add_argument("--categories", help="category names in id order, comma-separated")
-    command.add_argument("--preset", choices=("default", "source"), default="default",
-                         help="source: the source extractor's log spectrogram (16 kHz, 512-point "
-                         "FFT, 32 ms Hann window, 8 ms hop, dB, 257 bins); flags given override "
-                         "it")  # fmt: skip
-    command.add_argument("--label-columns", metavar="NAMES",
-                         help="label columns in order (default: arousal,valence,category,"
-                         "speaker,corpus,gender,utterance)")  # fmt: skip
+    command.add_argument(
+        "--preset",
+        choices=("default", "source"),
+        default="default",
+        help="source: the source extractor's log spectrogram (16 kHz, 512-point "
+        "FFT, 32 ms Hann window, 8 ms hop, dB, 257 bins); flags given override "
+        "it",
+    )
+    command.add_argument(
+        "--label-columns",
+        metavar="NAMES",
+        help="label columns in order (default: arousal,valence,category,"
+        "speaker,corpus,gender,utterance)",
+    )
     command.add_argument("--workers", type=positive, help="parallel processes (CPUs - 1)")
     command.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -195,43 +211,80 @@ def sweep_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--name", default=None, help="study / experiment name")
     command.add_argument("--concurrency", type=positive, default=2)
     command.add_argument("--cpus-per-trial", type=positive_float, default=1.0)
-    command.add_argument("--gpus-per-trial", type=non_negative_float, default=0.0,
-                       help="fractions share a GPU, e.g. 0.25")  # fmt: skip
-    command.add_argument("--study-url", "--storage", dest="study_url", metavar="URL",
-                       help="the Optuna study's URL (default: sqlite in the folder)")  # fmt: skip
+    command.add_argument(
+        "--gpus-per-trial",
+        type=non_negative_float,
+        default=0.0,
+        help="fractions share a GPU, e.g. 0.25",
+    )
+    command.add_argument(
+        "--study-url",
+        "--storage",
+        dest="study_url",
+        metavar="URL",
+        help="the Optuna study's URL (default: sqlite in the folder)",
+    )
     command.add_argument("--scheduler", choices=("fifo", "asha"), default="fifo")
-    command.add_argument("--sampler", choices=("tpe", "nsga2", "random"), default="tpe",
-                       help="Optuna sampler (nsga2: for several objectives; random: a "
-                            "baseline)")  # fmt: skip
+    command.add_argument(
+        "--sampler",
+        choices=("tpe", "nsga2", "random"),
+        default="tpe",
+        help="Optuna sampler (nsga2: for several objectives; random: a baseline)",
+    )
     command.add_argument("--seed", type=int, default=0, help="sampler seed")
     command.add_argument("--max-failures", type=int, default=2, help="retries per trial")
-    command.add_argument("--snapshot-every", type=int, default=1, metavar="N",
-                       help="Ray's experiment snapshot every N checkpoints of a trial, keeping "
-                            "N (more: less driver time per epoch)")  # fmt: skip
-    command.add_argument("--no-collapse-stop", action="store_true",
-                       help="label collapsing trials but let them run their budget")  # fmt: skip
+    command.add_argument(
+        "--snapshot-every",
+        type=int,
+        default=1,
+        metavar="N",
+        help="Ray's experiment snapshot every N checkpoints of a trial, keeping "
+        "N (more: less driver time per epoch)",
+    )
+    command.add_argument(
+        "--no-collapse-stop",
+        action="store_true",
+        help="label collapsing trials but let them run their budget",
+    )
     command.add_argument(
         "--stop-on",
         type=verdict_list,
         help="verdicts that stop a trial, comma-separated "
         "(default: all but d_overpowers for a classifier objective, all for diversity_score)",
     )
-    command.add_argument("--detector", type=detector_settings, default={},
-                       help="collapse detector, e.g. patience=4,diversity_low=0.1")  # fmt: skip
+    command.add_argument(
+        "--detector",
+        type=detector_settings,
+        default={},
+        help="collapse detector, e.g. patience=4,diversity_low=0.1",
+    )
     add_selection_options(command)
     command.add_argument("--address", help="existing Ray cluster (default: a local Ray)")
     command.add_argument("--num-cpus", type=positive, help="CPUs of the local Ray")
-    command.add_argument("--ray-storage", "--storage-path", dest="ray_storage", metavar="PATH",
-                       help="Ray Tune's storage all nodes reach: a shared path or "
-                            "s3://bucket/dir (default: OUT/ray)")  # fmt: skip
+    command.add_argument(
+        "--ray-storage",
+        "--storage-path",
+        dest="ray_storage",
+        metavar="PATH",
+        help="Ray Tune's storage all nodes reach: a shared path or "
+        "s3://bucket/dir (default: OUT/ray)",
+    )
     add_data_mode_option(command, "auto; saved with the sweep")
-    command.add_argument("--warm-start", type=folder_list, default=[], metavar="DIR[,DIR...]",
-                       help="earlier sweeps whose finished trials that fit this space enter "
-                            "the study before the first draw")  # fmt: skip
+    command.add_argument(
+        "--warm-start",
+        type=folder_list,
+        default=[],
+        metavar="DIR[,DIR...]",
+        help="earlier sweeps whose finished trials that fit this space enter "
+        "the study before the first draw",
+    )
     add_backend_option(command)
-    command.add_argument("--reduce", metavar="HOW",
-                       help="how a trial's epochs reduce to its objective: best, last, "
-                            "mean_last:K, smoothed:K (default: the space's)")  # fmt: skip
+    command.add_argument(
+        "--reduce",
+        metavar="HOW",
+        help="how a trial's epochs reduce to its objective: best, last, "
+        "mean_last:K, smoothed:K (default: the space's)",
+    )
     add_reeval_options(command, "when the sweep ends", top=3)
 
 
@@ -243,11 +296,18 @@ def reeval_arguments(command: argparse.ArgumentParser) -> None:
 
 def resume_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("folder", type=Path)
-    command.add_argument("--study-url", "--storage", dest="study_url", metavar="URL",
-                        help="the study's URL again, with its password (or set PGPASSWORD / "
-                             "~/.pgpass)")  # fmt: skip
-    command.add_argument("--address", help="the Ray cluster to continue on, when it is not the "
-                        "one the sweep started on (a new Slurm job's head)")  # fmt: skip
+    command.add_argument(
+        "--study-url",
+        "--storage",
+        dest="study_url",
+        metavar="URL",
+        help="the study's URL again, with its password (or set PGPASSWORD / ~/.pgpass)",
+    )
+    command.add_argument(
+        "--address",
+        help="the Ray cluster to continue on, when it is not the "
+        "one the sweep started on (a new Slurm job's head)",
+    )
 
 
 def best_arguments(command: argparse.ArgumentParser) -> None:
@@ -261,9 +321,13 @@ def final_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--top", type=positive, default=3)
     command.add_argument("--seeds", type=positive, default=3)
     add_trade_off_options(command)
-    command.add_argument("--cv", type=positive, metavar="K",
-                       help="instead, K speaker-independent rotations over the folds the sweep "
-                       "did not select on (FOLDER/final/cv)")  # fmt: skip
+    command.add_argument(
+        "--cv",
+        type=positive,
+        metavar="K",
+        help="instead, K speaker-independent rotations over the folds the sweep "
+        "did not select on (FOLDER/final/cv)",
+    )
     add_selection_options(command)
     add_data_mode_option(command, "the sweep's")
     add_backend_option(command, "the sweep's")
@@ -277,8 +341,9 @@ def predict_arguments(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument("--folds", metavar="FOLDS", help="only these folds of an h5 (e.g. 0,1)")
     command.add_argument("--seed", type=int, help="which seed of a final/ folder (its first)")
-    command.add_argument("--features", metavar="LAYER",
-                         help="write LAYER's activations to --out (.h5) instead")  # fmt: skip
+    command.add_argument(
+        "--features", metavar="LAYER", help="write LAYER's activations to --out (.h5) instead"
+    )
     command.add_argument("--quiet", action="store_true", help="no progress bar")
     add_backend_option(command)
 
@@ -290,15 +355,23 @@ def report_arguments(command: argparse.ArgumentParser) -> None:
 def dashboard_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("folder", type=Path)
     command.add_argument("--port", type=port_number, default=8080)
-    command.add_argument("--study-url", "--storage", dest="study_url", metavar="URL",
-                        help="the study's URL again, with its password")  # fmt: skip
+    command.add_argument(
+        "--study-url",
+        "--storage",
+        dest="study_url",
+        metavar="URL",
+        help="the study's URL again, with its password",
+    )
 
 
 def add_trade_off_options(command: argparse.ArgumentParser) -> None:
     choice = command.add_mutually_exclusive_group()
-    choice.add_argument("--pareto", action="store_true",
-                        help="a sweep with several objectives: every member of its Pareto "
-                             "front instead of the top K")  # fmt: skip
+    choice.add_argument(
+        "--pareto",
+        action="store_true",
+        help="a sweep with several objectives: every member of its Pareto "
+        "front instead of the top K",
+    )
     choice.add_argument(
         "--pick",
         metavar="TRADE-OFF",
@@ -307,11 +380,20 @@ def add_trade_off_options(command: argparse.ArgumentParser) -> None:
 
 
 def add_reeval_options(command: argparse.ArgumentParser, when: str, top: int) -> None:
-    command.add_argument("--reeval-top", type=non_negative, default=top, metavar="K",
-                         help=f"re-evaluate the top K configs on fresh seeds {when} "
-                              "(0: none)")  # fmt: skip
-    command.add_argument("--reeval-seeds", type=positive, default=3, metavar="S",
-                         help="fresh seeds per re-evaluated config")  # fmt: skip
+    command.add_argument(
+        "--reeval-top",
+        type=non_negative,
+        default=top,
+        metavar="K",
+        help=f"re-evaluate the top K configs on fresh seeds {when} (0: none)",
+    )
+    command.add_argument(
+        "--reeval-seeds",
+        type=positive,
+        default=3,
+        metavar="S",
+        help="fresh seeds per re-evaluated config",
+    )
 
 
 def add_backend_option(command: argparse.ArgumentParser, default: str = "") -> None:
@@ -346,9 +428,14 @@ def add_selection_options(command: argparse.ArgumentParser) -> None:
     group.add_argument("--unlabelled-idx", metavar="FOLDS", help="folds used without labels")
     group.add_argument("--train-idx", metavar="FOLDS", help="training folds (default: the rest)")
     group.add_argument("--tasks", help="tasks, e.g. category:4:category,arousal:1:arousal")
-    group.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append",
-                       default=[], help="any base key, e.g. --set train.batch_size=32 "
-                       "(repeatable; VALUE is read as YAML)")  # fmt: skip
+    group.add_argument(
+        "--set",
+        dest="settings",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="any base key, e.g. --set train.batch_size=32 (repeatable; VALUE is read as YAML)",
+    )
 
 
 def selection_settings(args) -> dict:
@@ -377,13 +464,16 @@ def demo_data(args) -> int:
         raise ConfigError("--speakers", f"expected at least 2, got {args.speakers}")
     shape = DemoShape(args.bins, args.long_frames, args.short_frames, args.audio_key)
     try:
-        path = write_demo_corpus(args.out, args.speakers, args.per_speaker, args.seed, shape,
-                                 progress=not args.quiet)  # fmt: skip
+        path = write_demo_corpus(
+            args.out, args.speakers, args.per_speaker, args.seed, shape, progress=not args.quiet
+        )
     except OSError as exc:
         raise ConfigError(str(args.out), f"cannot write ({exc.strerror or exc})") from None
     audio = f"{shape.long_frames} x 1 x {shape.short_frames} x {shape.bins}"
-    print(f"wrote {path} ({args.speakers} speakers x {args.per_speaker} rows; {shape.audio_key} "
-          f"{audio}, v_feat 48 x 48)")  # fmt: skip
+    print(
+        f"wrote {path} ({args.speakers} speakers x {args.per_speaker} rows; {shape.audio_key} "
+        f"{audio}, v_feat 48 x 48)"
+    )
     return 0
 
 
@@ -445,8 +535,10 @@ def print_cross_validation(summary: dict) -> None:
             if pooled["mean"] is not None:  # a spread only over two seeds or more
                 spread = f" +/- {pooled['std']:.4f}" if pooled["std"] is not None else ""
                 parts.append(f"{metric.upper()} {pooled['mean']:.4f}{spread}")
-        print(f"{row['name']}: {summary['k']} rotations (test folds {row['test_groups']}), "
-              f"pooled " + ", ".join(parts or ["undefined (no classification task)"]))  # fmt: skip
+        print(
+            f"{row['name']}: {summary['k']} rotations (test folds {row['test_groups']}), "
+            f"pooled " + ", ".join(parts or ["undefined (no classification task)"])
+        )
     print(f"details: {summary['folder']}/summary.md")
 
 
@@ -458,8 +550,18 @@ def print_epoch(metrics: dict) -> bool:
 
 
 def print_result(result: dict, out: Path) -> None:
-    keys = ("model", "task", "epochs", "best_epoch", "stop_reason", "val_uar", "test_uar",
-            "test_wa", "test_f1", "test_ccc")  # fmt: skip
+    keys = (
+        "model",
+        "task",
+        "epochs",
+        "best_epoch",
+        "stop_reason",
+        "val_uar",
+        "test_uar",
+        "test_wa",
+        "test_f1",
+        "test_ccc",
+    )
     print(json.dumps({k: result[k] for k in keys if k in result}))
     print(f"outputs: {out}  (tensorboard --logdir {out / 'tb'})")
 
@@ -469,8 +571,16 @@ def extract_command(args) -> int:
     from sermodels.errors import ConfigError
 
     options = dict(SOURCE_PRESET) if args.preset == "source" else {}
-    names = ("sample_rate", "window_ms", "hop_ms", "bins", "long_frames", "short_frames",
-             "step", "workers")  # fmt: skip
+    names = (
+        "sample_rate",
+        "window_ms",
+        "hop_ms",
+        "bins",
+        "long_frames",
+        "short_frames",
+        "step",
+        "workers",
+    )
     given = {name: getattr(args, name) for name in names}
     options.update({k: v for k, v in given.items() if v is not None})
     options["resample"] = not args.no_resample
@@ -480,10 +590,13 @@ def extract_command(args) -> int:
         options["label_columns"] = tuple(c.strip() for c in args.label_columns.split(","))
     if args.out.is_dir():
         raise ConfigError(str(args.out), "is a folder; give a file name such as corpus.h5")
-    summary = extract(args.wav_dir, args.labels, args.out, ExtractConfig(**options),
-                      progress=not args.quiet)  # fmt: skip
-    print(f"wrote {summary['out']}: {summary['windows']} windows of {summary['shape']} from "
-          f"{summary['files']} files, {summary['speakers']} speakers (one fold each)")  # fmt: skip
+    summary = extract(
+        args.wav_dir, args.labels, args.out, ExtractConfig(**options), progress=not args.quiet
+    )
+    print(
+        f"wrote {summary['out']}: {summary['windows']} windows of {summary['shape']} from "
+        f"{summary['files']} files, {summary['speakers']} speakers (one fold each)"
+    )
     return 0
 
 
@@ -495,19 +608,34 @@ def sweep_command(args) -> int:
     name = args.name or Path(args.space).stem
     settings = SweepSettings(
         out=str(args.out or ROOT / "runs" / "sweeps" / time.strftime(f"{name}-%Y%m%d-%H%M%S")),
-        space=args.space, data=str(args.data) if args.data else None, samples=args.samples,
-        max_epochs=args.max_epochs, name=name, concurrency=args.concurrency,
-        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-        study_url=args.study_url, scheduler=args.scheduler, sampler=args.sampler, seed=args.seed,
-        max_failures=args.max_failures, snapshot_every=args.snapshot_every,
+        space=args.space,
+        data=str(args.data) if args.data else None,
+        samples=args.samples,
+        max_epochs=args.max_epochs,
+        name=name,
+        concurrency=args.concurrency,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        study_url=args.study_url,
+        scheduler=args.scheduler,
+        sampler=args.sampler,
+        seed=args.seed,
+        max_failures=args.max_failures,
+        snapshot_every=args.snapshot_every,
         stop_on_collapse=not args.no_collapse_stop,
-        address=args.address, num_cpus=args.num_cpus, detector=args.detector,
-        ray_storage=args.ray_storage, stop_verdicts=args.stop_on,
-        backend=requested(args.backend), base_settings=selection_settings(args),
-        data_mode=args.data_mode or "auto", reduce=args.reduce,
-        reeval_top=args.reeval_top, reeval_seeds=args.reeval_seeds,
+        address=args.address,
+        num_cpus=args.num_cpus,
+        detector=args.detector,
+        ray_storage=args.ray_storage,
+        stop_verdicts=args.stop_on,
+        backend=requested(args.backend),
+        base_settings=selection_settings(args),
+        data_mode=args.data_mode or "auto",
+        reduce=args.reduce,
+        reeval_top=args.reeval_top,
+        reeval_seeds=args.reeval_seeds,
         warm_start=args.warm_start,
-    )  # fmt: skip
+    )
     print_summary(start_sweep(settings))
     return 0
 
@@ -530,9 +658,11 @@ def reeval_command(args) -> int:
 
     rows = run_reeval(load_settings(args.folder), args.top, args.seeds)
     for row in rows:
-        print(f"{'pick ' if row['pick'] else '     '}Optuna trial {row['optuna_trial']}: "
-              f"{row['val_mean']:.4f} ± {row['val_std']:.4f} over {len(row['seeds'])} seeds "
-              f"(sweep objective {row['sweep_objective']:.4f})")  # fmt: skip
+        print(
+            f"{'pick ' if row['pick'] else '     '}Optuna trial {row['optuna_trial']}: "
+            f"{row['val_mean']:.4f} ± {row['val_std']:.4f} over {len(row['seeds'])} seeds "
+            f"(sweep objective {row['sweep_objective']:.4f})"
+        )
     print(f"details: {Path(args.folder) / 'reeval' / 'summary.md'}")
     return 0
 
@@ -557,14 +687,17 @@ def final_command(args) -> int:
     if args.cv:
         from sweep.final import run_final_cv
 
-        print_cross_validation(run_final_cv(settings, args.top, args.seeds, args.cv,
-                                            args.pareto, args.pick))  # fmt: skip
+        print_cross_validation(
+            run_final_cv(settings, args.top, args.seeds, args.cv, args.pareto, args.pick)
+        )
         return 0
     summary = run_final(settings, args.top, args.seeds, args.pareto, args.pick)
     for row in summary["configs"]:
         uar = f"{row['test_uar_mean']:.4f} +/- {row['test_uar_std']:.4f}"
-        print(f"rank {row['rank']} (trial {row['optuna_trial']}): test UAR {uar} "
-              f"over {row['seeds']} seeds")  # fmt: skip
+        print(
+            f"rank {row['rank']} (trial {row['optuna_trial']}): test UAR {uar} "
+            f"over {row['seeds']} seeds"
+        )
     print(f"details: {summary['folder']}")
     return 0
 
@@ -577,8 +710,9 @@ def predict_command(args) -> int:
     load(args.backend)
     from sermodels.inference.predict import predict
 
-    summary = predict(args.model, args.input, args.out, folds, args.seed, args.features,
-                      progress=not args.quiet)  # fmt: skip
+    summary = predict(
+        args.model, args.input, args.out, folds, args.seed, args.features, progress=not args.quiet
+    )
     for key in ("windows_csv", "utterances_csv", "features_h5"):
         if key in summary:
             print(f"wrote {summary[key]}")
@@ -595,8 +729,7 @@ def dashboard_command(args) -> int:
     if args.study_url:
         settings.study_url = normalise(password_to_environment(args.study_url))
     load_study(settings)  # a missing study is a one-line error before the server starts
-    print(f"optuna-dashboard: http://127.0.0.1:{args.port}/dashboard (Ctrl-C stops it)",
-          flush=True)  # fmt: skip
+    print(f"optuna-dashboard: http://127.0.0.1:{args.port}/dashboard (Ctrl-C stops it)", flush=True)
     serve(settings, args.port)
     return 0
 
@@ -614,12 +747,16 @@ def print_summary(summary: dict) -> None:
     print(f"\nsweep: {summary['sweep']}  ({summary['trials']} trials)")
     print("failure modes: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["verdicts"].items())))
     if best:
-        print(f"best: {best['objectives']} (Optuna trial {best['optuna_trial']}, Ray "
-              f"{best['ray_trial_id']}, epoch {best['objective_epoch']})")  # fmt: skip
+        print(
+            f"best: {best['objectives']} (Optuna trial {best['optuna_trial']}, Ray "
+            f"{best['ray_trial_id']}, epoch {best['objective_epoch']})"
+        )
         if best["reeval"]:
             figures = best["reeval"]
-            print(f"  re-evaluated on {len(figures['seeds'])} fresh seeds: "
-                  f"{figures['val_mean']:.4f} ± {figures['val_std']:.4f}")  # fmt: skip
+            print(
+                f"  re-evaluated on {len(figures['seeds'])} fresh seeds: "
+                f"{figures['val_mean']:.4f} ± {figures['val_std']:.4f}"
+            )
         for key, value in sorted(best["params"].items()):
             print(f"  {key}: {value}")
     else:
@@ -638,8 +775,15 @@ def run_demo(args) -> int:
 
     print(f"demo corpus: {demo_corpus_path()}")
     out = ROOT / "runs" / "sweeps" / time.strftime("demo-%Y%m%d-%H%M%S")
-    settings = SweepSettings(out=str(out), space=DEMO_SPACE, samples=12, name="demo",
-                             concurrency=2, num_cpus=2, backend=requested())  # fmt: skip
+    settings = SweepSettings(
+        out=str(out),
+        space=DEMO_SPACE,
+        samples=12,
+        name="demo",
+        concurrency=2,
+        num_cpus=2,
+        backend=requested(),
+    )
     print_summary(start_sweep(settings))
     return 0
 

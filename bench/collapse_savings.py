@@ -28,9 +28,16 @@ from sweep.settings import SweepSettings
 
 
 def sweep(space: Path, trials: list[dict], epochs: int, stop: bool, out: Path) -> list[dict]:
-    settings = SweepSettings(out=str(out), space=str(space), max_epochs=epochs,
-                             name="savings", concurrency=2, num_cpus=2,
-                             stop_on_collapse=stop, reeval_top=0)  # fmt: skip
+    settings = SweepSettings(
+        out=str(out),
+        space=str(space),
+        max_epochs=epochs,
+        name="savings",
+        concurrency=2,
+        num_cpus=2,
+        stop_on_collapse=stop,
+        reeval_top=0,
+    )
     enqueued_sweep(settings, trials)
     return results_by_trial(settings)
 
@@ -49,27 +56,38 @@ def main() -> None:
     rows = []
     for with_stop, without in zip(stopped, full, strict=True):
         case = with_stop["params"]["case"]
-        rows.append({
-            "case": case, "seed": with_stop["params"]["train.seed"],
-            "expected": CASES[case][0],
-            "verdict_stop": with_stop["attrs"].get("verdict"),
-            "verdict_full": without["attrs"].get("verdict"),
-            "epochs_stop": len(with_stop["rows"]), "epochs_full": len(without["rows"]),
-        })  # fmt: skip
+        rows.append(
+            {
+                "case": case,
+                "seed": with_stop["params"]["train.seed"],
+                "expected": CASES[case][0],
+                "verdict_stop": with_stop["attrs"].get("verdict"),
+                "verdict_full": without["attrs"].get("verdict"),
+                "epochs_stop": len(with_stop["rows"]),
+                "epochs_full": len(without["rows"]),
+            }
+        )
         print(rows[-1], flush=True)
     spent = sum(r["epochs_stop"] for r in rows if r["case"] in failing)
     budget = sum(r["epochs_full"] for r in rows if r["case"] in failing)
     healthy = [r for r in rows if r["case"] not in failing]
-    emit({
-        "benchmark": "collapse_savings", "stop_verdicts": "shipped defaults",
-        "epochs_budget": args.epochs, "seeds": args.seeds,
-        "failing_trials": len(rows) - len(healthy), "healthy_trials": len(healthy),
-        "failing_epochs_with_stopping": spent, "failing_epochs_full_budget": budget,
-        "ratio": round(spent / budget, 3),
-        "healthy_stopped": sum(r["epochs_stop"] < args.epochs for r in healthy),
-        "labels_agree": sum(r["verdict_stop"] == r["verdict_full"] for r in rows),
-        "trials": len(rows), "cpus": os.cpu_count(),
-    })  # fmt: skip
+    emit(
+        {
+            "benchmark": "collapse_savings",
+            "stop_verdicts": "shipped defaults",
+            "epochs_budget": args.epochs,
+            "seeds": args.seeds,
+            "failing_trials": len(rows) - len(healthy),
+            "healthy_trials": len(healthy),
+            "failing_epochs_with_stopping": spent,
+            "failing_epochs_full_budget": budget,
+            "ratio": round(spent / budget, 3),
+            "healthy_stopped": sum(r["epochs_stop"] < args.epochs for r in healthy),
+            "labels_agree": sum(r["verdict_stop"] == r["verdict_full"] for r in rows),
+            "trials": len(rows),
+            "cpus": os.cpu_count(),
+        }
+    )
 
 
 if __name__ == "__main__":

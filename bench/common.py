@@ -54,8 +54,11 @@ def stale(recorded: str, current: str, what: str) -> bool:
     """Whether a cache recorded with code hashed ``recorded`` is stale against ``current``;
     a stale cache says so on stderr (its figures still replay)."""
     if recorded != current:
-        print(f"note: {what} was recorded with other code ({recorded}, now {current}); "
-              "record it again to measure today's", file=sys.stderr)  # fmt: skip
+        print(
+            f"note: {what} was recorded with other code ({recorded}, now {current}); "
+            "record it again to measure today's",
+            file=sys.stderr,
+        )
         return True
     return False
 
@@ -85,8 +88,10 @@ def bootstrap_spread(values: list[float], rng, resamples: int = 2000) -> dict:
     if not values:
         return {"mean": None, "interval": None}
     means = [statistics.fmean(rng.choice(values, len(values))) for _ in range(resamples)]
-    return {"mean": round(statistics.fmean(values), 4),
-            "interval": [round(float(q), 4) for q in np.percentile(means, [5, 95])]}  # fmt: skip
+    return {
+        "mean": round(statistics.fmean(values), 4),
+        "interval": [round(float(q), 4) for q in np.percentile(means, [5, 95])],
+    }
 
 
 def wilson_interval(successes: int, trials: int, z: float = 1.645) -> list[float] | None:

@@ -54,8 +54,12 @@ from sweep.collapse import FAILURES, HEALTHY, NAN, CollapseDetector, deciding_ve
 from sweep.settings import default_stop_verdicts
 
 ANY_FAILURE = "failed"
-ALTERNATIVES = {"shipped": {}, "warmup=2": {"warmup": 2}, "patience=2": {"patience": 2},
-                "patience=4": {"patience": 4}}  # fmt: skip
+ALTERNATIVES = {
+    "shipped": {},
+    "warmup=2": {"warmup": 2},
+    "patience=2": {"patience": 2},
+    "patience=4": {"patience": 4},
+}
 # the failures the detector has to judge: one side of the game stops learning
 GAME = ("freeze_d", "freeze_g")
 # failures whose signal the mechanism writes itself (a NaN row, a zeroed noise input, rates
@@ -96,13 +100,19 @@ def mechanism_figures(runs: list[dict], detector: CollapseDetector) -> dict:
         label = run["label"]
         right = called != HEALTHY and (called == label or label == ANY_FAILURE)
         found = [v for v in outcome["reached"] if v.name == label or label == ANY_FAILURE]
-        judged.append({
-            "space": run["space"], "mechanism": run["mechanism"] or "control", "label": label,
-            "called": called, "reached": [v.name for v in outcome["reached"]],
-            "right": right, "found": bool(found),
-            "delay": outcome["verdict"].epoch - run["onset"] if right else None,
-            "reached_delay": found[0].epoch - run["onset"] if found else None,
-        })  # fmt: skip
+        judged.append(
+            {
+                "space": run["space"],
+                "mechanism": run["mechanism"] or "control",
+                "label": label,
+                "called": called,
+                "reached": [v.name for v in outcome["reached"]],
+                "right": right,
+                "found": bool(found),
+                "delay": outcome["verdict"].epoch - run["onset"] if right else None,
+                "reached_delay": found[0].epoch - run["onset"] if found else None,
+            }
+        )
     called_failed = [j for j in judged if j["called"] != HEALTHY]
     forced = [j for j in judged if j["label"] != HEALTHY]
     right_calls = sum(j["right"] for j in called_failed)
@@ -117,11 +127,12 @@ def mechanism_figures(runs: list[dict], detector: CollapseDetector) -> dict:
             "runs": len(labelled),
             "recall": _share(sum(j["right"] for j in labelled), len(labelled)),
             # a run whose forced failure has no fixed name is right in any failure mode
-            "precision": _share(sum(j["label"] in (mode, ANY_FAILURE) for j in called),
-                                len(called)) if mode != ANY_FAILURE else None,
+            "precision": _share(sum(j["label"] in (mode, ANY_FAILURE) for j in called), len(called))
+            if mode != ANY_FAILURE
+            else None,
             "median_delay": _median([j["delay"] for j in labelled]),
             "recall_reached": _share(sum(j["found"] for j in labelled), len(labelled)),
-        }  # fmt: skip
+        }
     return {
         "runs": len(judged),
         "forced": len(forced),
@@ -145,12 +156,15 @@ def outcome_figures(runs: list[dict], detector: CollapseDetector) -> dict:
         values = [_objective(run["objective"], row) for row in run["history"]]
         finite = [v for v in values if math.isfinite(v)]
         went_nan = any(v.name == NAN for v in outcome["reached"])
-        by_space.setdefault(run["space"], []).append({
-            "full": max(finite) if finite and not went_nan else -math.inf,
-            "epochs": len(run["history"]), "stop_epoch": outcome["stop_epoch"],
-            "kept": outcome["stop_epoch"] is None and not went_nan,
-            "verdict": outcome["verdict"].name,
-        })  # fmt: skip
+        by_space.setdefault(run["space"], []).append(
+            {
+                "full": max(finite) if finite and not went_nan else -math.inf,
+                "epochs": len(run["history"]),
+                "stop_epoch": outcome["stop_epoch"],
+                "kept": outcome["stop_epoch"] is None and not went_nan,
+                "verdict": outcome["verdict"].name,
+            }
+        )
     top_stopped = 0
     top_count = 0
     saved = 0
@@ -204,8 +218,11 @@ def diversity_auc(runs: list[dict], onset: int) -> dict:
 
 def diversity_cost(runs: list[dict]) -> float | None:
     rows = [row for run in runs for row in run["history"]]
-    shares = [r["diversity_seconds"] / r["epoch_seconds"] for r in rows
-              if r.get("diversity_seconds") and r.get("epoch_seconds")]  # fmt: skip
+    shares = [
+        r["diversity_seconds"] / r["epoch_seconds"]
+        for r in rows
+        if r.get("diversity_seconds") and r.get("epoch_seconds")
+    ]
     return round(statistics.median(shares), 3) if shares else None
 
 
@@ -245,15 +262,24 @@ def main() -> None:
     parser.add_argument("--histories", type=Path, default=OUT)
     args = parser.parse_args()
     if not args.histories.is_file():
-        print(f"error: {args.histories}: no recorded histories; run bench/record_histories.py",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: {args.histories}: no recorded histories; run bench/record_histories.py",
+            file=sys.stderr,
+        )
         sys.exit(2)
     payload = load_runs(args.histories)
-    is_stale = stale(payload["code_hash"], code_hash(), f"{args.histories.name} (rerun "
-                     "bench/record_histories.py)")  # fmt: skip
+    is_stale = stale(
+        payload["code_hash"],
+        code_hash(),
+        f"{args.histories.name} (rerun bench/record_histories.py)",
+    )
     detector = CollapseDetector()
-    figures = {"benchmark": "detector_accuracy", "cache_stale": is_stale,
-               "recorded": payload["recorded"], "epochs": payload["epochs"]}  # fmt: skip
+    figures = {
+        "benchmark": "detector_accuracy",
+        "cache_stale": is_stale,
+        "recorded": payload["recorded"],
+        "epochs": payload["epochs"],
+    }
     for set_name in ("evaluation", "calibration"):
         runs = [r for r in payload["runs"] if r["set"] == set_name]
         cases = [r for r in runs if r["kind"] in ("mechanism", "control")]

@@ -70,8 +70,14 @@ def trivial_trainable(steps: int):
 
         def step(self) -> dict:
             self.epoch += 1
-            return {"objective": self.value, "val_uar": self.value, "verdict": "healthy",
-                    "collapsed": 0, "epoch": self.epoch, "done": self.epoch >= steps}  # fmt: skip
+            return {
+                "objective": self.value,
+                "val_uar": self.value,
+                "verdict": "healthy",
+                "collapsed": 0,
+                "epoch": self.epoch,
+                "done": self.epoch >= steps,
+            }
 
         def save_checkpoint(self, checkpoint_dir: str) -> None:
             state = {"value": self.value, "epoch": self.epoch}
@@ -174,8 +180,11 @@ def prefill(settings: SweepSettings, space: SearchSpace, trials: list) -> float:
     settings.folder.mkdir(parents=True)
     started = time.perf_counter()
     direction = "maximize" if space.mode == "max" else "minimize"
-    study = optuna.create_study(study_name=settings.name, direction=direction,
-                                storage=open_storage(settings.resolved_study_url))  # fmt: skip
+    study = optuna.create_study(
+        study_name=settings.name,
+        direction=direction,
+        storage=open_storage(settings.resolved_study_url),
+    )
     study.add_trials(trials)
     return time.perf_counter() - started
 
@@ -191,8 +200,11 @@ def timed_sweep(settings: SweepSettings, space: SearchSpace, steps: int) -> dict
     study = optuna.load_study(
         study_name=settings.name, storage=open_storage(settings.resolved_study_url)
     )
-    new = [t for t in study.get_trials(deepcopy=False)
-           if not t.user_attrs["ray_trial_id"].startswith(PREFILLED)]  # fmt: skip
+    new = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if not t.user_attrs["ray_trial_id"].startswith(PREFILLED)
+    ]
     assert len(new) == settings.samples and all(t.state.is_finished() for t in new)
     done = sorted(t.datetime_complete.timestamp() for t in new)
     window = done[-1] - done[0]
@@ -224,8 +236,13 @@ def main() -> None:
     sizes = [int(size) for size in args.sizes.split(",")]
     space = load_space(args.space)
     drawn = finished_trials(space, max(sizes))
-    figures: dict = {"benchmark": "driver_scale", "space": args.space, "trials": args.trials,
-                     "sizes": sizes, "storages": {}}  # fmt: skip
+    figures: dict = {
+        "benchmark": "driver_scale",
+        "space": args.space,
+        "trials": args.trials,
+        "sizes": sizes,
+        "storages": {},
+    }
     with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
         init_ray(Resources(num_cpus=2))
         urls = storages(Path(tmp), stack)
@@ -233,23 +250,38 @@ def main() -> None:
             by_size = figures["storages"][storage] = {}
             for size in sizes:
                 name = f"scale_{size}"
-                settings = SweepSettings(out=f"{tmp}/{storage}/{name}", space=str(space.path),
-                                         samples=args.trials, max_epochs=1, name=name,
-                                         concurrency=2, num_cpus=2, study_url=url)  # fmt: skip
+                settings = SweepSettings(
+                    out=f"{tmp}/{storage}/{name}",
+                    space=str(space.path),
+                    samples=args.trials,
+                    max_epochs=1,
+                    name=name,
+                    concurrency=2,
+                    num_cpus=2,
+                    study_url=url,
+                )
                 if url and url.startswith("journal:"):
                     settings.study_url = f"{url}_{size}.log"
                 prefill_s = prefill(settings, space, drawn[:size])
-                by_size[str(size)] = {**timed_sweep(settings, space, steps=1),
-                                      "prefill_s": round(prefill_s, 1)}  # fmt: skip
+                by_size[str(size)] = {
+                    **timed_sweep(settings, space, steps=1),
+                    "prefill_s": round(prefill_s, 1),
+                }
                 print(storage, size, by_size[str(size)], flush=True)
         if "postgresql" not in urls:
             figures["storages"]["postgresql"] = "skipped: PostgreSQL binaries not installed"
         cadence = {}
         for every in (1, CADENCE_STEPS):
-            settings = SweepSettings(out=f"{tmp}/cadence/{every}", space=str(space.path),
-                                     samples=CADENCE_TRIALS, max_epochs=CADENCE_STEPS,
-                                     name=f"cadence_{every}", concurrency=2, num_cpus=2,
-                                     snapshot_every=every)  # fmt: skip
+            settings = SweepSettings(
+                out=f"{tmp}/cadence/{every}",
+                space=str(space.path),
+                samples=CADENCE_TRIALS,
+                max_epochs=CADENCE_STEPS,
+                name=f"cadence_{every}",
+                concurrency=2,
+                num_cpus=2,
+                snapshot_every=every,
+            )
             per_trial = timed_sweep(settings, space, steps=CADENCE_STEPS)
             cadence[str(every)] = {
                 "overhead_ms_per_step": round(per_trial["overhead_ms"] / CADENCE_STEPS, 1),

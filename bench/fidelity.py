@@ -102,8 +102,9 @@ def prepare(configs: dict[int, dict[int, dict]], budget: int) -> dict[int, dict[
         for seed, run in seeds.items():
             values = curve(run)
             objective = tuple(reduction.reduce(values[:epoch])[0] for epoch in range(1, budget + 1))
-            table[config][seed] = Run(objective, stopped_at(run, detector, stopping),
-                                      quality(run, budget))  # fmt: skip
+            table[config][seed] = Run(
+                objective, stopped_at(run, detector, stopping), quality(run, budget)
+            )
     return table
 
 
@@ -180,8 +181,14 @@ ARMS = {"full": None, **{f"halving:{grace}": grace for grace in GRACES}}
 SHIPPED = f"halving:{ASHA_GRACE_PERIOD}"
 
 
-def replicate(table: dict, rng: np.random.Generator, budgets: list[int], budget: int,
-              arms: tuple[str, ...] = tuple(ARMS), correlate: bool = True) -> dict:  # fmt: skip
+def replicate(
+    table: dict,
+    rng: np.random.Generator,
+    budgets: list[int],
+    budget: int,
+    arms: tuple[str, ...] = tuple(ARMS),
+    correlate: bool = True,
+) -> dict:
     """One draw: per arm and search budget, the pick's truth and the epochs spent (the
     search's and in all); with ``correlate``, the rung correlations."""
     roles = {}
@@ -200,14 +207,17 @@ def replicate(table: dict, rng: np.random.Generator, budgets: list[int], budget:
             chosen, reeval_epochs = pick(scores, competing, budget)
             outcome[arm][search_epochs] = {
                 "quality": truth[chosen] if chosen is not None else CHANCE,
-                "epochs": spent + reeval_epochs, "search_epochs": spent, "starts": starts,
-            }  # fmt: skip
+                "epochs": spent + reeval_epochs,
+                "search_epochs": spent,
+                "starts": starts,
+            }
     correlation = {}
     for epoch in range(1, budget + 1 if correlate else 1):
         values = {c: table[c][roles[c][0]].objective[epoch - 1] for c in table}
         configs = [c for c in sorted(values) if math.isfinite(values[c])]
-        correlation[epoch] = float(spearmanr([values[c] for c in configs],
-                                             [truth[c] for c in configs])[0])  # fmt: skip
+        correlation[epoch] = float(
+            spearmanr([values[c] for c in configs], [truth[c] for c in configs])[0]
+        )
     return {"arms": outcome, "rung_correlation": correlation}
 
 
@@ -216,24 +226,29 @@ def ratio(draws: list[dict], arm: str, budgets: list[int], spent: str = "epochs"
     needs for ``full``'s mean quality at the reference budget, over ``full``'s there."""
     full = [d["arms"]["full"] for d in draws]
     level = statistics.fmean(r[REFERENCE_BUDGET]["quality"] for r in full)
-    rows = [{b: {"epochs": r[b][spent], "quality": r[b]["quality"]} for b in budgets}
-            for r in (d["arms"][arm] for d in draws)]  # fmt: skip
+    rows = [
+        {b: {"epochs": r[b][spent], "quality": r[b]["quality"]} for b in budgets}
+        for r in (d["arms"][arm] for d in draws)
+    ]
     needed = epochs_to_quality(rows, level, budgets)
     if needed is None:
         return None
     return needed / statistics.fmean(r[REFERENCE_BUDGET][spent] for r in full)
 
 
-def resampled_ratios(table: dict, budgets: list[int], budget: int, rng: np.random.Generator,
-                     resamples: int) -> list[float | None]:  # fmt: skip
+def resampled_ratios(
+    table: dict, budgets: list[int], budget: int, rng: np.random.Generator, resamples: int
+) -> list[float | None]:
     """The shipped grace's ratio on tables of configurations drawn with replacement from
     ``table``: the spread a table of other configurations would give."""
     configs, found = sorted(table), []
     for _ in range(resamples):
         drawn = rng.choice(configs, size=len(configs))
         resampled = {index: table[int(config)] for index, config in enumerate(drawn)}
-        draws = [replicate(resampled, rng, budgets, budget, ("full", SHIPPED), correlate=False)
-                 for _ in range(DRAWS_PER_RESAMPLE)]  # fmt: skip
+        draws = [
+            replicate(resampled, rng, budgets, budget, ("full", SHIPPED), correlate=False)
+            for _ in range(DRAWS_PER_RESAMPLE)
+        ]
         found.append(ratio(draws, SHIPPED, budgets))
     return found
 
@@ -246,19 +261,24 @@ def summarise(table: dict, replicates: int, resamples: int, seed: int, budget: i
     for arm in ARMS:
         rows = [d["arms"][arm] for d in draws]
         per_arm[arm] = {
-            "budgets": {str(b): {"quality": spread_over_draws([r[b]["quality"] for r in rows]),
-                                 "epochs": _mean([r[b]["epochs"] for r in rows]),
-                                 "search_epochs": _mean([r[b]["search_epochs"] for r in rows]),
-                                 "starts": _mean([r[b]["starts"] for r in rows])}
-                        for b in budgets},
-        }  # fmt: skip
+            "budgets": {
+                str(b): {
+                    "quality": spread_over_draws([r[b]["quality"] for r in rows]),
+                    "epochs": _mean([r[b]["epochs"] for r in rows]),
+                    "search_epochs": _mean([r[b]["search_epochs"] for r in rows]),
+                    "starts": _mean([r[b]["starts"] for r in rows]),
+                }
+                for b in budgets
+            },
+        }
         if arm == "full":
             continue
         per_arm[arm]["minus_full"] = {
-            str(b): spread_over_draws([d["arms"][arm][b]["quality"]
-                                       - d["arms"]["full"][b]["quality"] for d in draws])
+            str(b): spread_over_draws(
+                [d["arms"][arm][b]["quality"] - d["arms"]["full"][b]["quality"] for d in draws]
+            )
             for b in budgets
-        }  # fmt: skip
+        }
         for key, spent in (("ratio", "epochs"), ("search_ratio", "search_epochs")):
             value = ratio(draws, arm, budgets, spent)
             per_arm[arm][key] = round(value, 3) if value is not None else None
@@ -270,8 +290,10 @@ def summarise(table: dict, replicates: int, resamples: int, seed: int, budget: i
         [round(float(q), 3) for q in np.percentile(defined, [5, 95])] if defined else None
     )
     shipped["ratio_defined_share"] = round(len(defined) / max(1, resamples), 3)
-    correlation = {str(e): spread_over_draws([d["rung_correlation"][e] for d in draws])
-                   for e in range(1, budget + 1)}  # fmt: skip
+    correlation = {
+        str(e): spread_over_draws([d["rung_correlation"][e] for d in draws])
+        for e in range(1, budget + 1)
+    }
     return {"rung_correlation": correlation, "arms": per_arm}
 
 
@@ -290,10 +312,11 @@ def headline(sets: dict) -> dict:
         found[name] = {
             "rung_correlation": correlation[str(ASHA_GRACE_PERIOD)]["mean"],
             "final_correlation": correlation[str(max(map(int, correlation)))]["mean"],
-            "ratio": shipped["ratio"], "ratio_interval": shipped["ratio_interval"],
+            "ratio": shipped["ratio"],
+            "ratio_interval": shipped["ratio_interval"],
             "search_ratio": shipped["search_ratio"],
             "minus_full": shipped["minus_full"][str(REFERENCE_BUDGET)],
-        }  # fmt: skip
+        }
     return found
 
 
@@ -308,14 +331,25 @@ def main() -> None:
         name: summarise(prepare(configs, budget), args.replicates, args.resamples, index, budget)
         for index, (name, configs) in enumerate(sorted(payload["by_set"].items()))
     }
-    emit({
-        "benchmark": "fidelity", "cache_stale": is_stale, "code_hash": payload["code_hash"],
-        "recorded": payload["recorded"], "configs": payload["configs"],
-        "seeds": payload["seeds"], "budget": budget, "reduce": DEFAULT_REDUCE,
-        "grace_period": ASHA_GRACE_PERIOD, "reduction_factor": ASHA_REDUCTION_FACTOR,
-        "reference_budget": REFERENCE_BUDGET, "replicates": args.replicates,
-        "resamples": args.resamples, "headline": headline(sets), "by_set": sets,
-    })  # fmt: skip
+    emit(
+        {
+            "benchmark": "fidelity",
+            "cache_stale": is_stale,
+            "code_hash": payload["code_hash"],
+            "recorded": payload["recorded"],
+            "configs": payload["configs"],
+            "seeds": payload["seeds"],
+            "budget": budget,
+            "reduce": DEFAULT_REDUCE,
+            "grace_period": ASHA_GRACE_PERIOD,
+            "reduction_factor": ASHA_REDUCTION_FACTOR,
+            "reference_budget": REFERENCE_BUDGET,
+            "replicates": args.replicates,
+            "resamples": args.resamples,
+            "headline": headline(sets),
+            "by_set": sets,
+        }
+    )
 
 
 if __name__ == "__main__":

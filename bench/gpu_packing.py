@@ -31,11 +31,19 @@ from sweep.settings import SweepSettings
 
 def run_packing(space: Path, args, per_gpu: int, out: Path) -> dict:
     cpus = os.cpu_count() or 1
-    settings = SweepSettings(out=str(out), space=str(space), max_epochs=args.epochs,
-                             name="pack", concurrency=per_gpu,
-                             cpus_per_trial=max(1, cpus // per_gpu), gpus_per_trial=1 / per_gpu,
-                             stop_on_collapse=False, num_cpus=cpus,
-                             backend=args.backend, reeval_top=0)  # fmt: skip
+    settings = SweepSettings(
+        out=str(out),
+        space=str(space),
+        max_epochs=args.epochs,
+        name="pack",
+        concurrency=per_gpu,
+        cpus_per_trial=max(1, cpus // per_gpu),
+        gpus_per_trial=1 / per_gpu,
+        stop_on_collapse=False,
+        num_cpus=cpus,
+        backend=args.backend,
+        reeval_top=0,
+    )
     started = time.perf_counter()
     enqueued_sweep(settings, [{"case": "healthy", "train.seed": s} for s in range(args.trials)])
     wall = time.perf_counter() - started
@@ -74,9 +82,14 @@ def main() -> None:
         for per_gpu in packings:
             results[per_gpu] = run_packing(space, args, per_gpu, Path(tmp) / str(per_gpu))
             print(f"{per_gpu} per GPU: {results[per_gpu]}", file=sys.stderr, flush=True)
-    figures = {"benchmark": "gpu_packing", "backend": args.backend, "gpus": gpus,
-               "trials": args.trials, "epochs": args.epochs,
-               "per_gpu": {str(k): v for k, v in results.items()}}  # fmt: skip
+    figures = {
+        "benchmark": "gpu_packing",
+        "backend": args.backend,
+        "gpus": gpus,
+        "trials": args.trials,
+        "epochs": args.epochs,
+        "per_gpu": {str(k): v for k, v in results.items()},
+    }
     if 1 in results:
         for per_gpu in packings:
             if per_gpu != 1:

@@ -44,23 +44,70 @@ def main() -> None:
     launch = [sys.executable, str(ROOT / "launch.py")]
     with tempfile.TemporaryDirectory() as tmp:
         corpus, out = Path(tmp) / "lspec.h5", Path(tmp) / "sweep"
-        subprocess.run([*launch, "demo-data", str(corpus), "--bins", "256", "--speakers", "12",
-                        "--per-speaker", "200"], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                *launch,
+                "demo-data",
+                str(corpus),
+                "--bins",
+                "256",
+                "--speakers",
+                "12",
+                "--per-speaker",
+                "200",
+            ],
+            check=True,
+        )
         started = time.perf_counter()
-        subprocess.run([*launch, "sweep", "--backend", "jax", "--space", "sgan_av",
-                        "--data", str(corpus), "--test-idx", "0", "--valid-idx", "1",
-                        "--unlabelled-idx", "", *SOURCE_SIZE, "--samples", str(args.trials),
-                        "--max-epochs", str(args.epochs), "--gpus-per-trial",
-                        str(1 / args.per_gpu), "--concurrency", str(args.per_gpu),
-                        "--reeval-top", "0", "--out", str(out)], check=True)  # fmt: skip
+        subprocess.run(
+            [
+                *launch,
+                "sweep",
+                "--backend",
+                "jax",
+                "--space",
+                "sgan_av",
+                "--data",
+                str(corpus),
+                "--test-idx",
+                "0",
+                "--valid-idx",
+                "1",
+                "--unlabelled-idx",
+                "",
+                *SOURCE_SIZE,
+                "--samples",
+                str(args.trials),
+                "--max-epochs",
+                str(args.epochs),
+                "--gpus-per-trial",
+                str(1 / args.per_gpu),
+                "--concurrency",
+                str(args.per_gpu),
+                "--reeval-top",
+                "0",
+                "--out",
+                str(out),
+            ],
+            check=True,
+        )
         wall = time.perf_counter() - started
         summary = summarize(load_settings(out))
-    emit({
-        "benchmark": "gpu_sweep", "backend": backend, "gpus": gpus, "trials": args.trials,
-        "epochs": args.epochs, "per_gpu": args.per_gpu, "wall_s": round(wall, 1),
-        "trials_per_hour": round(3600 * args.trials / wall, 1),
-        "states": summary["states"], "verdicts": summary["verdicts"], "cpus": os.cpu_count(),
-    })  # fmt: skip
+    emit(
+        {
+            "benchmark": "gpu_sweep",
+            "backend": backend,
+            "gpus": gpus,
+            "trials": args.trials,
+            "epochs": args.epochs,
+            "per_gpu": args.per_gpu,
+            "wall_s": round(wall, 1),
+            "trials_per_hour": round(3600 * args.trials / wall, 1),
+            "states": summary["states"],
+            "verdicts": summary["verdicts"],
+            "cpus": os.cpu_count(),
+        }
+    )
 
 
 if __name__ == "__main__":

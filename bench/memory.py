@@ -23,10 +23,18 @@ from pathlib import Path
 
 from common import ROOT, emit, run_child
 
-FIXED = {"sgan.d_lr": 2e-4, "sgan.g_lr": 4e-4, "sgan.latent_dim": 64, "sgan.n_node": 64,
-         "sgan.depth_G": 3, "sgan.n_kernels_G": [16, 8, 1], "sgan.depth_D": 2,
-         "sgan.n_kernels_D": [8, 16], "sgan.pool_n_row_D": [2, 2],
-         "sgan.pool_n_col_D": [2, 2]}  # fmt: skip
+FIXED = {
+    "sgan.d_lr": 2e-4,
+    "sgan.g_lr": 4e-4,
+    "sgan.latent_dim": 64,
+    "sgan.n_node": 64,
+    "sgan.depth_G": 3,
+    "sgan.n_kernels_G": [16, 8, 1],
+    "sgan.depth_D": 2,
+    "sgan.n_kernels_D": [8, 16],
+    "sgan.pool_n_row_D": [2, 2],
+    "sgan.pool_n_col_D": [2, 2],
+}
 
 
 def av_space(path: Path) -> Path:
@@ -40,8 +48,18 @@ def av_space(path: Path) -> Path:
 
 
 def measure(corpus: Path, concurrency: int, epochs: int, out: Path) -> dict:
-    command = [sys.executable, __file__, "--child", str(concurrency), "--corpus", str(corpus),
-               "--epochs", str(epochs), "--out", str(out)]  # fmt: skip
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        str(concurrency),
+        "--corpus",
+        str(corpus),
+        "--epochs",
+        str(epochs),
+        "--out",
+        str(out),
+    ]
     child = run_child(command, sample_pss=True, every=0.25)
     if child.returncode != 0:
         raise SystemExit(f"sweep at concurrency {concurrency} failed:\n{child.output[-3000:]}")
@@ -54,10 +72,19 @@ def child_sweep(concurrency: int, corpus: str, epochs: int, out: str) -> None:
     from sweep.settings import SweepSettings
 
     space = av_space(Path(out).parent / f"av{concurrency}.yaml")
-    settings = SweepSettings(out=out, space=str(space), data=corpus, samples=2,
-                             max_epochs=epochs, name="memory", concurrency=concurrency,
-                             cpus_per_trial=2 / concurrency, stop_on_collapse=False,
-                             num_cpus=2, reeval_top=0)  # fmt: skip
+    settings = SweepSettings(
+        out=out,
+        space=str(space),
+        data=corpus,
+        samples=2,
+        max_epochs=epochs,
+        name="memory",
+        concurrency=concurrency,
+        cpus_per_trial=2 / concurrency,
+        stop_on_collapse=False,
+        num_cpus=2,
+        reeval_top=0,
+    )
     start_sweep(settings)
 
 
@@ -84,15 +111,21 @@ def main() -> None:
         one = measure(corpus, 1, args.epochs, Path(tmp) / "c1")
         two = measure(corpus, 2, args.epochs, Path(tmp) / "c2")
     print(f"concurrency 1: {one}\nconcurrency 2: {two}", flush=True)
-    emit({
-        "benchmark": "memory", "corpus_gib": round(size / 2**30, 2),
-        "file_gib": round(file_size / 2**30, 2), "epochs": args.epochs,
-        "peak_gib_c1": round(one["peak_bytes"] / 2**30, 2),
-        "peak_gib_c2": round(two["peak_bytes"] / 2**30, 2),
-        "ratio": round(two["peak_bytes"] / one["peak_bytes"], 3),
-        "second_trial_gib": round((two["peak_bytes"] - one["peak_bytes"]) / 2**30, 2),
-        "wall_s_c1": one["wall_s"], "wall_s_c2": two["wall_s"], "cpus": os.cpu_count(),
-    })  # fmt: skip
+    emit(
+        {
+            "benchmark": "memory",
+            "corpus_gib": round(size / 2**30, 2),
+            "file_gib": round(file_size / 2**30, 2),
+            "epochs": args.epochs,
+            "peak_gib_c1": round(one["peak_bytes"] / 2**30, 2),
+            "peak_gib_c2": round(two["peak_bytes"] / 2**30, 2),
+            "ratio": round(two["peak_bytes"] / one["peak_bytes"], 3),
+            "second_trial_gib": round((two["peak_bytes"] - one["peak_bytes"]) / 2**30, 2),
+            "wall_s_c1": one["wall_s"],
+            "wall_s_c2": two["wall_s"],
+            "cpus": os.cpu_count(),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -76,15 +76,22 @@ def write_bench_corpus(path: Path, seed: int = CORPUS_SEED) -> Path:
     """The benchmark corpus (see the module docstring)."""
     from sermodels.data.demo import write_demo_corpus
 
-    return write_demo_corpus(path, n_speakers=CORPUS_SPEAKERS, per_speaker=PER_SPEAKER,
-                             seed=seed, progress=False)  # fmt: skip
+    return write_demo_corpus(
+        path, n_speakers=CORPUS_SPEAKERS, per_speaker=PER_SPEAKER, seed=seed, progress=False
+    )
 
 
 def bench_settings(out: Path, corpus: Path, **search) -> SweepSettings:
     """A sweep of the demo space on the benchmark corpus, validated on ``VALID_FOLDS``."""
-    return SweepSettings(out=str(out), space=SPACE, data=str(corpus), concurrency=2,
-                         num_cpus=2, base_settings={"data.valid_idx": VALID_FOLDS},
-                         **search)  # fmt: skip
+    return SweepSettings(
+        out=str(out),
+        space=SPACE,
+        data=str(corpus),
+        concurrency=2,
+        num_cpus=2,
+        base_settings={"data.valid_idx": VALID_FOLDS},
+        **search,
+    )
 
 
 def held_out_quality(corpus: Path, overrides: dict, seeds: list[int]) -> dict:
@@ -92,12 +99,17 @@ def held_out_quality(corpus: Path, overrides: dict, seeds: list[int]) -> dict:
     their mean and SD."""
     from seed_runs import quality, train_histories
 
-    histories = train_histories(str(corpus), [{"overrides": overrides, "seed": s} for s in seeds],
-                                VALID_FOLDS)  # fmt: skip
+    histories = train_histories(
+        str(corpus), [{"overrides": overrides, "seed": s} for s in seeds], VALID_FOLDS
+    )
     budget = load_space(SPACE).max_epochs
     values = [round(quality(h, budget), 4) for h in histories]
-    return {"seeds": seeds, "values": values, "mean": round(statistics.fmean(values), 4),
-            "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0}  # fmt: skip
+    return {
+        "seeds": seeds,
+        "values": values,
+        "mean": round(statistics.fmean(values), 4),
+        "sd": round(statistics.stdev(values), 4) if len(values) > 1 else 0.0,
+    }
 
 
 def main() -> None:
@@ -112,30 +124,55 @@ def main() -> None:
     hashed = code_hash()  # the code the reference runs with, read before it runs
     with tempfile.TemporaryDirectory() as tmp:
         corpus = write_bench_corpus(Path(tmp) / "bench.h5")
-        settings = bench_settings(Path(tmp) / "reference", corpus, samples=args.trials,
-                                  name="reference", seed=REFERENCE_SEED)  # fmt: skip
+        settings = bench_settings(
+            Path(tmp) / "reference",
+            corpus,
+            samples=args.trials,
+            name="reference",
+            seed=REFERENCE_SEED,
+        )
         start_sweep(settings)
         study = load_study(settings)
         (pick,) = top_trials(settings, 1, study)
         overrides = json.loads(pick.user_attrs["overrides"])
         held_out = held_out_quality(corpus, overrides, HELD_OUT)
         trials = [
-            {"number": t["number"], "params": t["params"], "state": t["state"],
-             "verdict": t["attrs"].get("verdict"), "objective": t["value"],
-             "val_uar": [round(r.get("val_uar", float("nan")), 4) for r in t["rows"]]}
+            {
+                "number": t["number"],
+                "params": t["params"],
+                "state": t["state"],
+                "verdict": t["attrs"].get("verdict"),
+                "objective": t["value"],
+                "val_uar": [round(r.get("val_uar", float("nan")), 4) for r in t["rows"]],
+            }
             for t in results_by_trial(settings)
-        ]  # fmt: skip
+        ]
         reeval = reevaluated(study)
-    payload = {"code_hash": hashed, "recorded": time.strftime("%Y-%m-%d"),
-               "seconds": round(time.time() - started), "space": SPACE,
-               "reduce": str(load_space(SPACE).reduce),
-               "corpus": {"speakers": CORPUS_SPEAKERS, "per_speaker": PER_SPEAKER,
-                          "seed": CORPUS_SEED, "valid_idx": VALID_FOLDS},
-               "sampler": "tpe", "seed": REFERENCE_SEED, "trials": len(trials),
-               "pick": {"optuna_trial": pick.number, "sweep_objective": pick.value,
-                        "reeval": reeval.get(pick.number), "overrides": overrides,
-                        "held_out": held_out},
-               "target": held_out["mean"], "runs": trials}  # fmt: skip
+    payload = {
+        "code_hash": hashed,
+        "recorded": time.strftime("%Y-%m-%d"),
+        "seconds": round(time.time() - started),
+        "space": SPACE,
+        "reduce": str(load_space(SPACE).reduce),
+        "corpus": {
+            "speakers": CORPUS_SPEAKERS,
+            "per_speaker": PER_SPEAKER,
+            "seed": CORPUS_SEED,
+            "valid_idx": VALID_FOLDS,
+        },
+        "sampler": "tpe",
+        "seed": REFERENCE_SEED,
+        "trials": len(trials),
+        "pick": {
+            "optuna_trial": pick.number,
+            "sweep_objective": pick.value,
+            "reeval": reeval.get(pick.number),
+            "overrides": overrides,
+            "held_out": held_out,
+        },
+        "target": held_out["mean"],
+        "runs": trials,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, indent=1) + "\n")
     emit({key: payload[key] for key in ("code_hash", "seconds", "trials", "target")})

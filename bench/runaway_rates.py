@@ -56,22 +56,39 @@ def main() -> None:
         data = str(write_demo_corpus(Path(tmp) / "demo.h5", progress=False))
         for d_times, g_times in MULTIPLIERS:
             record_histories.force = runaway(d_times, g_times)
-            spec = {"set": "runaway", "space": "demo", "seed": SEED, "kind": "mechanism",
-                    "mechanism": "runaway", "label": None, "onset": ONSET}  # fmt: skip
+            spec = {
+                "set": "runaway",
+                "space": "demo",
+                "seed": SEED,
+                "kind": "mechanism",
+                "mechanism": "runaway",
+                "label": None,
+                "onset": ONSET,
+            }
             history = record_histories.record(spec, EPOCHS, data)["history"]
-            rows.append({
-                "d_lr_times": d_times, "g_lr_times": g_times,
-                "verdicts": [(v.name, v.epoch) for v in detector.verdicts(history)],
-                "d_grad_growth": growth(history, "d_grad_norm"),
-                "g_grad_growth": growth(history, "g_grad_norm"),
-                "max_d_loss": max(float(row["d_loss"]) for row in history),
-            })  # fmt: skip
+            rows.append(
+                {
+                    "d_lr_times": d_times,
+                    "g_lr_times": g_times,
+                    "verdicts": [(v.name, v.epoch) for v in detector.verdicts(history)],
+                    "d_grad_growth": growth(history, "d_grad_norm"),
+                    "g_grad_growth": growth(history, "g_grad_norm"),
+                    "max_d_loss": max(float(row["d_loss"]) for row in history),
+                }
+            )
             print(rows[-1], flush=True)
-    emit({"benchmark": "runaway_rates", "seed": SEED, "epochs": EPOCHS,
-                      "onset": record_histories.ONSET, "runs": rows,
-                      "any_growth_over_50x": any((r["d_grad_growth"] or 0) > 50
-                                                 or (r["g_grad_growth"] or 0) > 50
-                                                 for r in rows)})  # fmt: skip
+    emit(
+        {
+            "benchmark": "runaway_rates",
+            "seed": SEED,
+            "epochs": EPOCHS,
+            "onset": record_histories.ONSET,
+            "runs": rows,
+            "any_growth_over_50x": any(
+                (r["d_grad_growth"] or 0) > 50 or (r["g_grad_growth"] or 0) > 50 for r in rows
+            ),
+        }
+    )
 
 
 if __name__ == "__main__":

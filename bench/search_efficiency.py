@@ -94,9 +94,13 @@ METHODS = {
     # the same with ASHA (`--scheduler asha`): multi-fidelity, the lever bench/fidelity.py
     # measures on recorded runs, here in real sweeps
     "sersweep_asha": {"reeval_top": 0, "scheduler": "asha"},
-    "random_full": {"sampler": "random", "stop_on_collapse": False, "reduce": "best",
-                    "reeval_top": 0},
-}  # fmt: skip
+    "random_full": {
+        "sampler": "random",
+        "stop_on_collapse": False,
+        "reduce": "best",
+        "reeval_top": 0,
+    },
+}
 
 
 # -- recording ---------------------------------------------------------------------------
@@ -106,17 +110,23 @@ def run_sweep(method: str, seed: int, corpus: Path, out: Path, trials: int) -> l
     """One sweep of ``trials`` trials; its trials in the order they finished."""
     from sweep.runner import start_sweep
 
-    settings = bench_settings(out, corpus, samples=trials, name=f"{method}{seed}", seed=seed,
-                              **METHODS[method])  # fmt: skip
+    settings = bench_settings(
+        out, corpus, samples=trials, name=f"{method}{seed}", seed=seed, **METHODS[method]
+    )
     start_sweep(settings)
     trials = [t for t in results_by_trial(settings) if t["finished"] is not None]
     return [
-        {"number": t["number"], "state": t["state"], "value": t["value"],
-         "epochs": len(t["rows"]), "overrides": json.loads(t["attrs"]["overrides"]),
-         "verdicts": [v["name"] for v in t["attrs"].get("verdicts", [])],
-         "val_uar": [round(r.get("val_uar", math.nan), 4) for r in t["rows"]]}
+        {
+            "number": t["number"],
+            "state": t["state"],
+            "value": t["value"],
+            "epochs": len(t["rows"]),
+            "overrides": json.loads(t["attrs"]["overrides"]),
+            "verdicts": [v["name"] for v in t["attrs"].get("verdicts", [])],
+            "val_uar": [round(r.get("val_uar", math.nan), 4) for r in t["rows"]],
+        }
         for t in sorted(trials, key=lambda t: t["finished"])
-    ]  # fmt: skip
+    ]
 
 
 def record(progress: dict, seeds: int) -> dict:
@@ -263,8 +273,10 @@ def reeval_pick(leaders: list[dict], runs: dict) -> dict | None:
     reduction = load_space(SPACE).reduce
 
     def bound(trial: dict) -> float:
-        values = [reduction.reduce(runs[_key(_spec(trial, SEED_OFFSET + i))]["val_uar"])[0]
-                  for i in range(REEVAL_SEEDS)]  # fmt: skip
+        values = [
+            reduction.reduce(runs[_key(_spec(trial, SEED_OFFSET + i))]["val_uar"])[0]
+            for i in range(REEVAL_SEEDS)
+        ]
         value = confidence_bound(values)
         return value if finite(value) else -math.inf
 
@@ -276,8 +288,11 @@ def outcome(method: str, trials: list[dict], runs: dict) -> dict:
     pick = _best(trials) if method == "random_full" else reeval_pick(_leaders(trials), runs)
     epochs = sum(t["epochs"] for t in trials)
     if method != "random_full":
-        epochs += sum(runs[_key(_spec(t, SEED_OFFSET + i))]["epochs"]
-                      for t in _leaders(trials) for i in range(REEVAL_SEEDS))  # fmt: skip
+        epochs += sum(
+            runs[_key(_spec(t, SEED_OFFSET + i))]["epochs"]
+            for t in _leaders(trials)
+            for i in range(REEVAL_SEEDS)
+        )
     held = [runs[_key(_spec(pick, s))]["quality"] for s in HELD_OUT] if pick else []
     return {"quality": statistics.fmean(held) if held else math.nan, "epochs": epochs}
 
@@ -295,36 +310,52 @@ def failure_share(trials: list[dict]) -> float:
 def figures(payload: dict, target: float) -> dict:
     runs = {_key(run): run for run in payload["seed_runs"]}
     budgets = payload["budgets"]
-    table = {method: [{size: outcome(method, sweep["trials"][:size], runs) for size in budgets}
-                      for sweep in sweeps]
-             for method, sweeps in payload["sweeps"].items()}  # fmt: skip
+    table = {
+        method: [
+            {size: outcome(method, sweep["trials"][:size], runs) for size in budgets}
+            for sweep in sweeps
+        ]
+        for method, sweeps in payload["sweeps"].items()
+    }
     rng = np.random.default_rng(0)
     per_method = {}
     for method, rows in table.items():
         per_method[method] = {
-            str(size): {"quality": bootstrap_spread([r[size]["quality"] for r in rows], rng),
-                        "epochs": bootstrap_spread([r[size]["epochs"] for r in rows], rng)}
+            str(size): {
+                "quality": bootstrap_spread([r[size]["quality"] for r in rows], rng),
+                "epochs": bootstrap_spread([r[size]["epochs"] for r in rows], rng),
+            }
             for size in budgets
-        }  # fmt: skip
+        }
         level = (1 - WITHIN) * target
         reached = [s for s in budgets if per_method[method][str(s)]["quality"]["mean"] >= level]
         per_method[method]["budget_within_1pct"] = reached[0] if reached else None
     ratio = ratio_with_spread(table["sersweep"], table["random_full"], budgets, rng)
-    shares = {method: bootstrap_spread([failure_share(s["trials"]) for s in sweeps], rng)
-              for method, sweeps in payload["sweeps"].items()}  # fmt: skip
-    others = {method: {**ratio_with_spread(table[method], table["random_full"], budgets, rng),
-                       "failure_share_ratio": _ratio(shares[method]["mean"],
-                                                     shares["random_full"]["mean"])}
-              for method in table if method not in ("sersweep", "random_full")}  # fmt: skip
+    shares = {
+        method: bootstrap_spread([failure_share(s["trials"]) for s in sweeps], rng)
+        for method, sweeps in payload["sweeps"].items()
+    }
+    others = {
+        method: {
+            **ratio_with_spread(table[method], table["random_full"], budgets, rng),
+            "failure_share_ratio": _ratio(shares[method]["mean"], shares["random_full"]["mean"]),
+        }
+        for method in table
+        if method not in ("sersweep", "random_full")
+    }
     # its own generator, so that adding it moved none of the figures above
     equal = at_equal_epochs(table, budgets, np.random.default_rng(1))
-    return {"per_method": per_method, **ratio, "at_equal_epochs": equal,
-            "second_half_failure_share": shares,
-            "other_methods": others,
-            "failure_share_ratio": _ratio(shares["sersweep"]["mean"],
-                                          shares["random_full"]["mean"]),
-            "runs": {m: [{str(k): v for k, v in row.items()} for row in rows]
-                     for m, rows in table.items()}}  # fmt: skip
+    return {
+        "per_method": per_method,
+        **ratio,
+        "at_equal_epochs": equal,
+        "second_half_failure_share": shares,
+        "other_methods": others,
+        "failure_share_ratio": _ratio(shares["sersweep"]["mean"], shares["random_full"]["mean"]),
+        "runs": {
+            m: [{str(k): v for k, v in row.items()} for row in rows] for m, rows in table.items()
+        },
+    }
 
 
 def at_equal_epochs(table: dict[str, list[dict]], budgets: list[int], rng) -> dict:
@@ -361,8 +392,9 @@ def ratio_with_spread(ours: list[dict], random: list[dict], budgets: list[int], 
     def ratio(a: list[dict], b: list[dict]) -> float | None:
         level = statistics.fmean(r[budgets[-1]]["quality"] for r in b)
         spent = epochs_to_quality(a, level, budgets)
-        return None if spent is None else spent / statistics.fmean(
-            r[budgets[-1]]["epochs"] for r in b)  # fmt: skip
+        return (
+            None if spent is None else spent / statistics.fmean(r[budgets[-1]]["epochs"] for r in b)
+        )
 
     draws = []
     for _ in range(RESAMPLES):
@@ -371,11 +403,14 @@ def ratio_with_spread(ours: list[dict], random: list[dict], budgets: list[int], 
         draws.append(ratio(a, b))
     defined = [d for d in draws if d is not None]
     value = ratio(ours, random)
-    return {"ratio": round(value, 3) if value is not None else None,
-            "ratio_interval": [round(float(q), 3) for q in np.percentile(defined, [5, 95])]
-            if defined else None,
-            "ratio_defined_share": round(len(defined) / RESAMPLES, 3),
-            "beyond": value is None}  # fmt: skip
+    return {
+        "ratio": round(value, 3) if value is not None else None,
+        "ratio_interval": [round(float(q), 3) for q in np.percentile(defined, [5, 95])]
+        if defined
+        else None,
+        "ratio_defined_share": round(len(defined) / RESAMPLES, 3),
+        "beyond": value is None,
+    }
 
 
 def _ratio(a: float | None, b: float | None) -> float | None:
@@ -390,10 +425,12 @@ def main() -> None:
     args = parser.parse_args()
     reference = json.loads(OUT.read_text())
     if not args.record and not RUNS.is_file():
-        print(f"search efficiency: no recorded sweeps ({RUNS.relative_to(ROOT)}); record them "
-              "with --record", file=sys.stderr)  # fmt: skip
-        emit({"benchmark": "search_efficiency", "recorded": None,
-                    "target": reference["target"]})  # fmt: skip
+        print(
+            f"search efficiency: no recorded sweeps ({RUNS.relative_to(ROOT)}); record them "
+            "with --record",
+            file=sys.stderr,
+        )
+        emit({"benchmark": "search_efficiency", "recorded": None, "target": reference["target"]})
         return
     if args.record:
         try:
@@ -404,18 +441,32 @@ def main() -> None:
         payload = record(progress, args.seeds)
     else:
         payload = json.loads(RUNS.read_text())
-    is_stale = stale(payload["code_hash"], code_hash(), "the search-efficiency runs (rerun "
-                     "bench/search_efficiency.py --record)")  # fmt: skip
-    stale(payload["reference_code_hash"], reference["code_hash"],
-          "the reference the runs compare with (rerun bench/record_reference.py)")  # fmt: skip
+    is_stale = stale(
+        payload["code_hash"],
+        code_hash(),
+        "the search-efficiency runs (rerun bench/search_efficiency.py --record)",
+    )
+    stale(
+        payload["reference_code_hash"],
+        reference["code_hash"],
+        "the reference the runs compare with (rerun bench/record_reference.py)",
+    )
     target = reference["target"]
-    emit({
-        "benchmark": "search_efficiency", "space": SPACE, "reduce": str(Reduction.parse(
-            reference["reduce"])), "trials": payload["trials"], "budgets": payload["budgets"],
-        "seeds": len(payload["sweeps"]["sersweep"]), "cache_stale": is_stale,
-        "recorded": payload["recorded"], "target": target,
-        "target_held_out": reference["pick"]["held_out"], **figures(payload, target),
-    })  # fmt: skip
+    emit(
+        {
+            "benchmark": "search_efficiency",
+            "space": SPACE,
+            "reduce": str(Reduction.parse(reference["reduce"])),
+            "trials": payload["trials"],
+            "budgets": payload["budgets"],
+            "seeds": len(payload["sweeps"]["sersweep"]),
+            "cache_stale": is_stale,
+            "recorded": payload["recorded"],
+            "target": target,
+            "target_held_out": reference["pick"]["held_out"],
+            **figures(payload, target),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ SETTLED = 3  # the budget's last epochs that make a run's quality
 CHANCE = 0.25  # the demo corpus's 4 classes: what a run that went NaN is worth
 
 
-def train_histories(corpus: str, specs: list[dict], valid_idx: str,
-                    workers: int = 2) -> list[list[dict]]:  # fmt: skip
+def train_histories(
+    corpus: str, specs: list[dict], valid_idx: str, workers: int = 2
+) -> list[list[dict]]:
     """Each spec's (``overrides``, ``seed``) trained on ``corpus`` for the demo space's
     budget, validated on ``valid_idx``; its kept per-epoch metrics, in the order given."""
     context = get_context("spawn")

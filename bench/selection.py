@@ -120,11 +120,16 @@ def prepare(configs: dict[int, dict[int, dict]], budget: int) -> dict:
     detector = CollapseDetector()
     stopping = tuple(default_stop_verdicts("val_uar"))
     return {
-        config: {seed: {"curve": curve(run), "quality": quality(run, budget),
-                        "pickable": pickable(run, detector, stopping)}
-                 for seed, run in seeds.items()}
+        config: {
+            seed: {
+                "curve": curve(run),
+                "quality": quality(run, budget),
+                "pickable": pickable(run, detector, stopping),
+            }
+            for seed, run in seeds.items()
+        }
         for config, seeds in configs.items()
-    }  # fmt: skip
+    }
 
 
 def replicate(runs: dict, rng: np.random.Generator) -> dict:
@@ -138,8 +143,11 @@ def replicate(runs: dict, rng: np.random.Generator) -> dict:
     figures = {}
     for text in REDUCTIONS:
         reduction = Reduction.parse(text)
-        estimate = {c: reduction.reduce(runs[c][roles[c][0]]["curve"])[0] for c in runs
-                    if runs[c][roles[c][0]]["pickable"]}  # fmt: skip
+        estimate = {
+            c: reduction.reduce(runs[c][roles[c][0]]["curve"])[0]
+            for c in runs
+            if runs[c][roles[c][0]]["pickable"]
+        }
         estimate = {c: v for c, v in estimate.items() if math.isfinite(v)}
         if not estimate:
             continue
@@ -158,8 +166,10 @@ def replicate(runs: dict, rng: np.random.Generator) -> dict:
                 "regret": best_truth - truth[chosen],
             }
     figures.update(_wider_reevaluation(runs, roles, truth, best_truth))
-    every = {c: statistics.fmean(runs[c][s]["quality"] for s in (roles[c][0], *roles[c][1]))
-             for c in runs}  # fmt: skip
+    every = {
+        c: statistics.fmean(runs[c][s]["quality"] for s in (roles[c][0], *roles[c][1]))
+        for c in runs
+    }
     figures[EVERY_CONFIG] = _figures(every, truth, max(every, key=every.get), best_truth)
     return figures
 
@@ -168,24 +178,28 @@ def _wider_reevaluation(runs: dict, roles: dict, truth: dict, best_truth: float)
     """The shipped reduction and pick rule with ``K`` leaders re-evaluated on ``S`` seeds
     each: what more leaders or more seeds would buy."""
     reduction = Reduction.parse(DEFAULT_REDUCE)
-    trial = {c: reduction.reduce(runs[c][roles[c][0]]["curve"])[0] for c in runs
-             if runs[c][roles[c][0]]["pickable"]}  # fmt: skip
-    ranked = sorted((c for c, v in trial.items() if math.isfinite(v)), key=trial.get,
-                    reverse=True)  # fmt: skip
+    trial = {
+        c: reduction.reduce(runs[c][roles[c][0]]["curve"])[0]
+        for c in runs
+        if runs[c][roles[c][0]]["pickable"]
+    }
+    ranked = sorted((c for c, v in trial.items() if math.isfinite(v)), key=trial.get, reverse=True)
     figures = {}
     for top in WIDER_TOP:
         for seeds in range(1, REEVAL_SEEDS + 1):
             values = {}
             for config in ranked[:top]:
-                found = [reduction.reduce(runs[config][s]["curve"])[0]
-                         for s in roles[config][1][:seeds]]  # fmt: skip
+                found = [
+                    reduction.reduce(runs[config][s]["curve"])[0] for s in roles[config][1][:seeds]
+                ]
                 values[config] = [v for v in found if math.isfinite(v)]
             scores = {c: _score(v, "mean_minus_se") for c, v in values.items()}
             if scores and values[chosen := max(scores, key=scores.get)]:
                 figures[f"reeval:top{top}x{seeds}"] = {
                     "gap": statistics.fmean(values[chosen]) - truth[chosen],
-                    "spearman": math.nan, "regret": best_truth - truth[chosen],
-                }  # fmt: skip
+                    "spearman": math.nan,
+                    "regret": best_truth - truth[chosen],
+                }
     return figures
 
 
@@ -204,8 +218,11 @@ def _score(values: list[float], rule: str) -> float:
 
 
 def _figures(estimate: dict, truth: dict, pick: int, best_truth: float) -> dict:
-    return {"gap": estimate[pick] - truth[pick], "spearman": _spearman(estimate, truth),
-            "regret": best_truth - truth[pick]}  # fmt: skip
+    return {
+        "gap": estimate[pick] - truth[pick],
+        "spearman": _spearman(estimate, truth),
+        "regret": best_truth - truth[pick],
+    }
 
 
 def _spearman(estimate: dict, truth: dict) -> float:
@@ -219,8 +236,10 @@ def summarise(runs: dict, replicates: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     draws = [replicate(runs, rng) for _ in range(replicates)]
     methods = sorted({m for d in draws for m in d})
-    return {m: {k: spread_over_draws([d[m][k] for d in draws if m in d]) for k in TARGETS}
-            for m in methods}  # fmt: skip
+    return {
+        m: {k: spread_over_draws([d[m][k] for d in draws if m in d]) for k in TARGETS}
+        for m in methods
+    }
 
 
 def spread_over_draws(values: list[float]) -> dict:
@@ -228,9 +247,11 @@ def spread_over_draws(values: list[float]) -> dict:
     values = [v for v in values if math.isfinite(v)]
     if not values:
         return {"mean": None, "p05": None, "p95": None}
-    return {"mean": round(statistics.fmean(values), 4),
-            "p05": round(float(np.percentile(values, 5)), 4),
-            "p95": round(float(np.percentile(values, 95)), 4)}  # fmt: skip
+    return {
+        "mean": round(statistics.fmean(values), 4),
+        "p05": round(float(np.percentile(values, 5)), 4),
+        "p95": round(float(np.percentile(values, 95)), 4),
+    }
 
 
 def choose(calibration: dict) -> tuple[str, str]:
@@ -247,24 +268,29 @@ def choose(calibration: dict) -> tuple[str, str]:
 
 
 def met(figures: dict) -> dict:
-    return {"gap": abs(figures["gap"]["mean"]) <= TARGETS["gap"],
-            "spearman": figures["spearman"]["mean"] >= TARGETS["spearman"],
-            "regret": figures["regret"]["mean"] <= TARGETS["regret"]}  # fmt: skip
+    return {
+        "gap": abs(figures["gap"]["mean"]) <= TARGETS["gap"],
+        "spearman": figures["spearman"]["mean"] >= TARGETS["spearman"],
+        "regret": figures["regret"]["mean"] <= TARGETS["regret"],
+    }
 
 
 def load_runs(path: Path = OUT) -> tuple[dict, int, bool]:
     """The recorded runs (by corpus in ``by_set``), their epoch budget, and whether the code
     they were recorded with has changed since (said on stderr)."""
     payload = load(path)
-    is_stale = stale(payload["code_hash"], code_hash(), "the selection runs (rerun "
-                     "bench/record_selection.py)")  # fmt: skip
+    is_stale = stale(
+        payload["code_hash"], code_hash(), "the selection runs (rerun bench/record_selection.py)"
+    )
     return payload, max(len(run["history"]) for run in payload["runs"]), is_stale
 
 
 def replay(payload: dict, budget: int, replicates: int = REPLICATES) -> dict:
     """Every method's figures per corpus (the corpora in name order, each its own seed)."""
-    return {name: summarise(prepare(configs, budget), replicates, seed=index)
-            for index, (name, configs) in enumerate(sorted(payload["by_set"].items()))}  # fmt: skip
+    return {
+        name: summarise(prepare(configs, budget), replicates, seed=index)
+        for index, (name, configs) in enumerate(sorted(payload["by_set"].items()))
+    }
 
 
 def main() -> None:
@@ -277,14 +303,23 @@ def main() -> None:
     reduction, rule = choose(sets["calibration"])
     shipped = f"{reduction}+reeval:{rule}"
     evaluation = sets["evaluation"]
-    emit({
-        "cache_stale": is_stale, "code_hash": payload["code_hash"], "recorded": payload["recorded"],
-        "configs": payload["configs"], "seeds": payload["seeds"],
-        "replicates": args.replicates, "chosen_reduction": reduction, "chosen_pick_rule": rule,
-        "evaluation_single_run": evaluation[reduction],
-        "evaluation_shipped": evaluation[shipped], "targets": TARGETS,
-        "targets_met": met(evaluation[shipped]), "by_set": sets,
-    })  # fmt: skip
+    emit(
+        {
+            "cache_stale": is_stale,
+            "code_hash": payload["code_hash"],
+            "recorded": payload["recorded"],
+            "configs": payload["configs"],
+            "seeds": payload["seeds"],
+            "replicates": args.replicates,
+            "chosen_reduction": reduction,
+            "chosen_pick_rule": rule,
+            "evaluation_single_run": evaluation[reduction],
+            "evaluation_shipped": evaluation[shipped],
+            "targets": TARGETS,
+            "targets_met": met(evaluation[shipped]),
+            "by_set": sets,
+        }
+    )
 
 
 if __name__ == "__main__":

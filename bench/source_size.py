@@ -44,8 +44,14 @@ def main() -> None:
 
     config = load_config(ROOT / args.config)
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_demo_corpus(Path(tmp) / "source.h5", args.speakers, args.per_speaker,
-                                 0, DemoShape(bins=256), progress=False)  # fmt: skip
+        path = write_demo_corpus(
+            Path(tmp) / "source.h5",
+            args.speakers,
+            args.per_speaker,
+            0,
+            DemoShape(bins=256),
+            progress=False,
+        )
         corpus = load_run_corpus(config, path)
     batch, half = config.train.batch_size, config.train.batch_size // 2
     labels = corpus.train.labels[:, corpus.tasks[0].column].astype(int)
@@ -65,12 +71,19 @@ def main() -> None:
     seconds = time.perf_counter() - started
     per_step = seconds / steps
     figures = {
-        "benchmark": "source_size", "config": args.config, "backend": backend,
-        "device": "GPU" if accelerators() else "CPU", "gpus": list(accelerators()),
-        "cpus": os.cpu_count(), "batch_size": batch, "train_rows": len(labels),
-        "steps_timed": steps, "seconds_per_step": round(per_step, 3),
-        "samples_per_s": round(batch / per_step, 1), "steps_per_epoch": steps_per_epoch,
-    }  # fmt: skip
+        "benchmark": "source_size",
+        "config": args.config,
+        "backend": backend,
+        "device": "GPU" if accelerators() else "CPU",
+        "gpus": list(accelerators()),
+        "cpus": os.cpu_count(),
+        "batch_size": batch,
+        "train_rows": len(labels),
+        "steps_timed": steps,
+        "seconds_per_step": round(per_step, 3),
+        "samples_per_s": round(batch / per_step, 1),
+        "steps_per_epoch": steps_per_epoch,
+    }
     key = "epoch_s_measured" if args.full_epoch else "epoch_s_extrapolated"
     figures[key] = round(seconds if args.full_epoch else per_step * steps_per_epoch, 1)
     emit(figures)

@@ -107,8 +107,14 @@ def trial_rows(out: Path) -> list[list[dict]]:
 def timeline(trials: list[list[dict]], started: float, ended: float) -> dict:
     """A concurrency-1 sweep's wall time split along its trials' timeline (see the module's
     docstring); the parts add up to the wall time."""
-    names = ("first_trial_wait_s", "trial_setup_s", "epochs_s", "between_epochs_s",
-             "between_trials_s", "after_last_s")  # fmt: skip
+    names = (
+        "first_trial_wait_s",
+        "trial_setup_s",
+        "epochs_s",
+        "between_epochs_s",
+        "between_trials_s",
+        "after_last_s",
+    )
     parts = dict.fromkeys(names, 0.0)
     previous_end = None
     for rows in trials:
@@ -131,21 +137,31 @@ def timeline(trials: list[list[dict]], started: float, ended: float) -> dict:
 
 def mean_epoch_seconds(trials: list[list[dict]]) -> float:
     """Mean training time of an epoch after the first (which traces) in a sweep's trials."""
-    return statistics.fmean(row["epoch_seconds"] for rows in trials for row in rows
-                            if row["epoch"] > 1)  # fmt: skip
+    return statistics.fmean(
+        row["epoch_seconds"] for rows in trials for row in rows if row["epoch"] > 1
+    )
 
 
 def sweep(space, params, epochs, concurrency: int, out: Path) -> tuple[float, list, dict]:
     """One sweep of the enqueued ``params``: its wall seconds, its trials' rows and, at
     concurrency 1, its timeline."""
     settings = SweepSettings(
-        out=str(out), space=str(space.path), data=str(demo_corpus_path()), samples=len(params),
-        max_epochs=epochs, name="bench", concurrency=concurrency,
-        cpus_per_trial=2 / concurrency, stop_on_collapse=False, num_cpus=2, reeval_top=0,
-    )  # fmt: skip
+        out=str(out),
+        space=str(space.path),
+        data=str(demo_corpus_path()),
+        samples=len(params),
+        max_epochs=epochs,
+        name="bench",
+        concurrency=concurrency,
+        cpus_per_trial=2 / concurrency,
+        stop_on_collapse=False,
+        num_cpus=2,
+        reeval_top=0,
+    )
     out.mkdir(parents=True)
-    study = optuna.create_study(study_name="bench", storage=settings.resolved_study_url,
-                                direction="maximize")  # fmt: skip
+    study = optuna.create_study(
+        study_name="bench", storage=settings.resolved_study_url, direction="maximize"
+    )
     for values in params:
         study.enqueue_trial(values)
     started_at, started = time.time(), time.perf_counter()
@@ -183,29 +199,42 @@ def main() -> None:
             # thread scaling two concurrent trials cannot beat one trial on both cores
             epoch_ratios.append(mean_epoch_seconds(c2_trials) / mean_epoch_seconds(c1_trials))
             fixed = parts["first_trial_wait_s"] + parts["after_last_s"]
-            rounds.append({
-                "plain_s": plain["wall_s"], "sweep_c1_s": c1, "sweep_c2_s": c2,
-                "ratio_c1": c1 / plain["wall_s"], "ratio_c2": c2 / plain["wall_s"],
-                "ray_init_s": ray_init, "plain": plain, "c1_timeline": parts,
-                "per_trial_s": (c1 - fixed - plain["wall_s"]) / args.trials,
-            })  # fmt: skip
+            rounds.append(
+                {
+                    "plain_s": plain["wall_s"],
+                    "sweep_c1_s": c1,
+                    "sweep_c2_s": c2,
+                    "ratio_c1": c1 / plain["wall_s"],
+                    "ratio_c2": c2 / plain["wall_s"],
+                    "ray_init_s": ray_init,
+                    "plain": plain,
+                    "c1_timeline": parts,
+                    "per_trial_s": (c1 - fixed - plain["wall_s"]) / args.trials,
+                }
+            )
     figures = {
-        "trials": args.trials, "epochs": args.epochs, "repeats": args.repeats,
+        "trials": args.trials,
+        "epochs": args.epochs,
+        "repeats": args.repeats,
         "ratio_c1": spread([r["ratio_c1"] for r in rounds]),
         "ratio_c2": spread([r["ratio_c2"] for r in rounds]),
-        "ratio_c1_cold": spread([(r["sweep_c1_s"] + r["ray_init_s"]) / r["plain_s"]
-                                 for r in rounds]),
+        "ratio_c1_cold": spread(
+            [(r["sweep_c1_s"] + r["ray_init_s"]) / r["plain_s"] for r in rounds]
+        ),
         "plain_s": spread([r["plain_s"] for r in rounds]),
         "sweep_c1_s": spread([r["sweep_c1_s"] for r in rounds]),
         "sweep_c2_s": spread([r["sweep_c2_s"] for r in rounds]),
-        "plain_parts": {key: spread([r["plain"][key] for r in rounds])
-                        for key in ("build_s", "fit_s")},
-        "c1_timeline": {key: spread([r["c1_timeline"][key] for r in rounds])
-                        for key in rounds[0]["c1_timeline"]},
+        "plain_parts": {
+            key: spread([r["plain"][key] for r in rounds]) for key in ("build_s", "fit_s")
+        },
+        "c1_timeline": {
+            key: spread([r["c1_timeline"][key] for r in rounds]) for key in rounds[0]["c1_timeline"]
+        },
         "per_trial_s": spread([r["per_trial_s"] for r in rounds]),
         "ray_init_s": spread([r["ray_init_s"] for r in rounds]),
-        "epoch_1cpu_over_2cpu": spread(epoch_ratios), "cpus": os.cpu_count(),
-    }  # fmt: skip
+        "epoch_1cpu_over_2cpu": spread(epoch_ratios),
+        "cpus": os.cpu_count(),
+    }
     emit(figures)
 
 

@@ -16,28 +16,44 @@ from sweep.settings import SweepSettings
 # corpus (docs/collapse.md has the calibration). Label = the failure mode the case is built
 # to produce ("healthy": none).
 CASES = {
-    "healthy": ("healthy", {"sgan.d_lr": 1.0e-4, "sgan.g_lr": 1.0e-3,
-                            "sgan.instance_noise": 0.3, "sgan.label_smoothing": 0.3}),
+    "healthy": (
+        "healthy",
+        {
+            "sgan.d_lr": 1.0e-4,
+            "sgan.g_lr": 1.0e-3,
+            "sgan.instance_noise": 0.3,
+            "sgan.label_smoothing": 0.3,
+        },
+    ),
     "starved_d": ("g_overpowers", {"sgan.d_lr": 1.0e-7, "sgan.g_lr": 1.0e-2}),
     "huge_noise": ("nan", {"sgan.instance_noise": 1.0e38}),
     "starved_g": ("d_overpowers", {"sgan.d_lr": 1.0e-3, "sgan.g_lr": 1.0e-6}),
     "runaway_g": ("mode_collapse", {"sgan.d_lr": 1.0e-4, "sgan.g_lr": 1.0}),
-}  # fmt: skip
+}
 
 
 def case_space(path: Path, cases: dict, max_epochs: int) -> Path:
     """A space file over ``cases``: a ``case`` choice whose fixed values set each case's
     config, and a ``train.seed``, on the demo space's base."""
     demo = yaml.safe_load((ROOT / "search_spaces" / "demo.yaml").read_text())
-    params = {"case": {"type": "categorical", "choices": list(cases)},
-              "train.seed": {"type": "int", "low": 0, "high": 1000}}  # fmt: skip
+    params = {
+        "case": {"type": "categorical", "choices": list(cases)},
+        "train.seed": {"type": "int", "low": 0, "high": 1000},
+    }
     for name, (_, overrides) in cases.items():
         for key, value in overrides.items():
             params[f"{name}_{key.split('.')[1]}"] = {
-                "type": "fixed", "value": value, "sets": key, "when": {"case": name}
-            }  # fmt: skip
-    space = {"objective": demo["objective"], "max_epochs": max_epochs, "base": demo["base"],
-             "params": params}  # fmt: skip
+                "type": "fixed",
+                "value": value,
+                "sets": key,
+                "when": {"case": name},
+            }
+    space = {
+        "objective": demo["objective"],
+        "max_epochs": max_epochs,
+        "base": demo["base"],
+        "params": params,
+    }
     path.write_text(yaml.safe_dump(space, sort_keys=False))
     return path
 
@@ -48,8 +64,9 @@ def enqueued_sweep(settings: SweepSettings, trials: list[dict]) -> dict:
 
     settings.samples = len(trials)
     settings.folder.mkdir(parents=True)
-    study = optuna.create_study(study_name=settings.name, storage=settings.resolved_study_url,
-                                direction="maximize")  # fmt: skip
+    study = optuna.create_study(
+        study_name=settings.name, storage=settings.resolved_study_url, direction="maximize"
+    )
     for params in trials:
         study.enqueue_trial(params)
     return start_sweep(settings)
@@ -62,9 +79,14 @@ def results_by_trial(settings: SweepSettings) -> list[dict]:
 
     curves = trial_curves(settings)
     return [
-        {"number": t.number, "params": t.params, "value": t.value, "state": t.state.name,
-         "attrs": t.user_attrs, "finished": t.datetime_complete.timestamp()
-         if t.datetime_complete else None,
-         "rows": curves.get(t.user_attrs.get("ray_trial_id"), [])}
+        {
+            "number": t.number,
+            "params": t.params,
+            "value": t.value,
+            "state": t.state.name,
+            "attrs": t.user_attrs,
+            "finished": t.datetime_complete.timestamp() if t.datetime_complete else None,
+            "rows": curves.get(t.user_attrs.get("ray_trial_id"), []),
+        }
         for t in load_study(settings).trials
-    ]  # fmt: skip
+    ]

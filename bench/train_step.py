@@ -68,9 +68,11 @@ def source_rate(config, corpus, steps: int, batch: int, on_batch: bool) -> float
     gan = SGAN(config.sgan, corpus.input_shapes(), n_classes)
     generators, discriminator = gan.generators, gan.discriminator
     w_valid, w_class = config.sgan.task_weights
-    discriminator.compile(keras.optimizers.Adam(config.sgan.d_lr, config.sgan.beta1),
-                          loss=["mse", "categorical_crossentropy"],
-                          loss_weights=[w_valid, w_class])  # fmt: skip
+    discriminator.compile(
+        keras.optimizers.Adam(config.sgan.d_lr, config.sgan.beta1),
+        loss=["mse", "categorical_crossentropy"],
+        loss_weights=[w_valid, w_class],
+    )
     noise = keras.Input((config.sgan.latent_dim,))
     combined = keras.Model(noise, discriminator([g(noise) for g in generators])[0])
     features, labels, _ = _rows(corpus, len(corpus.train.labels))
@@ -147,8 +149,9 @@ def keras_io_fit_rate(config, corpus, steps: int, batch: int) -> float:
             noise = tf.random.normal((2 * size, latent))
             with tf.GradientTape() as tape:
                 validity, _ = self.discriminator([g(noise) for g in self.generators])
-                g_loss = tf.reduce_mean(keras.losses.mean_squared_error(tf.ones_like(validity),
-                                                                        validity))  # fmt: skip
+                g_loss = tf.reduce_mean(
+                    keras.losses.mean_squared_error(tf.ones_like(validity), validity)
+                )
             weights = [w for g in self.generators for w in g.trainable_weights]
             self.g_optimizer.apply(tape.gradient(g_loss, weights), weights)
             return {"d_loss": d_loss, "g_loss": g_loss}
@@ -229,19 +232,36 @@ def main() -> None:
         return
     results = {}
     for backend in [b.strip() for b in args.backends.split(",") if b.strip()]:
-        command = [sys.executable, __file__, "--worker", "--config", args.config,
-                   "--steps", str(args.steps), "--batch-size", str(args.batch_size),
-                   "--repeats", str(args.repeats)]  # fmt: skip
+        command = [
+            sys.executable,
+            __file__,
+            "--worker",
+            "--config",
+            args.config,
+            "--steps",
+            str(args.steps),
+            "--batch-size",
+            str(args.batch_size),
+            "--repeats",
+            str(args.repeats),
+        ]
         command += ["--data", args.data] if args.data else []
         environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "2"}
-        done = subprocess.run(command, env=environment, stdout=subprocess.PIPE, text=True,
-                              cwd=ROOT, check=False)  # fmt: skip
+        done = subprocess.run(
+            command, env=environment, stdout=subprocess.PIPE, text=True, cwd=ROOT, check=False
+        )
         if done.returncode != 0:
             results[backend] = {"error": f"exit code {done.returncode}"}
             continue
         results[backend] = json.loads(done.stdout.strip().splitlines()[-1])
-    summary = {"benchmark": "train_step", "config": args.config, "batch_size": args.batch_size,
-               "steps": args.steps, "cpus": os.cpu_count(), "backends": results}  # fmt: skip
+    summary = {
+        "benchmark": "train_step",
+        "config": args.config,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "cpus": os.cpu_count(),
+        "backends": results,
+    }
     fused = {b: r["samples_per_s"]["fused"] for b, r in results.items() if "samples_per_s" in r}
     if {"tensorflow", "jax"} <= set(fused):
         summary["jax_vs_tensorflow"] = round(fused["jax"] / fused["tensorflow"], 2)

@@ -49,22 +49,31 @@ ARMS = ("cold", "warm")
 FAILURES = (*CLASSIFIER_STOPS, "nan", "d_overpowers")
 
 
-def run_sweep(out: Path, corpus: Path, name: str, samples: int, seed: int,
-              warm_start: list[str]) -> list[dict]:  # fmt: skip
+def run_sweep(
+    out: Path, corpus: Path, name: str, samples: int, seed: int, warm_start: list[str]
+) -> list[dict]:
     """One sweep; its own trials in the order they finished."""
     from sweep.runner import start_sweep
 
-    settings = bench_settings(out, corpus, samples=samples, name=name, seed=seed, reeval_top=0,
-                              warm_start=warm_start)  # fmt: skip
+    settings = bench_settings(
+        out, corpus, samples=samples, name=name, seed=seed, reeval_top=0, warm_start=warm_start
+    )
     start_sweep(settings)
-    trials = [t for t in results_by_trial(settings)
-              if t["finished"] is not None and "inherited" not in t["attrs"]]  # fmt: skip
+    trials = [
+        t
+        for t in results_by_trial(settings)
+        if t["finished"] is not None and "inherited" not in t["attrs"]
+    ]
     return [
-        {"number": t["number"], "state": t["state"], "value": t["value"],
-         "verdicts": [v["name"] for v in t["attrs"].get("verdicts", [])],
-         "overrides": json.loads(t["attrs"]["overrides"])}
+        {
+            "number": t["number"],
+            "state": t["state"],
+            "value": t["value"],
+            "verdicts": [v["name"] for v in t["attrs"].get("verdicts", [])],
+            "overrides": json.loads(t["attrs"]["overrides"]),
+        }
         for t in sorted(trials, key=lambda t: t["finished"])
-    ]  # fmt: skip
+    ]
 
 
 def record(seeds: int) -> dict:
@@ -79,17 +88,23 @@ def record(seeds: int) -> dict:
         for seed in range(seeds):
             for arm in ARMS:
                 warm = [str(source)] if arm == "warm" else []
-                trials = run_sweep(Path(tmp) / f"{arm}{seed}", corpus, f"{arm}{seed}", TRIALS,
-                                   seed, warm)  # fmt: skip
+                trials = run_sweep(
+                    Path(tmp) / f"{arm}{seed}", corpus, f"{arm}{seed}", TRIALS, seed, warm
+                )
                 pick = _pick(trials)
                 held = held_out_quality(corpus, pick["overrides"], HELD_OUT) if pick else None
-                sweeps[arm].append({"seed": seed, "trials": trials, "pick": pick,
-                                    "held_out": held})  # fmt: skip
-                print(f"{arm} seed {seed}: pick {held and held['mean']}", file=sys.stderr,
-                      flush=True)  # fmt: skip
-    payload = {"code_hash": hashed, "recorded": time.strftime("%Y-%m-%d"),
-               "seconds": round(time.time() - started), "source_trials": source_trials,
-               "trials": TRIALS, "sweeps": sweeps}  # fmt: skip
+                sweeps[arm].append({"seed": seed, "trials": trials, "pick": pick, "held_out": held})
+                print(
+                    f"{arm} seed {seed}: pick {held and held['mean']}", file=sys.stderr, flush=True
+                )
+    payload = {
+        "code_hash": hashed,
+        "recorded": time.strftime("%Y-%m-%d"),
+        "seconds": round(time.time() - started),
+        "source_trials": source_trials,
+        "trials": TRIALS,
+        "sweeps": sweeps,
+    }
     RUNS.write_text(json.dumps(payload, separators=(",", ":")))
     return payload
 
@@ -106,19 +121,28 @@ def failures(trials: list[dict], verdicts: tuple[str, ...]) -> int:
 
 def figures(payload: dict) -> dict:
     rng = np.random.default_rng(0)
-    per_seed = {arm: [{"seed": s["seed"],
-                       "quality": s["held_out"]["mean"] if s["held_out"] else math.nan,
-                       "stopped_first8": failures(s["trials"], (*CLASSIFIER_STOPS, "nan")),
-                       "labelled_first8": failures(s["trials"], FAILURES)}
-                      for s in payload["sweeps"][arm]]
-                for arm in ARMS}  # fmt: skip
+    per_seed = {
+        arm: [
+            {
+                "seed": s["seed"],
+                "quality": s["held_out"]["mean"] if s["held_out"] else math.nan,
+                "stopped_first8": failures(s["trials"], (*CLASSIFIER_STOPS, "nan")),
+                "labelled_first8": failures(s["trials"], FAILURES),
+            }
+            for s in payload["sweeps"][arm]
+        ]
+        for arm in ARMS
+    }
     result = {}
     for key in ("quality", "stopped_first8", "labelled_first8"):
         cold = [row[key] for row in per_seed["cold"]]
         warm = [row[key] for row in per_seed["warm"]]
         paired = [w - c for w, c in zip(warm, cold, strict=True)]
-        result[key] = {"cold": bootstrap_spread(cold, rng), "warm": bootstrap_spread(warm, rng),
-                       "warm_minus_cold": bootstrap_spread(paired, rng)}  # fmt: skip
+        result[key] = {
+            "cold": bootstrap_spread(cold, rng),
+            "warm": bootstrap_spread(warm, rng),
+            "warm_minus_cold": bootstrap_spread(paired, rng),
+        }
     return {**result, "per_seed": per_seed}
 
 
@@ -128,13 +152,24 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5, help="sweeps per arm (--record)")
     args = parser.parse_args()
     payload = record(args.seeds) if args.record else json.loads(RUNS.read_text())
-    is_stale = stale(payload["code_hash"], code_hash(), "the warm-start runs (rerun "
-                     "bench/warm_start.py --record)")  # fmt: skip
+    is_stale = stale(
+        payload["code_hash"],
+        code_hash(),
+        "the warm-start runs (rerun bench/warm_start.py --record)",
+    )
     inherited = sum(t["state"] in ("COMPLETE", "PRUNED") for t in payload["source_trials"])
-    emit({"benchmark": "warm_start", "cache_stale": is_stale, "recorded": payload["recorded"],
-                "source_trials": len(payload["source_trials"]), "inherited": inherited,
-                "trials": payload["trials"], "seeds": len(payload["sweeps"]["cold"]),
-                **figures(payload)})  # fmt: skip
+    emit(
+        {
+            "benchmark": "warm_start",
+            "cache_stale": is_stale,
+            "recorded": payload["recorded"],
+            "source_trials": len(payload["source_trials"]),
+            "inherited": inherited,
+            "trials": payload["trials"],
+            "seeds": len(payload["sweeps"]["cold"]),
+            **figures(payload),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,20 @@ SPACES_DIR = Path(__file__).resolve().parent
 TYPES = ("float", "int", "categorical", "fixed")
 SEARCHABLE_SECTIONS = ("sgan", "ser", "train")  # data is read once per sweep: not searched
 TASKS_KEY = "data.tasks"  # except the task list: heads and loss weights over columns already read
-KNOWN_FIELDS = {"type", "low", "high", "log", "step", "choices", "value", "sets", "times",
-                "when", "per_modality", "per_layer"}  # fmt: skip
+KNOWN_FIELDS = {
+    "type",
+    "low",
+    "high",
+    "log",
+    "step",
+    "choices",
+    "value",
+    "sets",
+    "times",
+    "when",
+    "per_modality",
+    "per_layer",
+}
 TOP_LEVEL = {"description", "base", "objective", "objectives", "max_epochs", "params"}
 
 
@@ -157,8 +169,9 @@ class SearchSpace:
         _check_one_sample(space, where)
         return space
 
-    def run_config(self, overrides: dict[str, Any], max_epochs: int | None = None,
-                   data_path: str | None = None) -> dict:  # fmt: skip
+    def run_config(
+        self, overrides: dict[str, Any], max_epochs: int | None = None, data_path: str | None = None
+    ) -> dict:
         """The base config with ``overrides`` applied, as a plain mapping."""
         mapping = copy.deepcopy(self.base)
         for path, value in overrides.items():

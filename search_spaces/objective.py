@@ -130,8 +130,9 @@ class Reduction:
     def reduce(self, values: Sequence[float], mode: str = "max") -> tuple[float, int | None]:
         """The reduced value of per-epoch ``values`` (epoch 1 first) and the epoch it points
         at (the one a final model trains to); ``(nan, None)`` when no value is finite."""
-        epochs = [(e, float(v)) for e, v in enumerate(values, 1)
-                  if v is not None and math.isfinite(v)]  # fmt: skip
+        epochs = [
+            (e, float(v)) for e, v in enumerate(values, 1) if v is not None and math.isfinite(v)
+        ]
         if not epochs:
             return math.nan, None
         better = max if mode == "max" else min

@@ -20,8 +20,17 @@ NAN = "nan"
 # as one of these in real runs, never as growth (docs/collapse.md)
 VERDICTS = (HEALTHY, NAN, "dead", "mode_collapse", "d_overpowers", "g_overpowers")
 FAILURES = VERDICTS[1:]
-WATCHED = ("d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake",
-           "d_grad_norm", "g_grad_norm", "diversity")  # fmt: skip
+WATCHED = (
+    "d_loss",
+    "d_loss_real",
+    "d_loss_fake",
+    "g_loss",
+    "d_acc_real",
+    "d_acc_fake",
+    "d_grad_norm",
+    "g_grad_norm",
+    "diversity",
+)
 
 
 @dataclass(frozen=True)
@@ -71,15 +80,25 @@ class CollapseDetector:
         'nan'
     """
 
-    def __init__(self, patience: int = 3, warmup: int = 1, d_acc_high: float = 0.95,
-                 d_acc_fooled: float = 0.05, d_loss_stall: float = 0.05,
-                 dead_grad: float = 1e-6, diversity_low: float = 0.2) -> None:  # fmt: skip
+    def __init__(
+        self,
+        patience: int = 3,
+        warmup: int = 1,
+        d_acc_high: float = 0.95,
+        d_acc_fooled: float = 0.05,
+        d_loss_stall: float = 0.05,
+        dead_grad: float = 1e-6,
+        diversity_low: float = 0.2,
+    ) -> None:
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience}")
         if warmup < 0:
             raise ValueError(f"warmup must be >= 0, got {warmup}")
-        for name, value in (("d_acc_high", d_acc_high), ("d_acc_fooled", d_acc_fooled),
-                            ("d_loss_stall", d_loss_stall)):  # fmt: skip
+        for name, value in (
+            ("d_acc_high", d_acc_high),
+            ("d_acc_fooled", d_acc_fooled),
+            ("d_loss_stall", d_loss_stall),
+        ):
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must be in [0, 1], got {value}")
         if diversity_low < 0 or dead_grad < 0:

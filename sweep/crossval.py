@@ -134,9 +134,13 @@ def _summarize(candidate: Candidate, rotation: Rotation, jobs: list, results: li
         values = [f[metric] for f in folds if f.get(metric) is not None]
         row[f"fold_{metric}"] = _spread(values)
         row[f"pooled_{metric}"] = _spread([p[metric] for p in pooled])
-    row["pooled_confusion"] = pooled_report(
-        [f["confusion"] for f in folds if f.get("confusion") is not None]
-    )["confusion"] if pooled else None  # fmt: skip
+    row["pooled_confusion"] = (
+        pooled_report([f["confusion"] for f in folds if f.get("confusion") is not None])[
+            "confusion"
+        ]
+        if pooled
+        else None
+    )
     return row
 
 
@@ -158,8 +162,11 @@ def _spread(values: list[float]) -> dict:
 
 
 def markdown(summary: dict) -> str:
-    lines = [f"# Cross-validation ({summary['k']} speaker-independent rotations, "
-             f"{summary['seeds']} seeds)", ""]  # fmt: skip
+    lines = [
+        f"# Cross-validation ({summary['k']} speaker-independent rotations, "
+        f"{summary['seeds']} seeds)",
+        "",
+    ]
     if summary.get("note"):
         lines += [f"**Note:** {summary['note']}", ""]
     for row in summary["configs"]:

@@ -48,8 +48,12 @@ class TrialImages:
             for name, data in images:
                 path = Path(tmp) / name
                 path.write_bytes(data)
-                upload_artifact(artifact_store=self.store(), file_path=str(path),
-                                study_or_trial=trial, mimetype="image/png")  # fmt: skip
+                upload_artifact(
+                    artifact_store=self.store(),
+                    file_path=str(path),
+                    study_or_trial=trial,
+                    mimetype="image/png",
+                )
         return len(images)
 
 
@@ -63,8 +67,7 @@ def last_images(experiment_uri: str, ray_trial_id: str) -> list[tuple[str, bytes
     import pyarrow.fs
 
     filesystem, root = pyarrow.fs.FileSystem.from_uri(experiment_uri)
-    selector = pyarrow.fs.FileSelector(f"{root}/trial_{ray_trial_id}/images",
-                                       allow_not_found=True)  # fmt: skip
+    selector = pyarrow.fs.FileSelector(f"{root}/trial_{ray_trial_id}/images", allow_not_found=True)
     latest: dict[str, tuple[int, str]] = {}
     for entry in filesystem.get_file_info(selector):
         match = IMAGE.match(entry.base_name)
@@ -105,8 +108,13 @@ def write_census_note(settings) -> None:
     figures = reevaluated(study)
     if figures:
         space = sweep_space(settings)
-        rows = sorted(({"optuna_trial": n, "sweep_objective": study.trials[n].value, **f}
-                       for n, f in figures.items()), key=lambda r: r["rank"])  # fmt: skip
+        rows = sorted(
+            (
+                {"optuna_trial": n, "sweep_objective": study.trials[n].value, **f}
+                for n, f in figures.items()
+            ),
+            key=lambda r: r["rank"],
+        )
         note += "\n" + markdown(rows, space.metric, str(space.reduce))
     save_note(study, note)
 
@@ -118,5 +126,9 @@ def serve(settings, port: int) -> None:
     from sweep.study_storage import open_storage
 
     write_census_note(settings)
-    run_server(open_storage(settings.resolved_study_url), host=HOST, port=port,
-               artifact_store=artifact_store(settings.folder))  # fmt: skip
+    run_server(
+        open_storage(settings.resolved_study_url),
+        host=HOST,
+        port=port,
+        artifact_store=artifact_store(settings.folder),
+    )

@@ -29,8 +29,9 @@ def train_final(corpus: Corpus, mapping: dict, out: str, seed: int, cpus: float)
     return train_on(config, corpus, out, overwrite=True)
 
 
-def run_final(settings: SweepSettings, top: int, seeds: int, pareto: bool = False,
-              pick: str | None = None) -> dict:  # fmt: skip
+def run_final(
+    settings: SweepSettings, top: int, seeds: int, pareto: bool = False, pick: str | None = None
+) -> dict:
     """Train ``top`` configs x ``seeds`` seeds; returns (and writes) the summary: per config,
     the sweep's objective (one run), its re-evaluated validation mean ± std (fresh seeds,
     where a re-evaluation ran) and the test UAR mean ± std, side by side, so the gap from
@@ -63,8 +64,14 @@ def run_final(settings: SweepSettings, top: int, seeds: int, pareto: bool = Fals
     return summary
 
 
-def run_final_cv(settings: SweepSettings, top: int, seeds: int, k: int, pareto: bool = False,
-                 pick: str | None = None) -> dict:  # fmt: skip
+def run_final_cv(
+    settings: SweepSettings,
+    top: int,
+    seeds: int,
+    k: int,
+    pareto: bool = False,
+    pick: str | None = None,
+) -> dict:
     """Cross-validate the ``top`` configs: ``k`` speaker-independent rotations over the folds
     the sweep did not select them on, ``seeds`` seeds each (see :mod:`sweep.crossval`)."""
     from sweep.crossval import Candidate, cross_validate
@@ -78,7 +85,7 @@ def run_final_cv(settings: SweepSettings, top: int, seeds: int, k: int, pareto: 
             f"rank{rank}_trial{trial.number}",
             trial_run_config(settings, space, trial),
             final_epochs(trial),
-        )  # fmt: skip
+        )
         for rank, trial in enumerate(trials, 1)
     ]
     data = config_from_dict(candidates[0].mapping, str(settings.folder)).data
@@ -108,12 +115,20 @@ def _aggregate(jobs: list, results: list[dict], figures: dict[int, dict]) -> lis
     rows: dict[int, dict] = {}
     for (rank, trial, _seed, _), result in zip(jobs, results, strict=True):
         reeval = figures.get(trial.number, {})
-        row = rows.setdefault(rank, {
-            "rank": rank, "optuna_trial": trial.number, "sweep_val_objective": trial.values[0],
-            "sweep_objectives": trial.values,
-            "reeval_val_mean": reeval.get("val_mean"), "reeval_val_std": reeval.get("val_std"),
-            "epochs": result["epochs"], "test_uar": [], "test_wa": [],
-        })  # fmt: skip
+        row = rows.setdefault(
+            rank,
+            {
+                "rank": rank,
+                "optuna_trial": trial.number,
+                "sweep_val_objective": trial.values[0],
+                "sweep_objectives": trial.values,
+                "reeval_val_mean": reeval.get("val_mean"),
+                "reeval_val_std": reeval.get("val_std"),
+                "epochs": result["epochs"],
+                "test_uar": [],
+                "test_wa": [],
+            },
+        )
         row["test_uar"].append(result.get("test_uar"))
         row["test_wa"].append(result.get("test_wa"))
     for row in rows.values():
@@ -125,13 +140,17 @@ def _aggregate(jobs: list, results: list[dict], figures: dict[int, dict]) -> lis
 
 
 def _write_markdown(path: Path, summary: dict) -> None:
-    lines = ["# Final training", "",
-             f"The sweep's objective ({summary['reduce']}) is one run on the validation rows; "
-             "the re-evaluated mean is the same configuration on fresh seeds (validation); "
-             "the test UAR is the final models' (trained on train + valid).", "",
-             "| rank | Optuna trial | sweep val objective | re-evaluated val mean ± std | "
-             "epochs | seeds | test UAR mean ± std |",
-             "|---:|---:|---:|---|---:|---:|---|"]  # fmt: skip
+    lines = [
+        "# Final training",
+        "",
+        f"The sweep's objective ({summary['reduce']}) is one run on the validation rows; "
+        "the re-evaluated mean is the same configuration on fresh seeds (validation); "
+        "the test UAR is the final models' (trained on train + valid).",
+        "",
+        "| rank | Optuna trial | sweep val objective | re-evaluated val mean ± std | "
+        "epochs | seeds | test UAR mean ± std |",
+        "|---:|---:|---:|---|---:|---:|---|",
+    ]
     for row in summary["configs"]:
         reeval = "not re-evaluated"
         if row["reeval_val_mean"] is not None:

@@ -142,14 +142,16 @@ class ExperimentSnapshot:
         if self.path is not None:
             with self.filesystem.open_input_stream(self.path) as handle:
                 self._state = json.loads(handle.readall())
-        self._entries = {json.loads(entry[0])["trial_id"]: entry
-                         for entry in self._state["trial_data"]}  # fmt: skip
+        self._entries = {
+            json.loads(entry[0])["trial_id"]: entry for entry in self._state["trial_data"]
+        }
         self._changed = False
 
     def statuses(self) -> dict[str, str]:
         """Ray trial id -> the status the snapshot recorded (``RUNNING``, ``TERMINATED``...)."""
-        return {trial_id: json.loads(entry[0])["status"]
-                for trial_id, entry in self._entries.items()}  # fmt: skip
+        return {
+            trial_id: json.loads(entry[0])["status"] for trial_id, entry in self._entries.items()
+        }
 
     def checkpoint(self, trial_id: str) -> str | None:
         """The folder name of the checkpoint Ray would restore ``trial_id`` from."""

@@ -26,8 +26,14 @@ class ProgressCallback(tune.Callback):
             labelled (the trial ran on).
     """
 
-    def __init__(self, metric: str, mode: str, interval: float = 15.0, total: int = 0,
-                 stopping: tuple[str, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        metric: str,
+        mode: str,
+        interval: float = 15.0,
+        total: int = 0,
+        stopping: tuple[str, ...] = (),
+    ) -> None:
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
         self.metric, self.mode, self.interval, self.total = metric, mode, interval, total
@@ -42,8 +48,10 @@ class ProgressCallback(tune.Callback):
         # Ray wrote the error to the trial's driver-side folder; storage gets it at next sync
         error = Path(trial.error_file) if trial.error_file else None
         text = error.read_text(errors="replace") if error and error.is_file() else ""
-        print(f"trial {trial.trial_id} raised: {last_line(text)} "
-              f"(details: {trial.path}/error.txt)", flush=True)  # fmt: skip
+        print(
+            f"trial {trial.trial_id} raised: {last_line(text)} (details: {trial.path}/error.txt)",
+            flush=True,
+        )
         self._print(trials)
 
     def on_step_end(self, iteration: int, trials: list, **info) -> None:

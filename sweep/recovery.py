@@ -64,20 +64,30 @@ class Recovery:
     def summary(self) -> str:
         lines = []
         if self.readded:
-            lines.append(f"resume: {len(self.readded)} trial(s) Ray's snapshot missed continue "
-                         "under their Optuna trial")  # fmt: skip
+            lines.append(
+                f"resume: {len(self.readded)} trial(s) Ray's snapshot missed continue "
+                "under their Optuna trial"
+            )
         if self.repointed:
-            lines.append(f"resume: {len(self.repointed)} trial(s) continue from a newer "
-                         "checkpoint than Ray's snapshot names")  # fmt: skip
+            lines.append(
+                f"resume: {len(self.repointed)} trial(s) continue from a newer "
+                "checkpoint than Ray's snapshot names"
+            )
         if self.rows_dropped:
-            lines.append(f"resume: {self.rows_dropped} result row(s) of epochs no checkpoint "
-                         "holds are trained again")  # fmt: skip
+            lines.append(
+                f"resume: {self.rows_dropped} result row(s) of epochs no checkpoint "
+                "holds are trained again"
+            )
         if self.rows_recovered:
-            lines.append(f"resume: {self.rows_recovered} result row(s) the kill kept from "
-                         "result.json are written back from their checkpoint")  # fmt: skip
+            lines.append(
+                f"resume: {self.rows_recovered} result row(s) the kill kept from "
+                "result.json are written back from their checkpoint"
+            )
         if self.unrecorded:
-            lines.append(f"resume: {len(self.unrecorded)} trial(s) started as the driver died "
-                         "were never recorded by Ray; new trials take their place")  # fmt: skip
+            lines.append(
+                f"resume: {len(self.unrecorded)} trial(s) started as the driver died "
+                "were never recorded by Ray; new trials take their place"
+            )
         return "\n".join(lines)
 
 
@@ -115,8 +125,9 @@ def prepare_resume(experiment_uri: str, running: Mapping[str, dict]) -> Recovery
     return recovery
 
 
-def restore_point(filesystem: pyarrow.fs.FileSystem, trial_folder: str,
-                  trial_id: str) -> RestorePoint:  # fmt: skip
+def restore_point(
+    filesystem: pyarrow.fs.FileSystem, trial_folder: str, trial_id: str
+) -> RestorePoint:
     """The newest complete checkpoint of ``trial_id`` in ``trial_folder`` whose epochs the
     trial's ``result.json`` records or the checkpoint's own copy of the rows supplies; a newer
     one with rows missing from both is passed over (its epochs are trained again and
@@ -146,8 +157,9 @@ def restore_point(filesystem: pyarrow.fs.FileSystem, trial_folder: str,
     return RestorePoint(None, 0, {})
 
 
-def _missing_rows(filesystem: pyarrow.fs.FileSystem, checkpoint: str, epoch: int,
-                  recorded: Mapping[int, dict]) -> list[dict] | None:  # fmt: skip
+def _missing_rows(
+    filesystem: pyarrow.fs.FileSystem, checkpoint: str, epoch: int, recorded: Mapping[int, dict]
+) -> list[dict] | None:
     """The rows of the epochs after the last recorded one up to ``epoch``, from the
     checkpoint's copy (marked as recovered); ``None`` when that copy lacks some."""
     last = max((e for e in recorded if e <= epoch), default=0)
@@ -164,8 +176,7 @@ def _missing_rows(filesystem: pyarrow.fs.FileSystem, checkpoint: str, epoch: int
     return [{**copies[e], RECOVERED: 1} for e in wanted]
 
 
-def complete_epoch(filesystem: pyarrow.fs.FileSystem, checkpoint: str,
-                   trial_id: str) -> int | None:  # fmt: skip
+def complete_epoch(filesystem: pyarrow.fs.FileSystem, checkpoint: str, trial_id: str) -> int | None:
     """The epoch a checkpoint folder holds, or ``None`` when it is not a whole checkpoint of
     ``trial_id`` (its state file cut short by a kill, or its files not all there)."""
     try:
@@ -203,15 +214,17 @@ def _whole_rows(text: str) -> list[dict]:
     return rows
 
 
-def keep_rows_until(filesystem: pyarrow.fs.FileSystem, trial_folder: str, epoch: int,
-                    missing: Sequence[dict] = ()) -> int:  # fmt: skip
+def keep_rows_until(
+    filesystem: pyarrow.fs.FileSystem, trial_folder: str, epoch: int, missing: Sequence[dict] = ()
+) -> int:
     """Drop the rows of ``result.json`` after ``epoch`` (the trial trains them again) and any
     row cut short, and put the ``missing`` rows of epochs up to it in their place, in epoch
     order; returns how many rows went."""
     text = _result_text(filesystem, trial_folder)
     rows = _whole_rows(text)
-    kept = sorted([row for row in rows if row["epoch"] <= epoch] + list(missing),
-                  key=lambda row: row["epoch"])  # fmt: skip
+    kept = sorted(
+        [row for row in rows if row["epoch"] <= epoch] + list(missing), key=lambda row: row["epoch"]
+    )
     cut_short = not text.endswith("\n") and text != ""
     if len(kept) == len(rows) and not cut_short:
         return 0
@@ -222,8 +235,9 @@ def keep_rows_until(filesystem: pyarrow.fs.FileSystem, trial_folder: str, epoch:
     return len(rows) + len(missing) - len(kept)
 
 
-def _mend_rows(recovery: Recovery, filesystem: pyarrow.fs.FileSystem, trial_folder: str,
-               point: RestorePoint) -> None:  # fmt: skip
+def _mend_rows(
+    recovery: Recovery, filesystem: pyarrow.fs.FileSystem, trial_folder: str, point: RestorePoint
+) -> None:
     recovery.rows_dropped += keep_rows_until(filesystem, trial_folder, point.epoch, point.missing)
     recovery.rows_recovered += len(point.missing)
 
@@ -233,9 +247,12 @@ def _checkpoint_names(filesystem: pyarrow.fs.FileSystem, trial_folder: str) -> l
         infos = filesystem.get_file_info(pyarrow.fs.FileSelector(trial_folder))
     except (OSError, FileNotFoundError):
         return []
-    return sorted(info.base_name for info in infos
-                  if info.type == pyarrow.fs.FileType.Directory
-                  and info.base_name.startswith(CHECKPOINT_PREFIX))  # fmt: skip
+    return sorted(
+        info.base_name
+        for info in infos
+        if info.type == pyarrow.fs.FileType.Directory
+        and info.base_name.startswith(CHECKPOINT_PREFIX)
+    )
 
 
 def _read(filesystem: pyarrow.fs.FileSystem, path: str) -> bytes:

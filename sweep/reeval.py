@@ -63,8 +63,9 @@ def train_seed(corpus: Corpus, mapping: dict, out: str, seed: int, cpus: float) 
     return json.loads((Path(out) / "history.json").read_text())
 
 
-def run_reeval(settings: SweepSettings, top: int, seeds: int,
-               corpus: Corpus | None = None) -> list[dict]:  # fmt: skip
+def run_reeval(
+    settings: SweepSettings, top: int, seeds: int, corpus: Corpus | None = None
+) -> list[dict]:
     """Re-evaluate the sweep's ``top`` configurations on ``seeds`` fresh seeds each; returns
     (and writes) the summary rows, best first. Runs already written are read, not retrained.
 
@@ -89,8 +90,10 @@ def run_reeval(settings: SweepSettings, top: int, seeds: int,
     for trial in trials:
         mapping = trial_run_config(settings, space, trial)
         own_seed = config_from_dict(mapping, str(settings.folder)).train.seed
-        runs = [(own_seed + SEED_OFFSET + i, folder / f"trial{trial.number}" / f"seed{i}")
-                for i in range(seeds)]  # fmt: skip
+        runs = [
+            (own_seed + SEED_OFFSET + i, folder / f"trial{trial.number}" / f"seed{i}")
+            for i in range(seeds)
+        ]
         plans.append((trial, mapping, runs))
     pending = [(m, seed, out) for _, m, runs in plans for seed, out in runs if not _done(out)]
     if pending:
@@ -99,8 +102,12 @@ def run_reeval(settings: SweepSettings, top: int, seeds: int,
         import ray
 
         corpus_ref = ray.put(corpus)
-        ray.get([task.remote(corpus_ref, mapping, str(out), seed, settings.cpus_per_trial)
-                 for mapping, seed, out in pending])  # fmt: skip
+        ray.get(
+            [
+                task.remote(corpus_ref, mapping, str(out), seed, settings.cpus_per_trial)
+                for mapping, seed, out in pending
+            ]
+        )
     rows = []
     for trial, _, runs in plans:
         values = []
@@ -140,18 +147,25 @@ def _row(trial: FrozenTrial, values: list[float], mode: str) -> dict:
     finite = [v for v in values if math.isfinite(v)]
     mean = statistics.fmean(finite) if finite else math.nan
     std = statistics.stdev(finite) if len(finite) > 1 else 0.0
-    return {"optuna_trial": trial.number, "ray_trial_id": trial.user_attrs.get("ray_trial_id"),
-            "sweep_objective": trial.value, "val_mean": mean, "val_std": std,
-            "val_bound": confidence_bound(values, mode), "seeds": values,
-            "params": trial.params}  # fmt: skip
+    return {
+        "optuna_trial": trial.number,
+        "ray_trial_id": trial.user_attrs.get("ray_trial_id"),
+        "sweep_objective": trial.value,
+        "val_mean": mean,
+        "val_std": std,
+        "val_bound": confidence_bound(values, mode),
+        "seeds": values,
+        "params": trial.params,
+    }
 
 
 def _ranked(rows: list[dict], mode: str) -> list[dict]:
     """Best :func:`confidence_bound` first, a configuration whose every seed diverged last;
     the first is the pick."""
     sign = 1 if mode == "max" else -1
-    ranked = sorted(rows, key=lambda r: -sign * r["val_bound"] if math.isfinite(r["val_bound"])
-                    else math.inf)  # fmt: skip
+    ranked = sorted(
+        rows, key=lambda r: -sign * r["val_bound"] if math.isfinite(r["val_bound"]) else math.inf
+    )
     for rank, row in enumerate(ranked, 1):
         row["rank"], row["pick"] = rank, rank == 1
     return ranked
@@ -161,20 +175,27 @@ def _record(study: optuna.Study, rows: list[dict]) -> None:
     """The figures onto the study (the sweep's record). Optuna refuses to change a finished
     trial's attributes, so the study carries them, by trial number: user attribute
     ``reeval`` (optuna-dashboard shows it beside the study)."""
-    study.set_user_attr(REEVAL_ATTR, {str(row["optuna_trial"]): {key: row[key] for key in KEPT}
-                                     for row in rows})  # fmt: skip
+    study.set_user_attr(
+        REEVAL_ATTR, {str(row["optuna_trial"]): {key: row[key] for key in KEPT} for row in rows}
+    )
 
 
 def markdown(rows: list[dict], metric: str, reduce: str) -> str:
-    lines = [f"# Re-evaluation on fresh seeds ({metric}, {reduce})", "",
-             "The sweep's objective is one run; the re-evaluated mean is what the",
-             "configuration scores on other seeds. The pick is the best mean less one",
-             "standard error (a lower confidence bound).", "",
-             "| pick | Optuna trial | sweep objective | re-evaluated mean ± std | seeds |",
-             "|---|---:|---:|---|---|"]  # fmt: skip
+    lines = [
+        f"# Re-evaluation on fresh seeds ({metric}, {reduce})",
+        "",
+        "The sweep's objective is one run; the re-evaluated mean is what the",
+        "configuration scores on other seeds. The pick is the best mean less one",
+        "standard error (a lower confidence bound).",
+        "",
+        "| pick | Optuna trial | sweep objective | re-evaluated mean ± std | seeds |",
+        "|---|---:|---:|---|---|",
+    ]
     for row in rows:
         seeds = ", ".join(f"{v:.4f}" for v in row["seeds"])
-        lines.append(f"| {'yes' if row['pick'] else ''} | {row['optuna_trial']} | "
-                     f"{row['sweep_objective']:.4f} | {row['val_mean']:.4f} ± "
-                     f"{row['val_std']:.4f} | {seeds} |")  # fmt: skip
+        lines.append(
+            f"| {'yes' if row['pick'] else ''} | {row['optuna_trial']} | "
+            f"{row['sweep_objective']:.4f} | {row['val_mean']:.4f} ± "
+            f"{row['val_std']:.4f} | {seeds} |"
+        )
     return "\n".join(lines) + "\n"

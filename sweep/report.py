@@ -144,10 +144,14 @@ def _save_plot(axes, path: Path) -> str | None:
 
 def _census(trials, path: Path) -> str | None:
     """One panel per numeric parameter: value vs verdict, so collapsing regions stand out."""
-    numeric = sorted({
-        name for t in trials for name, dist in t.distributions.items()
-        if not isinstance(dist, CategoricalDistribution)
-    })[:9]  # fmt: skip
+    numeric = sorted(
+        {
+            name
+            for t in trials
+            for name, dist in t.distributions.items()
+            if not isinstance(dist, CategoricalDistribution)
+        }
+    )[:9]
     if not numeric:
         return None
     verdicts = sorted({verdict_of(t) for t in trials})
@@ -194,9 +198,14 @@ def _save(fig, path: Path) -> str:
 
 def _markdown(settings: SweepSettings, trials, metric: str, plots: dict) -> str:
     summary = summarize(settings)
-    lines = [f"# Sweep report: {settings.name}", "",
-             f"{len(trials)} finished trials · study `{summary['study']}` · "
-             f"`{summary['tensorboard']}`", "", "## Failure census", ""]  # fmt: skip
+    lines = [
+        f"# Sweep report: {settings.name}",
+        "",
+        f"{len(trials)} finished trials · study `{summary['study']}` · `{summary['tensorboard']}`",
+        "",
+        "## Failure census",
+        "",
+    ]
     lines += census_lines(trials)
     space = sweep_space(settings)
     study = load_study(settings)
@@ -205,31 +214,45 @@ def _markdown(settings: SweepSettings, trials, metric: str, plots: dict) -> str:
         ranked, what = pareto_front(study), "Pareto front (by the first objective)"
     else:
         ranked, what = top_trials(settings, 5, study), "Top trials"
-    lines += ["", f"## {what}", "",
-              f"Objective: {metric}, {space.reduce} of a trial's epochs (one run). Re-evaluated: "
-              "the same configuration on fresh seeds, mean ± std; the ranking follows it where "
-              "it exists (the pick first).", "",
-              "| rank | Optuna trial | objectives | epoch | re-evaluated | parameters |",
-              "|---:|---:|---|---:|---|---|"]  # fmt: skip
+    lines += [
+        "",
+        f"## {what}",
+        "",
+        f"Objective: {metric}, {space.reduce} of a trial's epochs (one run). Re-evaluated: "
+        "the same configuration on fresh seeds, mean ± std; the ranking follows it where "
+        "it exists (the pick first).",
+        "",
+        "| rank | Optuna trial | objectives | epoch | re-evaluated | parameters |",
+        "|---:|---:|---|---:|---|---|",
+    ]
     for rank, trial in enumerate(ranked, 1):
         params = ", ".join(f"{k}={_short(v)}" for k, v in sorted(trial.params.items()))
         row = figures.get(trial.number)
         reeval = f"{row['val_mean']:.4f} ± {row['val_std']:.4f}" if row else ""
         epoch = trial.user_attrs.get("objective_epoch")
-        lines.append(f"| {rank} | {trial.number} | {objective_text(space, trial)} | {epoch} | "
-                     f"{reeval} | {params} |")  # fmt: skip
+        lines.append(
+            f"| {rank} | {trial.number} | {objective_text(space, trial)} | {epoch} | "
+            f"{reeval} | {params} |"
+        )
     inherited = [t for t in study.get_trials(deepcopy=False) if is_inherited(t)]
     if inherited:
-        lines += ["", "## Inherited trials (warm start)", "",
-                  f"{len(inherited)} trials of earlier sweeps entered the study before its first "
-                  "draw: they taught the sampler (and are in the plots, before this sweep's own "
-                  "trials) and are never picked.", "",
-                  "| Optuna trial | from sweep | its trial | state | verdict |",
-                  "|---:|---|---:|---|---|"]  # fmt: skip
+        lines += [
+            "",
+            "## Inherited trials (warm start)",
+            "",
+            f"{len(inherited)} trials of earlier sweeps entered the study before its first "
+            "draw: they taught the sampler (and are in the plots, before this sweep's own "
+            "trials) and are never picked.",
+            "",
+            "| Optuna trial | from sweep | its trial | state | verdict |",
+            "|---:|---|---:|---|---|",
+        ]
         for trial in inherited:
             source = trial.user_attrs[INHERITED_ATTR]
-            lines.append(f"| {trial.number} | {source['sweep']} | {source['optuna_trial']} | "
-                         f"{trial.state.name} | {verdict_of(trial)} |")  # fmt: skip
+            lines.append(
+                f"| {trial.number} | {source['sweep']} | {source['optuna_trial']} | "
+                f"{trial.state.name} | {verdict_of(trial)} |"
+            )
     errors = trial_errors(settings)
     if errors:
         lines += ["", "## Trials that raised", "", "| Ray trial | error |", "|---|---|"]

@@ -98,8 +98,10 @@ def _front(trials: list[FrozenTrial], directions: list) -> list[FrozenTrial]:
     scored = [(t, [s * v for s, v in zip(signs, t.values, strict=True)]) for t in trials]
 
     def dominated(mine: list[float]) -> bool:
-        return any(all(o >= m for o, m in zip(other, mine, strict=True)) and other != mine
-                   for _, other in scored)  # fmt: skip
+        return any(
+            all(o >= m for o, m in zip(other, mine, strict=True)) and other != mine
+            for _, other in scored
+        )
 
     return [t for t, mine in scored if not dominated(mine)]
 
@@ -113,8 +115,9 @@ def pick_trade_off(study: optuna.Study, metrics: list[str], text: str) -> Frozen
     for clause in filter(None, (c.strip() for c in text.split(","))):
         match = re.fullmatch(r"(min|max)\s+(\S+)|(\S+?)\s*(>=|<=)\s*(\S+)", clause)
         if not match:
-            raise ConfigError(where, f"{clause!r}: expected METRIC>=X, METRIC<=X, min METRIC "
-                                     "or max METRIC")  # fmt: skip
+            raise ConfigError(
+                where, f"{clause!r}: expected METRIC>=X, METRIC<=X, min METRIC or max METRIC"
+            )
         metric = match.group(2) or match.group(3)
         if metric not in metrics:
             raise ConfigError(where, f"{metric!r} is not one of the sweep's objectives {metrics}")
@@ -132,8 +135,9 @@ def pick_trade_off(study: optuna.Study, metrics: list[str], text: str) -> Frozen
         raise ConfigError(where, "expected a min METRIC or max METRIC clause")
 
     def meets(trial: FrozenTrial) -> bool:
-        return all(trial.values[i] >= b if op == ">=" else trial.values[i] <= b
-                   for i, op, b in bounds)  # fmt: skip
+        return all(
+            trial.values[i] >= b if op == ">=" else trial.values[i] <= b for i, op, b in bounds
+        )
 
     kept = [t for t in pareto_front(study) if meets(t)]
     if not kept:
@@ -142,8 +146,14 @@ def pick_trade_off(study: optuna.Study, metrics: list[str], text: str) -> Frozen
     return (max if direction == "max" else min)(kept, key=lambda t: t.values[index])
 
 
-def chosen_trials(settings: SweepSettings, space: SearchSpace, study: optuna.Study, top: int,
-                  pareto: bool = False, pick: str | None = None) -> list[FrozenTrial]:  # fmt: skip
+def chosen_trials(
+    settings: SweepSettings,
+    space: SearchSpace,
+    study: optuna.Study,
+    top: int,
+    pareto: bool = False,
+    pick: str | None = None,
+) -> list[FrozenTrial]:
     """What ``best`` and ``final`` work on: the trade-off ``pick`` names among the sweep's
     objectives (``space``'s), else the whole Pareto front (``pareto``), else the ``top``
     best."""
@@ -180,8 +190,9 @@ def trial_run_config(settings: SweepSettings, space: SearchSpace, trial: FrozenT
     return space.run_config(overrides, settings.max_epochs or space.max_epochs, data)
 
 
-def write_best(settings: SweepSettings, k: int, pareto: bool = False,
-               pick: str | None = None) -> list[Path]:  # fmt: skip
+def write_best(
+    settings: SweepSettings, k: int, pareto: bool = False, pick: str | None = None
+) -> list[Path]:
     """The chosen configs (:func:`chosen_trials`) as ``OUT/best/rankN_trialM.yaml``."""
     study = load_study(settings)
     space = sweep_space(settings)
@@ -196,8 +207,12 @@ def write_best(settings: SweepSettings, k: int, pareto: bool = False,
     for rank, trial in enumerate(trials, 1):
         path = folder / f"rank{rank}_trial{trial.number}.yaml"
         figures = reevaluated(study).get(trial.number)
-        reeval = (f", re-evaluated {figures['val_mean']:.4f} ± {figures['val_std']:.4f} over "
-                  f"{len(figures['seeds'])} fresh seeds" if figures else "")  # fmt: skip
+        reeval = (
+            f", re-evaluated {figures['val_mean']:.4f} ± {figures['val_std']:.4f} over "
+            f"{len(figures['seeds'])} fresh seeds"
+            if figures
+            else ""
+        )
         header = (
             f"# sersweep {settings.name}: rank {rank}, Optuna trial {trial.number} "
             f"(Ray {trial.user_attrs.get('ray_trial_id')}), {objective_text(space, trial)} "

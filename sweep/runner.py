@@ -64,8 +64,9 @@ def start_sweep(settings: SweepSettings) -> dict:
     return _run(settings, sweep_space(settings), corpus, restore=False)
 
 
-def resume_sweep(settings: SweepSettings, study_url: str | None = None,
-                 address: str | None = None) -> dict:  # fmt: skip
+def resume_sweep(
+    settings: SweepSettings, study_url: str | None = None, address: str | None = None
+) -> dict:
     """Continue an interrupted sweep: finished trials stay finished, unfinished ones resume
     from their last checkpoint, and the Optuna study continues where it stopped.
 
@@ -125,8 +126,11 @@ def _run(settings: SweepSettings, space: SearchSpace, corpus: Corpus, restore: b
     results = tuner.fit()
     # Ray trials still unfinished (an interrupted fit) resume later; any other RUNNING Optuna
     # trial was asked for by a driver that died before Ray recorded it
-    unfinished = {r.metrics.get("trial_id") for r in results
-                  if r.error is None and not (r.metrics or {}).get("done")}  # fmt: skip
+    unfinished = {
+        r.metrics.get("trial_id")
+        for r in results
+        if r.error is None and not (r.metrics or {}).get("done")
+    }
     reconcile_study(settings.resolved_study_url, settings.name, known_trial_ids=unfinished)
     if settings.reeval_top and not unfinished:
         reevaluate_leaders(settings, corpus)
@@ -146,13 +150,19 @@ def reevaluate_leaders(settings: SweepSettings, corpus: Corpus) -> None:
     if not sweep_ranked(load_study(settings)):
         print("reeval: no completed trial to re-evaluate", flush=True)
         return
-    print(f"reeval: the top {settings.reeval_top} configurations on {settings.reeval_seeds} "
-          "fresh seeds each", flush=True)  # fmt: skip
+    print(
+        f"reeval: the top {settings.reeval_top} configurations on {settings.reeval_seeds} "
+        "fresh seeds each",
+        flush=True,
+    )
     rows = run_reeval(settings, settings.reeval_top, settings.reeval_seeds, corpus)
     pick = rows[0]
-    print(f"reeval: pick Optuna trial {pick['optuna_trial']}: {pick['val_mean']:.4f} ± "
-          f"{pick['val_std']:.4f} over {len(pick['seeds'])} seeds (sweep objective "
-          f"{pick['sweep_objective']:.4f})", flush=True)  # fmt: skip
+    print(
+        f"reeval: pick Optuna trial {pick['optuna_trial']}: {pick['val_mean']:.4f} ± "
+        f"{pick['val_std']:.4f} over {len(pick['seeds'])} seeds (sweep objective "
+        f"{pick['sweep_objective']:.4f})",
+        flush=True,
+    )
 
 
 def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
@@ -173,8 +183,15 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
     settings.resolve_stop_verdicts(space.metric)
     max_epochs = settings.max_epochs or space.max_epochs
     images = TrialImages(settings.folder, settings.experiment_uri)  # for optuna-dashboard
-    searcher = SweepOptunaSearch(space, settings.resolved_study_url, settings.name, settings.seed,
-                                 settings.stopping, settings.sampler, images)  # fmt: skip
+    searcher = SweepOptunaSearch(
+        space,
+        settings.resolved_study_url,
+        settings.name,
+        settings.seed,
+        settings.stopping,
+        settings.sampler,
+        images,
+    )
     scheduler = None
     if settings.scheduler == "asha":
         scheduler = ASHAScheduler(

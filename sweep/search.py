@@ -36,8 +36,14 @@ from sweep.study_storage import open_storage
 from sweep.trainable import INVALID, OBJECTIVE, REPLAYED
 
 logger = logging.getLogger(__name__)
-VERDICT_ATTRS = ("verdict", "verdict_onset", "verdict_epoch", "best_epoch", "objective_epoch",
-                 "stop_reason")  # fmt: skip
+VERDICT_ATTRS = (
+    "verdict",
+    "verdict_onset",
+    "verdict_epoch",
+    "best_epoch",
+    "objective_epoch",
+    "stop_reason",
+)
 ALWAYS_KEPT = ("verdict", "best_epoch")
 COLLAPSE_CONSTRAINT = "collapse"  # > 0: the trial ended in a failure verdict the sweep stops on
 
@@ -90,9 +96,16 @@ class SweepOptunaSearch(OptunaSearch):
         >>> searcher = SweepOptunaSearch(load_space("demo"), "sqlite:///study.db", "demo")
     """
 
-    def __init__(self, space: SearchSpace, storage: str, study_name: str, seed: int = 0,
-                 stopping: tuple[str, ...] = FAILURES, sampler: str = "tpe",
-                 images: TrialImages | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        space: SearchSpace,
+        storage: str,
+        study_name: str,
+        seed: int = 0,
+        stopping: tuple[str, ...] = FAILURES,
+        sampler: str = "tpe",
+        images: TrialImages | None = None,
+    ) -> None:
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
         self.stopping = tuple(stopping)
@@ -153,8 +166,9 @@ class SweepOptunaSearch(OptunaSearch):
         except (OSError, ValueError) as exc:
             logger.warning("trial %s: generated images not attached (%s)", trial_id, exc)
 
-    def on_trial_complete(self, trial_id: str, result: dict | None = None,
-                          error: bool = False) -> None:  # fmt: skip
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
         completed = searcher_completed(self)
         if trial_id in completed or not self._known(trial_id):
             return

@@ -61,8 +61,9 @@ class SweepTrainable(tune.Trainable):
     """One trial. Built with ``tune.with_parameters(SweepTrainable, corpus=..., space=...,
     settings=...)``; the trial config holds the Optuna parameters and ``overrides``."""
 
-    def setup(self, config: dict, corpus: Corpus, space: SearchSpace,
-              settings: SweepSettings) -> None:  # fmt: skip
+    def setup(
+        self, config: dict, corpus: Corpus, space: SearchSpace, settings: SweepSettings
+    ) -> None:
         self.corpus, self.space, self.settings = corpus, space, settings
         if corpus.streaming:  # a node without the file fails here, not mid-epoch
             check_readable(corpus.source)
@@ -110,8 +111,13 @@ class SweepTrainable(tune.Trainable):
 
     def step(self) -> dict:
         if self.invalid:
-            return {OBJECTIVE: math.nan, "verdict": INVALID, "invalid": self.invalid,
-                    "collapsed": 0, tune.result.DONE: True}  # fmt: skip
+            return {
+                OBJECTIVE: math.nan,
+                "verdict": INVALID,
+                "invalid": self.invalid,
+                "collapsed": 0,
+                tune.result.DONE: True,
+            }
         if self.run.epoch >= self.run.total_epochs or self.verdict.name in self.settings.stopping:
             # restored from its final checkpoint: end at once, without training again
             return {**self._result(self.run.history[-1]), REPLAYED: 1, tune.result.DONE: True}
@@ -122,9 +128,16 @@ class SweepTrainable(tune.Trainable):
         done = self.run.epoch >= self.run.total_epochs or self.run.should_stop(metrics)
         if done or self.verdict.name in self.settings.stopping:
             self._close()  # the last result: the CollapseStopper ends a condemned trial
-        self.rows.append({**result, tune.result.DONE: done, "trial_id": self.trial_id,
-                          "training_iteration": self.run.epoch, "pid": os.getpid(),
-                          "timestamp": int(time.time())})  # fmt: skip
+        self.rows.append(
+            {
+                **result,
+                tune.result.DONE: done,
+                "trial_id": self.trial_id,
+                "training_iteration": self.run.epoch,
+                "pid": os.getpid(),
+                "timestamp": int(time.time()),
+            }
+        )
         return {**result, tune.result.DONE: done}
 
     def _judge(self) -> None:
@@ -147,17 +160,23 @@ class SweepTrainable(tune.Trainable):
         for other in self.space.others:  # a Pareto sweep's other objectives
             result[other.key] = self._value(other)
         verdict = self.verdict
-        result.update({
-            OBJECTIVE: objective, "verdict": verdict.name, "verdict_onset": verdict.onset,
-            "verdict_epoch": verdict.epoch, "verdict_signals": verdict.signals,
-            "verdicts": json.dumps([v.to_dict() for v in self.reached]),
-            "collapsed": int(verdict.failed),
-            "best_epoch": self.run.best_epoch, "objective_epoch": objective_epoch,
-            "stop_reason": self.run.stop_reason,
-            "node_id": ray.get_runtime_context().get_node_id(),  # where this epoch ran
-            "keras_backend": keras.backend.backend(),
-            TRIAL_SETUP_SECONDS: self.setup_seconds,
-        })  # fmt: skip
+        result.update(
+            {
+                OBJECTIVE: objective,
+                "verdict": verdict.name,
+                "verdict_onset": verdict.onset,
+                "verdict_epoch": verdict.epoch,
+                "verdict_signals": verdict.signals,
+                "verdicts": json.dumps([v.to_dict() for v in self.reached]),
+                "collapsed": int(verdict.failed),
+                "best_epoch": self.run.best_epoch,
+                "objective_epoch": objective_epoch,
+                "stop_reason": self.run.stop_reason,
+                "node_id": ray.get_runtime_context().get_node_id(),  # where this epoch ran
+                "keras_backend": keras.backend.backend(),
+                TRIAL_SETUP_SECONDS: self.setup_seconds,
+            }
+        )
         return result
 
     def _objective(self) -> tuple[float, int | None]:
@@ -183,9 +202,14 @@ class SweepTrainable(tune.Trainable):
         self.closed = True
         log = self.run.log
         hparams = {**self.params, "verdict": self.verdict.name}
-        log.hparams(hparams, {"hparams/objective": self._objective()[0],
-                              "hparams/epochs": self.run.epoch,
-                              "hparams/collapsed": float(self.verdict.failed)})  # fmt: skip
+        log.hparams(
+            hparams,
+            {
+                "hparams/objective": self._objective()[0],
+                "hparams/epochs": self.run.epoch,
+                "hparams/collapsed": float(self.verdict.failed),
+            },
+        )
         log.text(self.run.epoch, "verdict", self._verdict_text())
         self.run.log.close()
         if self.trial_storage is not None:  # trials stopped from outside (ASHA) sync here
@@ -198,8 +222,10 @@ class SweepTrainable(tune.Trainable):
         for verdict in self.reached:
             signals = ", ".join(f"{k}={v:.4g}" for k, v in verdict.signals.items())
             deciding = " (decides the trial)" if verdict == self.verdict else ""
-            lines.append(f"{verdict.name}{deciding}: onset epoch {verdict.onset}, verdict at "
-                         f"{verdict.epoch} ({signals})")  # fmt: skip
+            lines.append(
+                f"{verdict.name}{deciding}: onset epoch {verdict.onset}, verdict at "
+                f"{verdict.epoch} ({signals})"
+            )
         return "\n\n".join(lines)
 
     def save_checkpoint(self, checkpoint_dir: str) -> None:

@@ -100,8 +100,9 @@ def plan_warm_start(space: SearchSpace, folders: list[str]) -> WarmStartPlan:
         wanted = [(o.metric, o.mode) for o in space.objectives]
         found = [(o.metric, o.mode) for o in earlier.objectives]
         if wanted != found:
-            raise ConfigError(f"{FLAG} {folder}", f"its objectives {found} are not this "
-                                                  f"space's {wanted}")  # fmt: skip
+            raise ConfigError(
+                f"{FLAG} {folder}", f"its objectives {found} are not this space's {wanted}"
+            )
         study = load_study(settings)
         curves = trial_curves(settings)
         for trial in study.get_trials(deepcopy=False):
@@ -113,8 +114,9 @@ def plan_warm_start(space: SearchSpace, folders: list[str]) -> WarmStartPlan:
     return plan
 
 
-def _inherit(space: SearchSpace, trial: FrozenTrial, curves: dict,
-             folder: str) -> tuple[FrozenTrial | None, str]:  # fmt: skip
+def _inherit(
+    space: SearchSpace, trial: FrozenTrial, curves: dict, folder: str
+) -> tuple[FrozenTrial | None, str]:
     """The trial as the new study holds it, or ``None`` and why not."""
     if is_inherited(trial):
         return None, "inherited there from another sweep"
@@ -127,8 +129,9 @@ def _inherit(space: SearchSpace, trial: FrozenTrial, curves: dict,
         return None, "lacking a parameter of this space"
     if set(trial.params) - set(replay.params):
         return None, "with a parameter this space lacks"
-    if not all(_contains(replay.distributions[name], value)
-               for name, value in trial.params.items()):  # fmt: skip
+    if not all(
+        _contains(replay.distributions[name], value) for name, value in trial.params.items()
+    ):
         return None, "with a value outside this space's range"
     failed = trial.state == TrialState.PRUNED
     values = None
@@ -136,8 +139,11 @@ def _inherit(space: SearchSpace, trial: FrozenTrial, curves: dict,
         values = _values(space, trial, curves)
         if values is None:
             return None, "without a finite objective under this sweep's reduction"
-    attrs = {key: trial.user_attrs[key] for key in (*VERDICT_ATTRS, "verdicts")
-             if key in trial.user_attrs}  # fmt: skip
+    attrs = {
+        key: trial.user_attrs[key]
+        for key in (*VERDICT_ATTRS, "verdicts")
+        if key in trial.user_attrs
+    }
     attrs["overrides"] = json.dumps(overrides)
     attrs[INHERITED_ATTR] = {"sweep": folder, "optuna_trial": trial.number}
     return create_trial(

@@ -31,15 +31,18 @@ def start_driver(command: list[str], log: Path) -> subprocess.Popen:
     """``command`` started in a session of its own (so a test can kill it and every process it
     started), its output and errors written to ``log``."""
     with open(log, "w") as output:
-        return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        return subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def ended_early(driver: subprocess.Popen, log: Path) -> str:
     """The message of a test whose driver ended before the test could kill it: its exit
     status and the end of what it wrote."""
-    return (f"the sweep ended (exit status {driver.poll()}) before it could be killed:\n"
-            f"{log.read_text()[-3000:]}")  # fmt: skip
+    return (
+        f"the sweep ended (exit status {driver.poll()}) before it could be killed:\n"
+        f"{log.read_text()[-3000:]}"
+    )
 
 
 def free_port() -> int:

@@ -43,16 +43,36 @@ def postgres_server():
     def run(*command):
         subprocess.run([*as_owner, *command], check=True, capture_output=True, timeout=120)
 
-    run(bin_dir / "initdb", "-D", data, "-U", USER, "-A", "scram-sha-256",
-        f"--pwfile={password_file}")  # fmt: skip
-    run(bin_dir / "pg_ctl", "-D", data, "-l", folder / "server.log", "-w", "start", "-o",
-        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1")  # fmt: skip
+    run(
+        bin_dir / "initdb",
+        "-D",
+        data,
+        "-U",
+        USER,
+        "-A",
+        "scram-sha-256",
+        f"--pwfile={password_file}",
+    )
+    run(
+        bin_dir / "pg_ctl",
+        "-D",
+        data,
+        "-l",
+        folder / "server.log",
+        "-w",
+        "start",
+        "-o",
+        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1",
+    )
     try:
         env = {**os.environ, "PGPASSWORD": PASSWORD}
         createdb = [bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", USER]
         subprocess.run([*createdb, DATABASE], check=True, capture_output=True, env=env, timeout=60)
         yield f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{port}/{DATABASE}"
     finally:
-        subprocess.run([*as_owner, bin_dir / "pg_ctl", "-D", data, "-m", "fast", "stop"],
-                       capture_output=True, timeout=120)  # fmt: skip
+        subprocess.run(
+            [*as_owner, bin_dir / "pg_ctl", "-D", data, "-m", "fast", "stop"],
+            capture_output=True,
+            timeout=120,
+        )
         shutil.rmtree(folder, ignore_errors=True)

@@ -84,7 +84,7 @@ H5_CASES = {
     "fold beyond the rows": (_poke("end_indice", 3, 40), "not within"),
     "fold bounds disagree": (_set("end_indice", lambda a: a[:3]), "start_indice"),
     "too few folds": (_set("start_indice", lambda a: a[:1]), "start_indice"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", H5_CASES)
@@ -118,24 +118,33 @@ SPACE_CASES = {
     "unknown type": ("params: {ser.lr: {type: gaussian}}", "params.ser.lr.type"),
     "low above high": ("params: {ser.lr: {type: float, low: 0.1, high: 0.01}}", "> high"),
     "log of zero": ("params: {ser.lr: {type: float, low: 0, high: 1, log: true}}", "log scale"),
-    "bound not a number": ("params: {ser.lr: {type: float, low: abc, high: 1}}",
-                           "expected a number"),
-    "unknown condition": ("params: {ser.lr: {type: float, low: 0.1, high: 0.2, when: {arch: cnn}}}",
-                          "unknown parameter 'arch'"),
-    "choice of wrong type": ("params: {ser.n_node: {type: categorical, choices: [many]}}",
-                             "expected int"),
+    "bound not a number": (
+        "params: {ser.lr: {type: float, low: abc, high: 1}}",
+        "expected a number",
+    ),
+    "unknown condition": (
+        "params: {ser.lr: {type: float, low: 0.1, high: 0.2, when: {arch: cnn}}}",
+        "unknown parameter 'arch'",
+    ),
+    "choice of wrong type": (
+        "params: {ser.n_node: {type: categorical, choices: [many]}}",
+        "expected int",
+    ),
     "unknown config key": ("params: {ser.nodes: {type: int, low: 8, high: 16}}", "unknown key"),
     "unknown top-level key": ("speed: fast", "unknown key"),
     "bad objective mode": ("objective: {metric: val_uar, mode: best}", "objective.mode"),
     "unknown reduction": ("objective: {metric: val_uar, reduce: median}", "objective.reduce"),
-    "reduction window 0": ("objective: {metric: val_uar, reduce: \"mean_last:0\"}",
-                           "mean_last:K"),
+    "reduction window 0": ('objective: {metric: val_uar, reduce: "mean_last:0"}', "mean_last:K"),
     "unknown objective metric": ("objective: {metric: speed}", "unknown objective metric"),
-    "a cost first": ("objectives: [{metric: latency_ms, mode: min}, {metric: val_uar}]",
-                     "latency_ms is a cost"),
+    "a cost first": (
+        "objectives: [{metric: latency_ms, mode: min}, {metric: val_uar}]",
+        "latency_ms is a cost",
+    ),
     "task spec not n_classes": (
-        "params: {data.tasks: {type: categorical, choices: [category:four:2]}}", "data.tasks"),
-}  # fmt: skip
+        "params: {data.tasks: {type: categorical, choices: [category:four:2]}}",
+        "data.tasks",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", SPACE_CASES)
@@ -193,14 +202,18 @@ CLI_CASES = {
     "detector bad setting": (["--detector", "patience=0"], ["--detector", "patience"]),
     "unwritable output": (["--out", "{tmp}/a_file/sweep"], ["a_file/sweep", "cannot create"]),
     "study URL scheme": (["--study-url", "nodb://x"], ["nodb://x", "Optuna storage"]),
-    "study in a missing folder": (["--study-url", "sqlite:///{tmp}/no/dir/s.db"],
-                                    ["no/dir/s.db", "Optuna storage"]),
-    "journal in a missing folder": (["--study-url", "journal:{tmp}/no/dir/s.log"],
-                                    ["no/dir/s.log", "journal file's folder does not exist"]),
+    "study in a missing folder": (
+        ["--study-url", "sqlite:///{tmp}/no/dir/s.db"],
+        ["no/dir/s.db", "Optuna storage"],
+    ),
+    "journal in a missing folder": (
+        ["--study-url", "journal:{tmp}/no/dir/s.log"],
+        ["no/dir/s.log", "journal file's folder does not exist"],
+    ),
     "Ray storage scheme": (["--ray-storage", "nosuch://bucket/x"], ["--ray-storage"]),
     "address not HOST:PORT": (["--address", "nowhere"], ["--address nowhere", "HOST:PORT"]),
     "unreachable address": (["--address", "127.0.0.1:1"], ["--address 127.0.0.1:1", "within"]),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", CLI_CASES)
@@ -240,13 +253,18 @@ def expect_clean_failure(args: list, messages: list[str], tmp_path: Path, capsys
         assert optuna.get_all_study_names(f"sqlite:///{database}") == []
 
 
-SER_RUN = {"model": "ser", "data": {"features": ["a_feat"], "tasks": "category:4:2",
-           "test_idx": "0", "valid_idx": "1"},
-           "ser": {"frame": ["conv"], "utterance": ["dnn"], "n_node": 8},
-           "train": {"epochs": 1, "batch_size": 8}}  # fmt: skip
+SER_RUN = {
+    "model": "ser",
+    "data": {"features": ["a_feat"], "tasks": "category:4:2", "test_idx": "0", "valid_idx": "1"},
+    "ser": {"frame": ["conv"], "utterance": ["dnn"], "n_node": 8},
+    "train": {"epochs": 1, "batch_size": 8},
+}
 OPTION_CASES = {
-    "per-layer list too short": ({"ser": {"conv_depth": 2, "n_filter": [4]}}, "ser.n_filter",
-                                 "2 values"),
+    "per-layer list too short": (
+        {"ser": {"conv_depth": 2, "n_filter": [4]}},
+        "ser.n_filter",
+        "2 values",
+    ),
     "per-layer list not numbers": ({"ser": {"n_row": "2,x"}}, "ser.n_row", "integers"),
     "size below 1": ({"ser": {"pool_c": 0}}, "ser.pool_c", ">= 1"),
     "pool larger than the map": ({"ser": {"pool_r": 64}}, "ser.pool_r", "smaller pool"),
@@ -254,23 +272,46 @@ OPTION_CASES = {
     "frame pooling": ({"ser": {"frame_pool": "max"}}, "ser.frame_pool", "flatten"),
     "input normalisation": ({"ser": {"input_norm": "layer"}}, "ser.input_norm", "batchnorm"),
     "negative clipvalue": ({"ser": {"clipvalue": -1.0}}, "ser.clipvalue", "> 0"),
-    "class weight formula": ({"ser": {"class_weight_formula": "sqrt"}}, "ser.class_weight_formula",
-                             "complement"),
+    "class weight formula": (
+        {"ser": {"class_weight_formula": "sqrt"}},
+        "ser.class_weight_formula",
+        "complement",
+    ),
     "ELM without hidden units": ({"ser": {"elm_hidden": 0}}, "ser.elm_hidden", ">= 1"),
-    "ELM on a regression task": ({"ser": {"post_elm": True}, "data": {"tasks": "a:1:6"}},
-                                 "ser.post_elm", "classification"),
+    "ELM on a regression task": (
+        {"ser": {"post_elm": True}, "data": {"tasks": "a:1:6"}},
+        "ser.post_elm",
+        "classification",
+    ),
     "stop on what": ({"train": {"stop_on": "accuracy"}}, "train.stop_on", "score"),
-    "negative batch interval": ({"train": {"check_batch_interval": -1}},
-                                "train.check_batch_interval", ">= 0"),
+    "negative batch interval": (
+        {"train": {"check_batch_interval": -1}},
+        "train.check_batch_interval",
+        ">= 0",
+    ),
     "negative adaptation epochs": ({"train": {"adopt_epochs": -2}}, "train.adopt_epochs", ">= 0"),
     "adaptation folds overlap": ({"data": {"adopt_idx": "1"}}, "data.adopt_idx", "disjoint"),
-    "unloaded layer spec": ({"ser": {"load_model": "{tmp}/none.keras", "unloaded": "-2"}},
-                            "ser.load_model", "not found"),
-    "SGAN stopping on loss": ({"model": "sgan", "train": {"stop_on": "loss"},
-                               "sgan": {"depth_G": 3, "n_kernels_G": [4, 4, 1], "depth_D": 1,
-                                        "n_kernels_D": [4], "n_node": 8}},
-                              "train.stop_on", "validation score"),
-}  # fmt: skip
+    "unloaded layer spec": (
+        {"ser": {"load_model": "{tmp}/none.keras", "unloaded": "-2"}},
+        "ser.load_model",
+        "not found",
+    ),
+    "SGAN stopping on loss": (
+        {
+            "model": "sgan",
+            "train": {"stop_on": "loss"},
+            "sgan": {
+                "depth_G": 3,
+                "n_kernels_G": [4, 4, 1],
+                "depth_D": 1,
+                "n_kernels_D": [4],
+                "n_node": 8,
+            },
+        },
+        "train.stop_on",
+        "validation score",
+    ),
+}
 
 
 @pytest.mark.parametrize("case", OPTION_CASES)
@@ -307,10 +348,25 @@ def command_folders(good_h5, good_space, tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("folders")
     sweep = root / "sweep"
-    for args in (["sweep", "--space", str(good_space), "--data", str(good_h5), "--samples", "2",
-                  "--max-epochs", "1", "--num-cpus", "2", "--out", str(sweep)],
-                 ["final", str(sweep), "--top", "1", "--seeds", "1"],
-                 ["final", str(sweep), "--top", "1", "--seeds", "1", "--cv", "2"]):  # fmt: skip
+    for args in (
+        [
+            "sweep",
+            "--space",
+            str(good_space),
+            "--data",
+            str(good_h5),
+            "--samples",
+            "2",
+            "--max-epochs",
+            "1",
+            "--num-cpus",
+            "2",
+            "--out",
+            str(sweep),
+        ],
+        ["final", str(sweep), "--top", "1", "--seeds", "1"],
+        ["final", str(sweep), "--top", "1", "--seeds", "1", "--cv", "2"],
+    ):
         done = helpers.launch(*args)
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     (root / "empty").mkdir()
@@ -344,22 +400,28 @@ def command_folders(good_h5, good_space, tmp_path_factory) -> dict[str, Path]:
 
 # (command, folder) -> what the one error line says; pairs not listed give a result
 FOLDER_ERRORS = {
-    **{(command, folder): "not a sweep folder"
-       for command in ("best", "report", "final", "resume", "dashboard", "reeval")
-       for folder in ("final", "final model", "cv", "cv fold", "empty", "nowhere")},
+    **{
+        (command, folder): "not a sweep folder"
+        for command in ("best", "report", "final", "resume", "dashboard", "reeval")
+        for folder in ("final", "final model", "cv", "cv fold", "empty", "nowhere")
+    },
     **{(command, "final"): "inside the sweep folder" for command in ("best", "resume", "reeval")},
-    **{(command, "half-written"): "no study named"
-       for command in ("best", "report", "final", "reeval")},
+    **{
+        (command, "half-written"): "no study named"
+        for command in ("best", "report", "final", "reeval")
+    },
     **{(command, "untrained"): "no completed trial" for command in ("best", "final", "reeval")},
-    **{(command, "older"): "sweep.yaml (--stop-on): unknown verdicts ['diverging']"
-       for command in ("best", "report", "final", "resume", "dashboard", "reeval")},
+    **{
+        (command, "older"): "sweep.yaml (--stop-on): unknown verdicts ['diverging']"
+        for command in ("best", "report", "final", "resume", "dashboard", "reeval")
+    },
     ("predict", "cv"): "a cross-validation folder",
     ("predict", "cv fold"): "a run that kept no model",
     ("predict", "empty"): "expected a train run folder",
     ("predict", "half-written"): "expected a train run folder",
     ("predict", "untrained"): "expected a train run folder",
     ("predict", "nowhere"): "expected a train run folder",
-}  # fmt: skip
+}
 
 
 def written(folder: Path) -> list[str] | None:
@@ -392,6 +454,10 @@ def test_predict_takes_a_sweep_its_final_folder_or_a_final_model(
     folder, command_folders, good_h5, tmp_path, capsys
 ):
     out = tmp_path / "p.csv"
-    assert launch.main(["predict", str(command_folders[folder]), str(good_h5), "--out", str(out),
-                        "--quiet"]) == 0  # fmt: skip
+    assert (
+        launch.main(
+            ["predict", str(command_folders[folder]), str(good_h5), "--out", str(out), "--quiet"]
+        )
+        == 0
+    )
     assert len(out.read_text().splitlines()) > 1

@@ -83,8 +83,13 @@ def test_eviction_needs_a_positive_period(tmp_path):
 
 
 def test_spread_gives_mean_sd_range_and_the_values():
-    assert spread([1.0, 2.0, 4.0]) == {"mean": 2.333, "sd": 1.528, "min": 1.0, "max": 4.0,
-                                       "values": [1.0, 2.0, 4.0]}  # fmt: skip
+    assert spread([1.0, 2.0, 4.0]) == {
+        "mean": 2.333,
+        "sd": 1.528,
+        "min": 1.0,
+        "max": 4.0,
+        "values": [1.0, 2.0, 4.0],
+    }
     assert spread([0.5])["sd"] is None
 
 
@@ -92,15 +97,23 @@ def test_the_overhead_timeline_splits_a_sweeps_wall_time_into_parts_that_add_up(
     from sweep_overhead import timeline
 
     def trial(setup, starts, durations):
-        return [{"trial_setup_seconds": setup, "epoch_started_at": start, "time_this_iter_s": d}
-                for start, d in zip(starts, durations, strict=True)]  # fmt: skip
+        return [
+            {"trial_setup_seconds": setup, "epoch_started_at": start, "time_this_iter_s": d}
+            for start, d in zip(starts, durations, strict=True)
+        ]
 
     # sweep starts at 100: the first trial builds 105-106, epochs 106-108 and 108.5-110;
     # the second builds 110.25-110.75, its one epoch 110.75-112; the sweep returns at 113
     trials = [trial(1.0, [106.0, 108.5], [2.0, 1.5]), trial(0.5, [110.75], [1.25])]
     parts = timeline(trials, started=100.0, ended=113.0)
-    assert parts == pytest.approx({
-        "first_trial_wait_s": 5.0, "trial_setup_s": 1.5, "epochs_s": 4.75,
-        "between_epochs_s": 0.5, "between_trials_s": 0.25, "after_last_s": 1.0,
-    })  # fmt: skip
+    assert parts == pytest.approx(
+        {
+            "first_trial_wait_s": 5.0,
+            "trial_setup_s": 1.5,
+            "epochs_s": 4.75,
+            "between_epochs_s": 0.5,
+            "between_trials_s": 0.25,
+            "after_last_s": 1.0,
+        }
+    )
     assert sum(parts.values()) == pytest.approx(13.0)

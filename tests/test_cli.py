@@ -37,8 +37,9 @@ def test_demo_data_then_train_writes_metrics(tmp_path):
     again = launch("train", config, "--data", data, "--out", tmp_path / "out")
     assert "exists" in error_line(again)
     # the same run streamed from the file: the mode is printed and kept with the metrics
-    streamed = launch("train", config, "--data", data, "--out", tmp_path / "streamed",
-                      "--data-mode", "stream")  # fmt: skip
+    streamed = launch(
+        "train", config, "--data", data, "--out", tmp_path / "streamed", "--data-mode", "stream"
+    )
     assert streamed.returncode == 0, streamed.stderr[-2000:]
     assert streamed.stdout.startswith("data: stream (stream as asked (")
     assert json.loads((tmp_path / "streamed" / "metrics.json").read_text())["data_mode"] == "stream"
@@ -92,7 +93,7 @@ def test_missing_config_and_bad_counts(tmp_path):
         (["--space", "demo", "--ray-storage", "nosuch://bucket/x"], "not a usable filesystem"),
         (["--space", "demo", "--storage-path", "nosuch://bucket/x"], "not a usable filesystem"),
     ],
-)  # fmt: skip
+)
 def test_sweep_input_errors_stop_before_ray_and_write_nothing(tmp_path, args, message):
     (tmp_path / "bad.yaml").write_text("params: {sgan.d_lr: [unclosed\n")
     args = [str(tmp_path / "bad.yaml") if a == "{bad}" else a for a in args]

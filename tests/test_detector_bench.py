@@ -21,8 +21,10 @@ def replay(*args) -> subprocess.CompletedProcess:
 
 def test_no_space_and_seed_is_in_both_sets():
     runs = json.loads(HISTORIES.read_text())["runs"]
-    pairs = {name: {(r["space"], r["seed"]) for r in runs if r["set"] == name}
-             for name in ("calibration", "evaluation")}  # fmt: skip
+    pairs = {
+        name: {(r["space"], r["seed"]) for r in runs if r["set"] == name}
+        for name in ("calibration", "evaluation")
+    }
     assert pairs["calibration"] and pairs["evaluation"]
     assert not pairs["calibration"] & pairs["evaluation"]
     assert {space for space, _ in pairs["evaluation"]} == SHIPPED_SGAN_SPACES

@@ -77,8 +77,10 @@ def test_the_ratio_reads_the_mean_curves_and_says_when_it_is_never_reached():
     budgets = [12, fidelity.REFERENCE_BUDGET, 96]
 
     def rows(points):
-        return {b: {"quality": q, "epochs": e, "search_epochs": e - 10}
-                for b, (e, q) in zip(budgets, points, strict=True)}  # fmt: skip
+        return {
+            b: {"quality": q, "epochs": e, "search_epochs": e - 10}
+            for b, (e, q) in zip(budgets, points, strict=True)
+        }
 
     full = rows([(40, 0.40), (100, 0.50), (160, 0.55)])
     fast = rows([(40, 0.45), (70, 0.55), (100, 0.56)])
@@ -101,10 +103,15 @@ def published_row() -> str:
 def test_the_published_figures_are_what_the_committed_runs_replay_to():
     payload, budget, _ = fidelity.load_runs()
     sets = {
-        name: fidelity.summarise(fidelity.prepare(configs, budget), fidelity.REPLICATES,
-                                 fidelity.RESAMPLES, index, budget)
+        name: fidelity.summarise(
+            fidelity.prepare(configs, budget),
+            fidelity.REPLICATES,
+            fidelity.RESAMPLES,
+            index,
+            budget,
+        )
         for index, (name, configs) in enumerate(sorted(payload["by_set"].items()))
-    }  # fmt: skip
+    }
     headline = fidelity.headline(sets)
     row = published_row()
     for corpus in ("evaluation", "calibration"):
@@ -116,7 +123,12 @@ def test_the_published_figures_are_what_the_committed_runs_replay_to():
         )
         assert published, f"no {corpus} figures in BENCHMARKS.md row 14"
         values = [float(v) for v in published.groups()]
-        replayed = [figures["ratio"], *figures["ratio_interval"], figures["search_ratio"],
-                    figures["rung_correlation"], figures["final_correlation"]]  # fmt: skip
+        replayed = [
+            figures["ratio"],
+            *figures["ratio_interval"],
+            figures["search_ratio"],
+            figures["rung_correlation"],
+            figures["final_correlation"],
+        ]
         assert all(math.isfinite(v) for v in replayed)
         assert values == pytest.approx(replayed, abs=0.0051), corpus

@@ -70,8 +70,10 @@ def own(tmp_path_factory):
 def test_the_readme_walkthrough_from_wav_files_to_predictions(own, capsys):
     folder, commands = own
     for args in commands:
-        code, out, err = run(in_folder(args, folder) + (["--quiet"] if args[0] in (
-            "extract", "predict") else []), capsys)  # fmt: skip
+        code, out, err = run(
+            in_folder(args, folder) + (["--quiet"] if args[0] in ("extract", "predict") else []),
+            capsys,
+        )
         assert code == 0, f"{args}: {err[-2000:]}"
     summary = json.loads((folder / "sweep/final/summary.json").read_text())
     final_uar = summary["configs"][0]["test_uar"][0]
@@ -105,8 +107,20 @@ def test_the_readme_walkthrough_from_wav_files_to_predictions(own, capsys):
 def test_each_shipped_audio_space_runs_on_the_corpus_with_flags_only(own, space, flags, capsys):
     folder, _ = own
     out = folder / f"sweep_{space}"
-    args = ["sweep", "--space", space, "--data", folder / "own.h5", "--samples", 1,
-            "--max-epochs", 1, "--out", out, *flags]  # fmt: skip
+    args = [
+        "sweep",
+        "--space",
+        space,
+        "--data",
+        folder / "own.h5",
+        "--samples",
+        1,
+        "--max-epochs",
+        1,
+        "--out",
+        out,
+        *flags,
+    ]
     code, stdout, err = run(args, capsys)
     assert code == 0, err[-2000:]
     assert "(1 trials)" in stdout and "invalid_config" not in stdout  # the trial trained
@@ -132,8 +146,19 @@ def test_a_corpus_whose_folds_do_not_fit_names_the_flags(own, capsys):
 
 def test_ser_mtl_on_a_corpus_without_its_columns_is_a_column_error(own, capsys):
     folder, _ = own
-    args = ["sweep", "--space", "ser_mtl", "--data", folder / "own.h5", "--test-idx", "0",
-            "--valid-idx", "1", "--out", folder / "mtl"]  # fmt: skip
+    args = [
+        "sweep",
+        "--space",
+        "ser_mtl",
+        "--data",
+        folder / "own.h5",
+        "--test-idx",
+        "0",
+        "--valid-idx",
+        "1",
+        "--out",
+        folder / "mtl",
+    ]
     expect_error(args, capsys, "arousal_continuous")
 
 
@@ -149,8 +174,7 @@ def test_ser_mtl_on_a_corpus_without_its_columns_is_a_column_error(own, capsys):
 )
 def test_bad_selection_flags(own, space, flags, messages, capsys):
     folder, _ = own
-    args = ["sweep", "--space", space, "--data", folder / "own.h5", "--out", folder / "bad",
-            *flags]  # fmt: skip
+    args = ["sweep", "--space", space, "--data", folder / "own.h5", "--out", folder / "bad", *flags]
     expect_error(args, capsys, *messages)
     assert not (folder / "bad").exists()
 
@@ -163,12 +187,20 @@ def test_predict_bad_input_is_one_line_and_writes_nothing(own, tmp_path, capsys)
     out = tmp_path / "p.csv"
     expect_error(["predict", tmp_path, folder / "own.h5", "--out", out], capsys, "final/ folder")
     expect_error(["predict", final, tmp_path / "none.h5", "--out", out], capsys, "not found")
-    expect_error(["predict", final, folder / "own.h5", "--folds", "9", "--out", out], capsys,
-                 "--folds", "fold 9")  # fmt: skip
-    expect_error(["predict", final, folder / "own.h5", "--features", "nope",
-                  "--out", tmp_path / "f.h5"], capsys, "no such layer")  # fmt: skip
-    expect_error(["predict", final, folder / "own.h5", "--seed", "7", "--out", out], capsys,
-                 "--seed")  # fmt: skip
+    expect_error(
+        ["predict", final, folder / "own.h5", "--folds", "9", "--out", out],
+        capsys,
+        "--folds",
+        "fold 9",
+    )
+    expect_error(
+        ["predict", final, folder / "own.h5", "--features", "nope", "--out", tmp_path / "f.h5"],
+        capsys,
+        "no such layer",
+    )
+    expect_error(
+        ["predict", final, folder / "own.h5", "--seed", "7", "--out", out], capsys, "--seed"
+    )
     assert not list(tmp_path.iterdir())
 
 
@@ -182,8 +214,21 @@ def test_predict_writes_a_layers_activations(own, tmp_path, capsys):
     models = next(final.glob("rank1_*/seed0/models"))
     layer = keras.saving.load_model(models / "discriminator.keras", compile=False).layers[-3]
     out = tmp_path / "features.h5"
-    code, _, err = run(["predict", final, folder / "own.h5", "--folds", "0", "--features",
-                        layer.name, "--out", out, "--quiet"], capsys)  # fmt: skip
+    code, _, err = run(
+        [
+            "predict",
+            final,
+            folder / "own.h5",
+            "--folds",
+            "0",
+            "--features",
+            layer.name,
+            "--out",
+            out,
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     with h5py.File(out) as h5, h5py.File(folder / "own.h5") as corpus:
         rows = corpus["end_indice"][0] - corpus["start_indice"][0]
@@ -193,9 +238,26 @@ def test_predict_writes_a_layers_activations(own, tmp_path, capsys):
 def test_train_cv_rotates_test_and_training_folds(own, capsys):
     folder, _ = own
     out = folder / "cv"
-    args = ["train", ROOT / "examples/demo/ser_basic_fcn.yaml", "--data", folder / "own.h5",
-            "--tasks", "category:4:category", "--test-idx", "0", "--valid-idx", "1",
-            "--set", "data.r_valid=0", "--epochs", "1", "--cv", "2", "--out", out]  # fmt: skip
+    args = [
+        "train",
+        ROOT / "examples/demo/ser_basic_fcn.yaml",
+        "--data",
+        folder / "own.h5",
+        "--tasks",
+        "category:4:category",
+        "--test-idx",
+        "0",
+        "--valid-idx",
+        "1",
+        "--set",
+        "data.r_valid=0",
+        "--epochs",
+        "1",
+        "--cv",
+        "2",
+        "--out",
+        out,
+    ]
     code, stdout, err = run(args, capsys)
     assert code == 0, err[-2000:]
     summary = json.loads((out / "summary.json").read_text())
@@ -209,9 +271,24 @@ def test_train_cv_rotates_test_and_training_folds(own, capsys):
 
 def test_train_validates_on_the_test_folds_only_when_told(own, capsys):
     folder, _ = own
-    args = ["train", ROOT / "examples/demo/ser_basic_fcn.yaml", "--data", folder / "own.h5",
-            "--tasks", "category:4:category", "--test-idx", "0", "--valid-idx", "0",
-            "--set", "data.r_valid=0", "--epochs", "1", "--out", folder / "vt"]  # fmt: skip
+    args = [
+        "train",
+        ROOT / "examples/demo/ser_basic_fcn.yaml",
+        "--data",
+        folder / "own.h5",
+        "--tasks",
+        "category:4:category",
+        "--test-idx",
+        "0",
+        "--valid-idx",
+        "0",
+        "--set",
+        "data.r_valid=0",
+        "--epochs",
+        "1",
+        "--out",
+        folder / "vt",
+    ]
     expect_error(args, capsys, "validation would be the test set", "--valid-is-test")
     assert not (folder / "vt").exists()
     code, _, err = run([*args, "--valid-is-test"], capsys)
@@ -219,8 +296,19 @@ def test_train_validates_on_the_test_folds_only_when_told(own, capsys):
     metrics = json.loads((folder / "vt" / "metrics.json").read_text())
     assert metrics["valid_is_test"] is True
     # an SER run's models predict its test folds with its own test UAR
-    code, _, err = run(["predict", folder / "vt", folder / "own.h5", "--folds", "0",
-                        "--out", folder / "vt.csv", "--quiet"], capsys)  # fmt: skip
+    code, _, err = run(
+        [
+            "predict",
+            folder / "vt",
+            folder / "own.h5",
+            "--folds",
+            "0",
+            "--out",
+            folder / "vt.csv",
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     with open(folder / "vt.csv") as handle:
         rows = list(csv.DictReader(handle))

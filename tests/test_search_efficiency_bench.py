@@ -57,8 +57,14 @@ def test_the_ratio_interval_comes_from_resampling_each_methods_sweeps():
 
 
 def sweep_trial(number: int, value: float, epochs: int = 6) -> dict:
-    return {"number": number, "state": "COMPLETE", "value": value, "epochs": epochs,
-            "overrides": {"sgan.d_lr": number}, "verdicts": []}  # fmt: skip
+    return {
+        "number": number,
+        "state": "COMPLETE",
+        "value": value,
+        "epochs": epochs,
+        "overrides": {"sgan.d_lr": number},
+        "verdicts": [],
+    }
 
 
 def seed_runs(trial: dict, values: list[float]) -> dict:
@@ -72,8 +78,11 @@ def seed_runs(trial: dict, values: list[float]) -> dict:
 
 def test_sersweeps_pick_is_the_best_mean_less_one_standard_error_and_pays_its_epochs():
     steady, noisy, third = sweep_trial(0, 0.70), sweep_trial(1, 0.75), sweep_trial(2, 0.60)
-    runs = {**seed_runs(steady, [0.66, 0.68, 0.67]), **seed_runs(noisy, [0.9, 0.5, 0.7]),
-            **seed_runs(third, [0.5, 0.5, 0.5])}  # fmt: skip
+    runs = {
+        **seed_runs(steady, [0.66, 0.68, 0.67]),
+        **seed_runs(noisy, [0.9, 0.5, 0.7]),
+        **seed_runs(third, [0.5, 0.5, 0.5]),
+    }
     assert statistics.fmean([0.9, 0.5, 0.7]) > statistics.fmean([0.66, 0.68, 0.67])
     leaders = search_efficiency._leaders([steady, noisy, third])
     assert search_efficiency.reeval_pick(leaders, runs) is steady
@@ -95,8 +104,7 @@ def test_random_search_picks_its_best_single_value_and_pays_only_its_trials():
     for seed in record_reference.HELD_OUT:
         spec = search_efficiency._spec(trials[1], seed)
         runs[search_efficiency._key(spec)] = {**spec, "quality": 0.5}
-    assert search_efficiency.outcome("random_full", trials, runs) == {"quality": 0.5,
-                                                                      "epochs": 10}  # fmt: skip
+    assert search_efficiency.outcome("random_full", trials, runs) == {"quality": 0.5, "epochs": 10}
 
 
 def test_the_failure_share_counts_the_second_half_by_completion():

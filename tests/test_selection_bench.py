@@ -44,8 +44,11 @@ def test_the_shipped_pair_is_the_lowest_calibration_regret_of_the_whole_pick():
     def entry(regret: float, spearman: float) -> dict:
         return {"regret": {"mean": regret}, "spearman": {"mean": spearman}}
 
-    calibration = {f"{r}+reeval:{rule}": entry(0.05, 0.5) for r in selection.REDUCTIONS
-                   for rule in selection.PICK_RULES}  # fmt: skip
+    calibration = {
+        f"{r}+reeval:{rule}": entry(0.05, 0.5)
+        for r in selection.REDUCTIONS
+        for rule in selection.PICK_RULES
+    }
     calibration["best"] = entry(0.0, 0.9)  # a single run's figures never choose
     calibration["last+reeval:mean"] = entry(0.01, 0.6)
     calibration["smoothed:3+reeval:mean_minus_se"] = entry(0.01, 0.7)  # tie: higher Spearman
@@ -82,8 +85,7 @@ def test_the_published_figures_are_what_the_committed_runs_replay_to(replayed):
         (before, "before"),
         (every, "every configuration"),
     ):
-        published = re.search(rf"{label}.*?: gap ([\d.]+), Spearman ([\d.]+), regret ([\d.]+)",
-                              row)  # fmt: skip
+        published = re.search(rf"{label}.*?: gap ([\d.]+), Spearman ([\d.]+), regret ([\d.]+)", row)
         assert published, f"no {label} figures in BENCHMARKS.md row 12"
         gap, spearman, regret = (float(v) for v in published.groups())
         assert gap == round(figures["gap"]["mean"], 3)

@@ -77,8 +77,11 @@ def source_sgan_parameters(sgan: dict, shapes: list[tuple[int, int]], n_classes:
 def source_trainer_parameters(ser: dict, shape: tuple[int, ...], tasks: list) -> int:
     def sizes(key, depth):
         value = ser.get(key)
-        return [int(v) for v in str(value).split(",")][:depth] if isinstance(value, str) else (
-            value if isinstance(value, list) else [value] * depth)  # fmt: skip
+        return (
+            [int(v) for v in str(value).split(",")][:depth]
+            if isinstance(value, str)
+            else (value if isinstance(value, list) else [value] * depth)
+        )
 
     def lstm(inputs, cell):
         return 4 * (inputs * cell + cell * cell + cell)

@@ -22,8 +22,13 @@ def trial(*verdicts: str) -> dict:
 
 
 def test_failures_count_only_the_first_trials_by_completion():
-    trials = [trial("mode_collapse"), trial("d_overpowers"), *[trial() for _ in range(6)],
-              trial("nan"), trial("nan")]  # fmt: skip
+    trials = [
+        trial("mode_collapse"),
+        trial("d_overpowers"),
+        *[trial() for _ in range(6)],
+        trial("nan"),
+        trial("nan"),
+    ]
     assert warm_start.failures(trials, ("mode_collapse", "nan")) == 1  # the NaNs came 9th, 10th
     assert warm_start.failures(trials, warm_start.FAILURES) == 2
 
@@ -32,8 +37,9 @@ def test_the_difference_is_paired_seed_by_seed():
     def sweep(seed: int, quality: float) -> dict:
         return {"seed": seed, "trials": [trial()], "held_out": {"mean": quality}}
 
-    payload = {"sweeps": {"cold": [sweep(0, 0.5), sweep(1, 0.7)],
-                          "warm": [sweep(0, 0.6), sweep(1, 0.8)]}}  # fmt: skip
+    payload = {
+        "sweeps": {"cold": [sweep(0, 0.5), sweep(1, 0.7)], "warm": [sweep(0, 0.6), sweep(1, 0.8)]}
+    }
     figures = warm_start.figures(payload)
     assert figures["quality"]["warm_minus_cold"]["mean"] == pytest.approx(0.1)
     assert figures["quality"]["warm_minus_cold"]["interval"] == pytest.approx([0.1, 0.1])

@@ -36,9 +36,18 @@ def test_tests_tools_only_when_asked():
 
 
 def test_a_missing_list_is_one_line_and_exit_2(tmp_path):
-    done = subprocess.run([sys.executable, str(ROOT / "tools/wheelhouse"), str(tmp_path / "w"),
-                           "--node-has", str(tmp_path / "none.txt")],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tools/wheelhouse"),
+            str(tmp_path / "w"),
+            "--node-has",
+            str(tmp_path / "none.txt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "none.txt" in done.stderr
     assert not (tmp_path / "w").exists()
 
@@ -55,9 +64,14 @@ def test_rays_wheel_is_packed_again_without_the_parts_sersweep_never_imports(tmp
     loader.exec_module(wheelhouse)
     wheel = tmp_path / "ray-2.60.0-cp312-cp312-manylinux2014_x86_64.whl"
     with zipfile.ZipFile(wheel, "w") as archive:
-        for path in ("ray/__init__.py", "ray/tune/__init__.py", "ray/jars/ray_dist.jar",
-                     "ray/rllib/__init__.py", "ray/serve/__init__.py",
-                     "ray-2.60.0.dist-info/METADATA"):  # fmt: skip
+        for path in (
+            "ray/__init__.py",
+            "ray/tune/__init__.py",
+            "ray/jars/ray_dist.jar",
+            "ray/rllib/__init__.py",
+            "ray/serve/__init__.py",
+            "ray-2.60.0.dist-info/METADATA",
+        ):
             archive.writestr(path, "x")
     packed = wheelhouse.trim_ray(wheel)
     assert packed == tmp_path / "ray.tar.xz" and not wheel.exists()

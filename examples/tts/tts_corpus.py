@@ -23,8 +23,16 @@ EMOTIONS = {
     "sad": (25, 115, 70, 0, 0),
     "angry": (45, 210, 190, 2, 0),
 }
-VOICES = [("en+m1", "m"), ("en+f2", "f"), ("en+m3", "m"), ("en+f4", "f"), ("en+m5", "m"),
-          ("en+f1", "f"), ("en+m2", "m"), ("en+f3", "f")]  # fmt: skip
+VOICES = [
+    ("en+m1", "m"),
+    ("en+f2", "f"),
+    ("en+m3", "m"),
+    ("en+f4", "f"),
+    ("en+m5", "m"),
+    ("en+f1", "f"),
+    ("en+m2", "m"),
+    ("en+f3", "f"),
+]
 SENTENCES = [
     "The train leaves at seven in the morning.",
     "I put the keys on the kitchen table.",
@@ -48,9 +56,24 @@ def synthesize(out: Path, speakers: int = 4, sentences: int = 3) -> tuple[Path, 
         for emotion, (pitch, speed, amplitude, arousal, valence) in EMOTIONS.items():
             for number, text in enumerate(SENTENCES[:sentences]):
                 name = f"spk{speaker}_{emotion}_{number}.wav"
-                subprocess.run([engine, "-v", voice, "-p", str(pitch), "-s", str(speed),
-                                "-a", str(amplitude), "-w", str(wav_dir / name), text],
-                               check=True, capture_output=True)  # fmt: skip
+                subprocess.run(
+                    [
+                        engine,
+                        "-v",
+                        voice,
+                        "-p",
+                        str(pitch),
+                        "-s",
+                        str(speed),
+                        "-a",
+                        str(amplitude),
+                        "-w",
+                        str(wav_dir / name),
+                        text,
+                    ],
+                    check=True,
+                    capture_output=True,
+                )
                 rows.append([name, f"spk{speaker}", emotion, arousal, valence, gender])
     sheet = out / "labels.csv"
     with open(sheet, "w", newline="") as handle:

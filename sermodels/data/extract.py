@@ -32,14 +32,32 @@ from sermodels.errors import ConfigError, DataError
 LABEL_COLUMNS = ("arousal", "valence", "category", "speaker", "corpus", "gender", "utterance")
 REQUIRED = ("file", "speaker")
 OPTIONAL = ("category", "arousal", "valence", "gender", "corpus")
-CATEGORIES = ("neutral", "happy", "sad", "angry", "fear", "disgust", "surprise", "boredom",
-              "calm", "frustrated", "excited")  # fmt: skip
+CATEGORIES = (
+    "neutral",
+    "happy",
+    "sad",
+    "angry",
+    "fear",
+    "disgust",
+    "surprise",
+    "boredom",
+    "calm",
+    "frustrated",
+    "excited",
+)
 GENDERS = {"f": 0, "female": 0, "w": 0, "woman": 0, "m": 1, "male": 1, "man": 1}
 SCALES = ("ln", "db")
 # The source extractor's log spectrogram (SER_FEAT_EXT, librosa): 512-point FFT over a 512-sample
 # Hann window (32 ms at 16 kHz), hop 128 (8 ms), centred frames, amplitude_to_db of the power.
-SOURCE_PRESET = {"sample_rate": 16000, "window_ms": 32.0, "hop_ms": 8.0, "bins": 257,
-                 "fft_size": 512, "window": "hann", "scale": "db"}  # fmt: skip
+SOURCE_PRESET = {
+    "sample_rate": 16000,
+    "window_ms": 32.0,
+    "hop_ms": 8.0,
+    "bins": 257,
+    "fft_size": 512,
+    "window": "hann",
+    "scale": "db",
+}
 SILENCE_RMS = 1e-4  # below this a whole file is silence (16-bit quantisation noise ~3e-5)
 LOG_FLOOR = 1e-10
 
@@ -209,9 +227,14 @@ def spectrogram(path: Path, config: ExtractConfig) -> np.ndarray:
     if config.scale == "db":
         return _decibel_spectrogram(audio, length, hop, config)
     _, _, stft = scipy.signal.stft(
-        audio, window="hamming", nperseg=length, noverlap=length - hop,
-        nfft=max(2 * config.bins, length), boundary=None, padded=False,
-    )  # fmt: skip
+        audio,
+        window="hamming",
+        nperseg=length,
+        noverlap=length - hop,
+        nfft=max(2 * config.bins, length),
+        boundary=None,
+        padded=False,
+    )
     power = np.abs(stft[: config.bins].T) ** 2
     return np.log(power + LOG_FLOOR).astype(np.float32)
 
@@ -247,8 +270,13 @@ def _features(args: tuple[Path, ExtractConfig]) -> np.ndarray:
     return windows(spectrogram(path, config), config)
 
 
-def extract(wav_dir: str | Path, sheet: str | Path, out: str | Path,
-            config: ExtractConfig | None = None, progress: bool = True) -> dict:  # fmt: skip
+def extract(
+    wav_dir: str | Path,
+    sheet: str | Path,
+    out: str | Path,
+    config: ExtractConfig | None = None,
+    progress: bool = True,
+) -> dict:
     """Write ``out`` (h5: ``a_feat``, ``label``, ``start_indice``/``end_indice`` per speaker).
 
     The file is built as ``out.partial`` and renamed when complete. Returns a summary.
@@ -277,19 +305,26 @@ def extract(wav_dir: str | Path, sheet: str | Path, out: str | Path,
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
-    return {"out": str(out), "files": len(utterances), "speakers": len(speakers),
-            "windows": int(sum(counts)), "shape": [config.long_frames, 1, config.short_frames,
-                                                   config.bins]}  # fmt: skip
+    return {
+        "out": str(out),
+        "files": len(utterances),
+        "speakers": len(speakers),
+        "windows": int(sum(counts)),
+        "shape": [config.long_frames, 1, config.short_frames, config.bins],
+    }
 
 
-def _write(h5, ordered: list[Utterance], speakers: list[str], config: ExtractConfig,
-           progress: bool) -> list[int]:  # fmt: skip
+def _write(
+    h5, ordered: list[Utterance], speakers: list[str], config: ExtractConfig, progress: bool
+) -> list[int]:
     shape = (config.long_frames, 1, config.short_frames, config.bins)
-    features = h5.create_dataset("a_feat", (0, *shape), np.float32, maxshape=(None, *shape),
-                                 chunks=(64, *shape))  # fmt: skip
+    features = h5.create_dataset(
+        "a_feat", (0, *shape), np.float32, maxshape=(None, *shape), chunks=(64, *shape)
+    )
     columns = config.label_columns
-    labels = h5.create_dataset("label", (0, len(columns)), np.float32,
-                               maxshape=(None, len(columns)))  # fmt: skip
+    labels = h5.create_dataset(
+        "label", (0, len(columns)), np.float32, maxshape=(None, len(columns))
+    )
     per_speaker = [0] * len(speakers)
     for utterance, block in zip(ordered, _parallel(ordered, config, progress), strict=True):
         start = features.shape[0]
@@ -315,8 +350,13 @@ def _write(h5, ordered: list[Utterance], speakers: list[str], config: ExtractCon
 def column_kinds(utterances: list[Utterance]) -> list[str]:
     """What each label column holds: arousal / valence are class ids when every value the
     sheet gives is a whole number, else continuous values."""
-    kinds = {"category": "class", "speaker": "id", "corpus": "id", "gender": "class",
-             "utterance": "id"}  # fmt: skip
+    kinds = {
+        "category": "class",
+        "speaker": "id",
+        "corpus": "id",
+        "gender": "class",
+        "utterance": "id",
+    }
     for column in ("arousal", "valence"):
         values = [u.labels[column] for u in utterances]
         kinds[column] = "class" if all(float(v).is_integer() for v in values) else "continuous"

@@ -89,8 +89,14 @@ def plan_rotation(data, path: str | Path, k: int, selected_on: list[int] | None)
         if held_out:
             ignored = sorted(set(ids["ignore_idx"]) | held_out)
             # validation = test, dropped before training: the rotation has no validation
-            selection.update({"data.valid_idx": _ids(group), "data.valid_is_test": True,
-                              "data.ignore_idx": _ids(ignored), "data.r_valid": 0.0})  # fmt: skip
+            selection.update(
+                {
+                    "data.valid_idx": _ids(group),
+                    "data.valid_is_test": True,
+                    "data.ignore_idx": _ids(ignored),
+                    "data.r_valid": 0.0,
+                }
+            )
         selections.append(selection)
     return Rotation(rotating, sorted(held_out), selections)
 

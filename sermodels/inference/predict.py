@@ -107,16 +107,19 @@ class Predictor:
             expected = tuple(self.manifest.input_shapes[key])
             if data.shape[1:] != expected:
                 raise DataError(
-                    where, key, f"rows of shape {data.shape[1:]} after preprocessing; the model "
-                    f"was trained on {expected}"
-                )  # fmt: skip
+                    where,
+                    key,
+                    f"rows of shape {data.shape[1:]} after preprocessing; the model "
+                    f"was trained on {expected}",
+                )
             arrays.append(data)
         return arrays
 
     def task_outputs(self, inputs: list[np.ndarray]) -> list[np.ndarray]:
         """Per task, class probabilities ``(n, classes)`` or values ``(n, 1)``."""
-        outputs = self.model.predict(inputs if len(inputs) > 1 else inputs[0],
-                                     batch_size=256, verbose=0)  # fmt: skip
+        outputs = self.model.predict(
+            inputs if len(inputs) > 1 else inputs[0], batch_size=256, verbose=0
+        )
         outputs = outputs if isinstance(outputs, list) else [outputs]
         if self.manifest.model == "sgan":  # validity, then K real classes + "fake"
             n_classes = self.manifest.tasks[0].n_classes
@@ -182,8 +185,9 @@ def _h5_chunks(predictor: Predictor, path: Path, folds: list[int] | None):
     with h5:
         missing = [k for k in predictor.manifest.features if k not in h5]
         if missing:
-            raise DataError(str(path), missing[0], "missing; the model reads "
-                            f"{predictor.manifest.features}")  # fmt: skip
+            raise DataError(
+                str(path), missing[0], f"missing; the model reads {predictor.manifest.features}"
+            )
         n_rows = h5[predictor.manifest.features[0]].shape[0]
         rows = _fold_rows(h5, path, folds, n_rows)
         utterance_column = _utterance_column(h5)
@@ -203,8 +207,12 @@ def _h5_chunks(predictor: Predictor, path: Path, folds: list[int] | None):
                 else:
                     utterances = ids
                 windows = _window_numbers(utterances)
-                yield Windows(dict(zip(predictor.manifest.features, inputs, strict=True)),
-                              ids, windows, utterances)  # fmt: skip
+                yield Windows(
+                    dict(zip(predictor.manifest.features, inputs, strict=True)),
+                    ids,
+                    windows,
+                    utterances,
+                )
 
     return chunks(), len(rows)
 
@@ -269,8 +277,9 @@ def _wav_chunks(predictor: Predictor, folder: Path, progress: bool):
                 part = block[start : start + CHUNK_ROWS]
                 (inputs,) = predictor.inputs({key: part}, name)
                 count = len(part)
-                yield Windows({key: inputs}, [name] * count,
-                              list(range(start, start + count)), [name] * count)  # fmt: skip
+                yield Windows(
+                    {key: inputs}, [name] * count, list(range(start, start + count)), [name] * count
+                )
 
     return chunks(), total
 
@@ -314,8 +323,11 @@ class CsvWriter:
                 rows.writerow([utterance, count, *_cells(self.predictor.manifest, means)])
         for partial, final in zip(self.partials, (self.out, self.utterance_out), strict=True):
             os.replace(partial, final)
-        return {"windows_csv": str(self.out), "utterances_csv": str(self.utterance_out),
-                "utterances": len(self.sums)}  # fmt: skip
+        return {
+            "windows_csv": str(self.out),
+            "utterances_csv": str(self.utterance_out),
+            "utterances": len(self.sums),
+        }
 
     def discard(self) -> None:
         self.file.close()
@@ -363,8 +375,9 @@ class LayerWriter:
 
     def add(self, chunk: Windows) -> None:
         inputs = [chunk.features[k] for k in self.predictor.manifest.features]
-        values = self.extractor.predict(inputs if len(inputs) > 1 else inputs[0],
-                                        batch_size=256, verbose=0)  # fmt: skip
+        values = self.extractor.predict(
+            inputs if len(inputs) > 1 else inputs[0], batch_size=256, verbose=0
+        )
         self.blocks.append(np.asarray(values, np.float32))
         self.ids += [str(i) for i in chunk.ids]
         self.windows += chunk.windows

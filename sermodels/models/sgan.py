@@ -50,7 +50,7 @@ def modality_shapes(config: SGANConfig, input_shapes: dict[str, tuple]) -> list[
                 kernels_D=_per_layer(config.n_kernels_D, n, i, d, "sgan.n_kernels_D"),
                 sizes_D=_pairs(config.cnn_n_row_D, config.cnn_n_col_D, n, i, d, "cnn_n_row_D"),
                 pools_D=_pairs(config.pool_n_row_D, config.pool_n_col_D, n, i, d, "pool_n_row_D"),
-            )  # fmt: skip
+            )
         )
     return shapes
 
@@ -118,12 +118,18 @@ def build_generator(shape: ModalityShape, latent_dim: int) -> keras.Model:
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{prefix}_bn0")(x)
     for i in range(1, len(shape.kernels_G) - 1):
         x = layers.UpSampling2D(name=f"{prefix}_up{i}")(x)
-        x = layers.Conv2D(shape.kernels_G[i], shape.sizes_G[i], padding="same",
-                          activation="relu", name=f"{prefix}_conv{i}")(x)  # fmt: skip
+        x = layers.Conv2D(
+            shape.kernels_G[i],
+            shape.sizes_G[i],
+            padding="same",
+            activation="relu",
+            name=f"{prefix}_conv{i}",
+        )(x)
         x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{prefix}_bn{i}")(x)
     # The last layer always has one channel, whatever n_kernels_G says (as the source).
-    image = layers.Conv2D(1, shape.sizes_G[-1], padding="same", activation="tanh",
-                          name=f"{prefix}_out")(x)  # fmt: skip
+    image = layers.Conv2D(
+        1, shape.sizes_G[-1], padding="same", activation="tanh", name=f"{prefix}_out"
+    )(x)
     return keras.Model(noise, image, name=f"{shape.name}_generator")
 
 
@@ -135,8 +141,13 @@ def build_discriminator_branch(shape: ModalityShape, dropout: float):
     x, rows, cols = image, shape.rows, shape.cols
     blocks = [(0, 2)] + [(i, 1) for i in range(len(shape.kernels_D))]
     for block, (layer, stride) in enumerate(blocks):
-        x = layers.Conv2D(shape.kernels_D[layer], shape.sizes_D[layer], strides=stride,
-                          padding="same", name=f"{prefix}_conv{block}")(x)  # fmt: skip
+        x = layers.Conv2D(
+            shape.kernels_D[layer],
+            shape.sizes_D[layer],
+            strides=stride,
+            padding="same",
+            name=f"{prefix}_conv{block}",
+        )(x)
         x = layers.LeakyReLU(0.2, name=f"{prefix}_lrelu{block}")(x)
         if dropout:
             x = layers.Dropout(dropout, name=f"{prefix}_dropout{block}")(x)
@@ -160,8 +171,9 @@ def build_discriminator(
 ) -> keras.Model:
     """Branches of all modalities concatenated, ``depth_a_v_D`` dense layers of ``n_node``,
     then a validity head (sigmoid) and, unless unsupervised, a K+1 softmax class head."""
-    inputs, features = zip(*(build_discriminator_branch(s, config.dropout) for s in shapes),
-                           strict=True)  # fmt: skip
+    inputs, features = zip(
+        *(build_discriminator_branch(s, config.dropout) for s in shapes), strict=True
+    )
     x = features[0] if len(features) == 1 else layers.Concatenate(name="a_v_concat")(features)
     for i in range(config.depth_a_v_D):
         x = layers.Dense(config.n_node, activation="relu", name=f"d_dense{i}")(x)

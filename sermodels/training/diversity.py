@@ -61,8 +61,7 @@ class DifferentBins:
         (True, 1.0)
     """
 
-    def __init__(self, real: np.ndarray, bins: int, alpha: float = 0.05,
-                 seed: int = 0) -> None:  # fmt: skip
+    def __init__(self, real: np.ndarray, bins: int, alpha: float = 0.05, seed: int = 0) -> None:
         rows = np.asarray(real, np.float32).reshape(len(real), -1)
         if bins < 2:
             raise ValueError(f"bins must be >= 2, got {bins}")

@@ -64,8 +64,16 @@ class TensorFlowStep:
         self._resident = tf.function(self._resident_step)
         self._streamed = tf.function(self._train)
 
-    def epoch(self, rows: Rows, order: np.ndarray, starts: list[int], half: int,
-              seed: int, report: Report | None = None, every: int = 0) -> np.ndarray:  # fmt: skip
+    def epoch(
+        self,
+        rows: Rows,
+        order: np.ndarray,
+        starts: list[int],
+        half: int,
+        seed: int,
+        report: Report | None = None,
+        every: int = 0,
+    ) -> np.ndarray:
         """Train one epoch; returns the summed signal vector (``report`` gets it every
         ``every`` steps)."""
         import tensorflow as tf
@@ -201,8 +209,16 @@ class JaxStep:
                 variable.assign(value)
 
     # ---- the epoch ------------------------------------------------------------------------
-    def epoch(self, rows: Rows, order: np.ndarray, starts: list[int], half: int,
-              seed: int, report: Report | None = None, every: int = 0) -> np.ndarray:  # fmt: skip
+    def epoch(
+        self,
+        rows: Rows,
+        order: np.ndarray,
+        starts: list[int],
+        half: int,
+        seed: int,
+        report: Report | None = None,
+        every: int = 0,
+    ) -> np.ndarray:
         """Train one epoch; returns the summed signal vector (``report`` gets it every
         ``every`` steps)."""
         import jax
@@ -231,16 +247,18 @@ class JaxStep:
         self._write_state(state)
         return np.asarray(state["sums"])
 
-    def _resident_step(self, state, features, targets, labelled, order, start, key, step,
-                       half: int):  # fmt: skip
+    def _resident_step(
+        self, state, features, targets, labelled, order, start, key, step, half: int
+    ):
         import jax
         from keras import ops
 
         rows = ops.slice(order, [start], [half])
         real = [ops.take(x, rows, axis=0) for x in features]
         step_key = jax.random.fold_in(key, step)
-        return self._train(state, real, ops.take(targets, rows, axis=0),
-                           ops.take(labelled, rows, axis=0), step_key)  # fmt: skip
+        return self._train(
+            state, real, ops.take(targets, rows, axis=0), ops.take(labelled, rows, axis=0), step_key
+        )
 
     def _streamed_step(self, state, real: list, targets, mask, key, step):
         import jax
@@ -326,8 +344,9 @@ class JaxStep:
         """Every modality's generator on the same noise, statelessly."""
         noise = self.gan.noise(count, draw)
         fakes, updated, offset = [], [], 0
-        for generator, fixed, size in zip(self.gan.generators, g_fixed, self._g_counts,
-                                          strict=True):  # fmt: skip
+        for generator, fixed, size in zip(
+            self.gan.generators, g_fixed, self._g_counts, strict=True
+        ):
             image, fixed = generator.stateless_call(
                 g_vars[offset : offset + size], fixed, noise, training=True
             )

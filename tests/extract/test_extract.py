@@ -52,8 +52,11 @@ def test_tts_speech_becomes_the_h5_contract(tts_set, tmp_path):
     assert set(labels[:, 5]) <= {0, 1}  # gender
     # espeak-ng writes 22.05 kHz: resampled to 16 kHz, 1 s windows of 100 frames
     assert soundfile.info(next(wav_dir.glob("*.wav"))).samplerate != 16000
-    corpus = load_corpus(DataConfig(features=["a_feat"], tasks="category:4:2", test_idx="0",
-                                    valid_idx="1"), str(out), "sequence")  # fmt: skip
+    corpus = load_corpus(
+        DataConfig(features=["a_feat"], tasks="category:4:2", test_idx="0", valid_idx="1"),
+        str(out),
+        "sequence",
+    )
     assert len(corpus.train) == ends[2] - starts[2]
 
 
@@ -75,8 +78,21 @@ def test_tts_extract_then_sweep_from_the_cli(tts_set, tmp_path):
     assert made.returncode == 0, made.stderr[-2000:]
     assert "3 speakers" in made.stdout
     space = ROOT / "examples" / "tts" / "tts_space.yaml"
-    swept = launch("sweep", "--space", space, "--data", tmp_path / "tts.h5", "--samples", 2,
-                   "--max-epochs", 1, "--out", tmp_path / "sweep", "--num-cpus", 2)  # fmt: skip
+    swept = launch(
+        "sweep",
+        "--space",
+        space,
+        "--data",
+        tmp_path / "tts.h5",
+        "--samples",
+        2,
+        "--max-epochs",
+        1,
+        "--out",
+        tmp_path / "sweep",
+        "--num-cpus",
+        2,
+    )
     assert swept.returncode == 0, swept.stdout[-2000:] + swept.stderr[-2000:]
     assert "(2 trials)" in swept.stdout
 
@@ -103,18 +119,26 @@ def sheet(tmp_path, rows, header=("file", "speaker", "category")):
     ("setup", "message"),
     [
         (lambda d: [("missing.wav", "s1", "happy")], "WAV not found"),
-        (lambda d: (d / "bad.wav").write_bytes(b"not audio") and [("bad.wav", "s1", "happy")],
-         "unreadable audio"),
+        (
+            lambda d: (d / "bad.wav").write_bytes(b"not audio") and [("bad.wav", "s1", "happy")],
+            "unreadable audio",
+        ),
         (lambda d: write_wav(d / "e.wav", []) or [("e.wav", "s1", "happy")], "empty audio"),
-        (lambda d: write_wav(d / "z.wav", np.zeros(8000)) or [("z.wav", "s1", "happy")],
-         "silent audio"),
-        (lambda d: write_wav(d / "t.wav", tone()) or [("t.wav", "s1", "jubilant")],
-         "unknown category 'jubilant'"),
+        (
+            lambda d: write_wav(d / "z.wav", np.zeros(8000)) or [("z.wav", "s1", "happy")],
+            "silent audio",
+        ),
+        (
+            lambda d: write_wav(d / "t.wav", tone()) or [("t.wav", "s1", "jubilant")],
+            "unknown category 'jubilant'",
+        ),
         (lambda d: write_wav(d / "t.wav", tone()) or [("t.wav", "", "happy")], "empty speaker"),
-        (lambda d: write_wav(d / "t.wav", tone(rate=8000), 8000) or [("t.wav", "s1", "sad")],
-         "sample rate 8000 Hz, expected 16000 Hz"),
+        (
+            lambda d: write_wav(d / "t.wav", tone(rate=8000), 8000) or [("t.wav", "s1", "sad")],
+            "sample rate 8000 Hz, expected 16000 Hz",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_one_line_exit_2_and_no_output(tmp_path, setup, message):
     wav_dir = tmp_path / "wav"
     wav_dir.mkdir()
@@ -136,8 +160,9 @@ def test_short_clips_are_padded_to_one_window_and_rates_resampled(tmp_path):
     write_wav(tmp_path / "a.wav", tone(0.3, 22050), 22050)
     write_wav(tmp_path / "b.wav", tone(2.5), 16000)
     labels = sheet(tmp_path, [("a.wav", "s1", "0"), ("b.wav", "s2", "3")])
-    summary = extract(tmp_path, labels, tmp_path / "out.h5", ExtractConfig(workers=1),
-                      progress=False)  # fmt: skip
+    summary = extract(
+        tmp_path, labels, tmp_path / "out.h5", ExtractConfig(workers=1), progress=False
+    )
     with h5py.File(tmp_path / "out.h5") as h5:
         labels = h5["label"][:]
     # 0.3 s -> one padded window; 2.5 s = 248 frames -> windows start every 50 frames

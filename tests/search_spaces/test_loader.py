@@ -12,8 +12,15 @@ from sermodels.data import load_run_corpus
 from sermodels.errors import ConfigError
 from sermodels.training.run import make_run
 
-SHIPPED = ("demo", "sgan_audio", "sgan_video", "sgan_av", "sgan_unsupervised", "ser_archs",
-           "ser_mtl")  # fmt: skip
+SHIPPED = (
+    "demo",
+    "sgan_audio",
+    "sgan_video",
+    "sgan_av",
+    "sgan_unsupervised",
+    "ser_archs",
+    "ser_mtl",
+)
 
 
 def draws(space, n, seed=0):
@@ -51,7 +58,11 @@ base:
 
 
 def test_conditions_ratios_and_per_modality_layers(tmp_path):
-    space = load_space(write(tmp_path, BASE + textwrap.dedent("""
+    space = load_space(
+        write(
+            tmp_path,
+            BASE
+            + textwrap.dedent("""
     params:
       sgan.d_lr: {type: float, low: 1.0e-4, high: 1.0e-3, log: true}
       ratio: {type: float, low: 2, high: 4, sets: sgan.g_lr, times: sgan.d_lr}
@@ -61,7 +72,9 @@ def test_conditions_ratios_and_per_modality_layers(tmp_path):
       noise: {type: categorical, choices: ["off", "on"]}
       sgan.instance_noise: {type: float, low: 0.1, high: 0.2, when: {noise: "on"}}
       sgan.d_steps: 2
-    """)))  # fmt: skip
+    """),
+        )
+    )
     seen_noise = set()
     for overrides in draws(space, 12):
         assert 2 <= overrides["sgan.g_lr"] / overrides["sgan.d_lr"] <= 4
@@ -80,24 +93,76 @@ def test_conditions_ratios_and_per_modality_layers(tmp_path):
     [
         ("params: {sgan.d_lr: {type: float, low: 1, high: [}", "", "not valid YAML"),
         ("params: {sgan.d_lr: {type: gaussian}}", "params.sgan.d_lr.type", "expected one of"),
-        ("params: {sgan.d_lr: {type: float, low: 0.1, high: 0.01}}", "params.sgan.d_lr.low", "> high"),
-        ("params: {sgan.d_lr: {type: float, low: 0, high: 1, log: true}}", "params.sgan.d_lr.low", "log scale"),
-        ("params: {sgan.d_lr: {type: float, low: abc, high: 1}}", "params.sgan.d_lr.low", "expected a number"),
-        ("params: {sgan.depth_D: {type: int, low: 1.5, high: 3}}", "params.sgan.depth_D.low", "expected an int"),
-        ("params: {sgan.n_node: {type: categorical, choices: []}}", "params.sgan.n_node.choices", "non-empty"),
-        ("params: {sgan.dropout: {type: float, low: 0, high: 0.5, when: {arch: cnn}}}", "params.sgan.dropout.when", "unknown parameter 'arch'"),
-        ("params: {sgan.dropout: {type: float, low: 0, high: 0.5, log: yes please}}", "params.sgan.dropout.log", "true or false"),
-        ("params: {sgan.unsupervised: {type: categorical, choices: [maybe]}}", "sgan.unsupervised", "true or false"),
-        ("params: {sgan.n_node: {type: categorical, choices: [many]}}", "sgan.n_node", "expected int"),
-        ("params: {data.r_nrow: {type: int, low: 8, high: 16}}", "params.data.r_nrow.sets", "read once"),
-        ("params: {sgan.d_lr: {type: float, low: 1, high: 2, colour: red}}", "params.sgan.d_lr.colour", "unknown field"),
+        (
+            "params: {sgan.d_lr: {type: float, low: 0.1, high: 0.01}}",
+            "params.sgan.d_lr.low",
+            "> high",
+        ),
+        (
+            "params: {sgan.d_lr: {type: float, low: 0, high: 1, log: true}}",
+            "params.sgan.d_lr.low",
+            "log scale",
+        ),
+        (
+            "params: {sgan.d_lr: {type: float, low: abc, high: 1}}",
+            "params.sgan.d_lr.low",
+            "expected a number",
+        ),
+        (
+            "params: {sgan.depth_D: {type: int, low: 1.5, high: 3}}",
+            "params.sgan.depth_D.low",
+            "expected an int",
+        ),
+        (
+            "params: {sgan.n_node: {type: categorical, choices: []}}",
+            "params.sgan.n_node.choices",
+            "non-empty",
+        ),
+        (
+            "params: {sgan.dropout: {type: float, low: 0, high: 0.5, when: {arch: cnn}}}",
+            "params.sgan.dropout.when",
+            "unknown parameter 'arch'",
+        ),
+        (
+            "params: {sgan.dropout: {type: float, low: 0, high: 0.5, log: yes please}}",
+            "params.sgan.dropout.log",
+            "true or false",
+        ),
+        (
+            "params: {sgan.unsupervised: {type: categorical, choices: [maybe]}}",
+            "sgan.unsupervised",
+            "true or false",
+        ),
+        (
+            "params: {sgan.n_node: {type: categorical, choices: [many]}}",
+            "sgan.n_node",
+            "expected int",
+        ),
+        (
+            "params: {data.r_nrow: {type: int, low: 8, high: 16}}",
+            "params.data.r_nrow.sets",
+            "read once",
+        ),
+        (
+            "params: {sgan.d_lr: {type: float, low: 1, high: 2, colour: red}}",
+            "params.sgan.d_lr.colour",
+            "unknown field",
+        ),
         ("params: {sgan.nodes: {type: int, low: 8, high: 16}}", "sgan.nodes", "unknown key"),
-        ("params: {r: {type: float, low: 1, high: 2, times: sgan.d_lr}}", "params.r.times", "numeric parameter"),
-        ("params: {sgan.n_kernels_D: {type: int, low: 8, high: 9, per_layer: depth}}", "params.sgan.n_kernels_D.per_layer", "int parameter"),
+        (
+            "params: {r: {type: float, low: 1, high: 2, times: sgan.d_lr}}",
+            "params.r.times",
+            "numeric parameter",
+        ),
+        (
+            "params: {sgan.n_kernels_D: {type: int, low: 8, high: 9, per_layer: depth}}",
+            "params.sgan.n_kernels_D.per_layer",
+            "int parameter",
+        ),
         ("objective: {metric: val_uar, mode: best}", "objective.mode", "max or min"),
         ("speed: fast", "speed", "unknown key"),
     ],
-)  # fmt: skip
+)
 def test_bad_space_files_name_file_and_key(tmp_path, body, where, problem):
     path = write(tmp_path, BASE + body + "\n")
     with pytest.raises(ConfigError) as error:

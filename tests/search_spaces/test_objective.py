@@ -40,8 +40,12 @@ def test_non_finite_epochs_are_left_out_and_none_left_is_nan():
 def test_the_value_so_far_is_what_asha_sees_at_each_rung():
     reduction = Reduction.parse("mean_last:3")
     assert [round(reduction.reduce(CURVE[:n])[0], 4) for n in range(1, 6)] == [
-        0.4, 0.55, 0.5167, 0.55, 0.5
-    ]  # fmt: skip
+        0.4,
+        0.55,
+        0.5167,
+        0.55,
+        0.5,
+    ]
 
 
 @pytest.mark.parametrize("text", ["median", "mean_last", "mean_last:0", "best:3", "smoothed:x", ""])

@@ -127,24 +127,32 @@ def test_reads_only_selected_rows(tmp_path):
     features = np.random.default_rng(0).normal(size=(12, 2, 1, 3, 8)).astype("f4")
     features[9:] = np.nan  # fold 2 holds NaNs; a corpus without fold 2 must still load
     path = write(tmp_path / "d.h5", a_feat=features)
-    corpus = load_corpus(config(test_idx="1", valid_idx=None, train_idx="0", valid_is_test=True),
-                         path)  # fmt: skip
+    corpus = load_corpus(
+        config(test_idx="1", valid_idx=None, train_idx="0", valid_is_test=True), path
+    )
     assert len(corpus.train) == 6
 
 
 BAD_DATA = {
     "missing key": (dict(), dict(features=["v_feat"]), "v_feat: key not found"),
     "wrong rank": (dict(a_feat=np.zeros((12, 2, 6, 8), "f4")), {}, "expected 5 dims"),
-    "rows disagree": (dict(a_feat=np.zeros((11, 2, 1, 3, 8), "f4"), n=11,
-                           labels=np.zeros((12, 2), "f4"), folds=((0, 6), (6, 9), (9, 11))),
-                      {}, "has 11 rows but label has 12"),
+    "rows disagree": (
+        dict(
+            a_feat=np.zeros((11, 2, 1, 3, 8), "f4"),
+            n=11,
+            labels=np.zeros((12, 2), "f4"),
+            folds=((0, 6), (6, 9), (9, 11)),
+        ),
+        {},
+        "has 11 rows but label has 12",
+    ),
     "nan features": (dict(a_feat=np.full((12, 2, 1, 3, 8), np.nan, "f4")), {}, "non-finite"),
     "label column": (dict(), dict(tasks="emotion:3:7"), "column 7 but label has 2 columns"),
     "class id too big": (dict(), dict(tasks="emotion:2:0"), "expected class ids 0..1"),
     "empty fold": (dict(folds=((0, 6), (6, 6), (6, 12))), {}, "names only empty folds"),
     "fold out of range": (dict(), dict(test_idx="7"), "the file has 3 folds"),
     "fold range": (dict(folds=((0, 6), (6, 20))), {}, "not within"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", BAD_DATA)

@@ -18,8 +18,13 @@ def test_groups_are_disjoint_and_cover_the_folds():
 
 
 def test_after_a_sweep_its_selection_folds_leave_the_rotation(tiny_corpus):
-    data = DataConfig(features=["a_feat"], tasks="category:4:2", test_idx="0,1",
-                      valid_idx="2,3", unlabelled_idx="10:11")  # fmt: skip
+    data = DataConfig(
+        features=["a_feat"],
+        tasks="category:4:2",
+        test_idx="0,1",
+        valid_idx="2,3",
+        unlabelled_idx="10:11",
+    )
     rotation = plan_rotation(data, tiny_corpus, 3, selected_on=[0, 1, 2, 3])
     assert rotation.rotating == [4, 5, 6, 7, 8, 9] and rotation.held_out == [0, 1, 2, 3]
     first = rotation.selections[0]
@@ -28,8 +33,9 @@ def test_after_a_sweep_its_selection_folds_leave_the_rotation(tiny_corpus):
 
 
 def test_train_cv_keeps_its_validation_folds_validating(tiny_corpus):
-    data = DataConfig(features=["a_feat"], tasks="category:4:2", test_idx="0",
-                      valid_idx="1", ignore_idx="11")  # fmt: skip
+    data = DataConfig(
+        features=["a_feat"], tasks="category:4:2", test_idx="0", valid_idx="1", ignore_idx="11"
+    )
     rotation = plan_rotation(data, tiny_corpus, 2, selected_on=None)
     assert 1 not in rotation.rotating and 11 not in rotation.rotating and 0 in rotation.rotating
     assert all("data.valid_idx" not in s for s in rotation.selections)

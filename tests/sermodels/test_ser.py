@@ -13,10 +13,14 @@ SMALL = dict(n_node=8, cell=8, n_filter=4, f_dnn_depth=1, dnn_depth=1)
 
 
 def run_config(ser, data=None, epochs=2):
-    return config_from_dict({
-        "model": "ser", "data": {**DATA, **(data or {})}, "ser": {**SMALL, **ser},
-        "train": {"epochs": epochs, "batch_size": 16, "patience": 0},
-    })  # fmt: skip
+    return config_from_dict(
+        {
+            "model": "ser",
+            "data": {**DATA, **(data or {})},
+            "ser": {**SMALL, **ser},
+            "train": {"epochs": epochs, "batch_size": 16, "patience": 0},
+        }
+    )
 
 
 ARCHITECTURES = {
@@ -24,17 +28,30 @@ ARCHITECTURES = {
     "fcn_mean": {"frame": ["dnn"], "utterance": ["dnn"], "frame_pool": "mean"},
     "lstm_fcn": {"frame": [], "utterance": ["lstm", "dnn"]},
     "g_pool_lstm": {"frame": [], "utterance": ["g_pool", "lstm", "dnn"]},
-    "cnn_lstm": {"frame": ["conv"], "utterance": ["lstm"], "conv_depth": 2, "n_filter": [2, 4],
-                 "pool_r": [2, 1], "pool_c": "2,2", "stride": 1},
-    "resnet": {"frame": ["r_conv", "residual"], "utterance": ["lstm", "residual"],
-               "conv_depth": 2, "n_filter": [4, 4], "pool_r": 1, "pool_c": 1},
+    "cnn_lstm": {
+        "frame": ["conv"],
+        "utterance": ["lstm"],
+        "conv_depth": 2,
+        "n_filter": [2, 4],
+        "pool_r": [2, 1],
+        "pool_c": "2,2",
+        "stride": 1,
+    },
+    "resnet": {
+        "frame": ["r_conv", "residual"],
+        "utterance": ["lstm", "residual"],
+        "conv_depth": 2,
+        "n_filter": [4, 4],
+        "pool_r": 1,
+        "pool_c": 1,
+    },
     "highway": {"frame": ["conv_hw", "highway"], "utterance": ["g_lstm", "highway"]},
     "conv3d": {"frame": ["conv_3d"], "utterance": ["attention", "dnn"], "pool_t": 2},
     "resnet3d": {"frame": ["r_conv_3d"], "utterance": ["dnn"], "conv_depth": 2},
     "highway3d": {"frame": ["conv_hw_3d"], "utterance": ["dnn"]},
     "frame_lstm": {"frame": ["lstm"], "utterance": ["dnn"]},
     "input_batchnorm": {"frame": ["dnn"], "utterance": ["dnn"], "input_norm": "batchnorm"},
-}  # fmt: skip
+}
 
 
 @pytest.mark.backends
@@ -51,8 +68,15 @@ def test_r_conv_skips_are_identities_where_shapes_match():
     from sermodels.specs import parse_tasks
 
     def layer_names(n_filter):
-        ser = {**SMALL, "frame": ["r_conv"], "utterance": ["dnn"], "conv_depth": 2,
-               "n_filter": n_filter, "pool_r": 1, "pool_c": 1}  # fmt: skip
+        ser = {
+            **SMALL,
+            "frame": ["r_conv"],
+            "utterance": ["dnn"],
+            "conv_depth": 2,
+            "n_filter": n_filter,
+            "pool_r": 1,
+            "pool_c": 1,
+        }
         model = build_ser_model(run_config(ser).ser, (2, 10, 8), parse_tasks("category:4:2"))
         return " ".join(layer.name for layer in model.layers)
 
@@ -71,8 +95,9 @@ def test_r_conv_skips_are_identities_where_shapes_match():
     ],
 )
 def test_imbalance_methods(tiny_corpus, task, ser):
-    result = train(run_config({"frame": ["dnn"], "utterance": ["dnn"], **ser}, {"tasks": task}),
-                   tiny_corpus)  # fmt: skip
+    result = train(
+        run_config({"frame": ["dnn"], "utterance": ["dnn"], **ser}, {"tasks": task}), tiny_corpus
+    )
     assert 0 <= result["test_uar"] <= 1
 
 
@@ -88,8 +113,14 @@ def test_multi_task_heads_report_each_task(tiny_corpus):
 def test_pretrained_with_frozen_layers(tiny_corpus, tmp_path):
     base = run_config({"frame": ["conv"], "utterance": ["lstm", "dnn"]})
     train(base, tiny_corpus, tmp_path / "base")
-    tuned = run_config({"frame": ["conv"], "utterance": ["lstm", "dnn"], "frozen": "0:3",
-                        "load_model": str(tmp_path / "base/models/ser.keras")})  # fmt: skip
+    tuned = run_config(
+        {
+            "frame": ["conv"],
+            "utterance": ["lstm", "dnn"],
+            "frozen": "0:3",
+            "load_model": str(tmp_path / "base/models/ser.keras"),
+        }
+    )
     run = make_run(tuned, load_run_corpus(tuned, tiny_corpus), None)
     conv = run.model.layers[2]
     before = conv.get_weights()[0].copy()
@@ -125,8 +156,14 @@ def test_one_d_inputs_take_one_d_convolutions(tmp_path):
         h5["a_feat"] = rng.normal(size=(24, 20, 8)).astype("f4")
         h5["label"] = np.stack([np.zeros(24), np.zeros(24), np.arange(24) % 4], 1).astype("f4")
         h5["start_indice"], h5["end_indice"] = [0, 8, 16], [8, 16, 24]
-    ser = {"frame": ["conv", "dnn"], "utterance": ["lstm"], "conv_depth": 2, "l_filter": [5, 3],
-           "pool": [2, 1], "n_filter": 4}  # fmt: skip
+    ser = {
+        "frame": ["conv", "dnn"],
+        "utterance": ["lstm"],
+        "conv_depth": 2,
+        "l_filter": [5, 3],
+        "pool": [2, 1],
+        "n_filter": 4,
+    }
     config = run_config(ser, {"test_idx": "0", "valid_idx": "1"})
     run = make_run(config, load_run_corpus(config, path), None)
     convs = [layer for layer in run.model.layers if layer.__class__.__name__ == "Conv1D"]
@@ -136,8 +173,9 @@ def test_one_d_inputs_take_one_d_convolutions(tmp_path):
 
 
 def test_post_elm_classifies_utterances_from_frame_outputs(tiny_corpus, tmp_path):
-    config = run_config({"frame": ["dnn"], "utterance": ["dnn"], "post_elm": True,
-                         "elm_hidden": 12})  # fmt: skip
+    config = run_config(
+        {"frame": ["dnn"], "utterance": ["dnn"], "post_elm": True, "elm_hidden": 12}
+    )
     result = train(config, tiny_corpus, tmp_path / "elm")
     assert 0 <= result["test_uar"] <= 1
     assert (tmp_path / "elm/models/category.elm.npz").exists()
@@ -156,9 +194,17 @@ def test_adaptation_folds_train_after_the_training_folds(tiny_corpus):
 
 
 def test_loss_based_stopping_clipping_train_evaluation_and_source_class_weights(tiny_corpus):
-    config = run_config({"frame": ["dnn"], "utterance": ["dnn"], "clipvalue": 0.5, "lr": 0.05,
-                         "class_weight": "auto", "class_weight_formula": "complement"},
-                        epochs=6)  # fmt: skip
+    config = run_config(
+        {
+            "frame": ["dnn"],
+            "utterance": ["dnn"],
+            "clipvalue": 0.5,
+            "lr": 0.05,
+            "class_weight": "auto",
+            "class_weight_formula": "complement",
+        },
+        epochs=6,
+    )
     config.train.stop_on, config.train.patience, config.train.eval_train = "loss", 1, True
     history = []
     result = train(config, tiny_corpus, on_epoch=lambda m: history.append(m))

@@ -13,17 +13,35 @@ from sermodels.training.run import make_run, train
 
 pytestmark = pytest.mark.backends  # every test here runs on TensorFlow and on JAX
 
-TINY_SGAN = dict(latent_dim=8, depth_G=3, n_kernels_G=[4, 4, 1], depth_D=1, n_kernels_D=[4],
-                 pool_n_row_D=[2], pool_n_col_D=[2], n_node=8)  # fmt: skip
-AV = dict(features=["a_feat", "v_feat"], tasks="category:4:2", test_idx="0", valid_idx="1",
-          r_nrow=[32, 48], r_ncol=[16, 48])  # fmt: skip
+TINY_SGAN = dict(
+    latent_dim=8,
+    depth_G=3,
+    n_kernels_G=[4, 4, 1],
+    depth_D=1,
+    n_kernels_D=[4],
+    pool_n_row_D=[2],
+    pool_n_col_D=[2],
+    n_node=8,
+)
+AV = dict(
+    features=["a_feat", "v_feat"],
+    tasks="category:4:2",
+    test_idx="0",
+    valid_idx="1",
+    r_nrow=[32, 48],
+    r_ncol=[16, 48],
+)
 
 
 def run_config(sgan=None, data=None, epochs=2):
-    return config_from_dict({
-        "model": "sgan", "data": {**AV, **(data or {})}, "sgan": {**TINY_SGAN, **(sgan or {})},
-        "train": {"epochs": epochs, "batch_size": 16, "patience": 0, "save_img_interval": 1},
-    })  # fmt: skip
+    return config_from_dict(
+        {
+            "model": "sgan",
+            "data": {**AV, **(data or {})},
+            "sgan": {**TINY_SGAN, **(sgan or {})},
+            "train": {"epochs": epochs, "batch_size": 16, "patience": 0, "save_img_interval": 1},
+        }
+    )
 
 
 def test_av_sgan_trains_and_reports_health_signals(tiny_corpus, tmp_path, capsys):
@@ -42,8 +60,12 @@ def test_av_sgan_trains_and_reports_health_signals(tiny_corpus, tmp_path, capsys
     assert 0 <= result["test_uar"] <= 1 and history[-1]["d_grad_norm"] > 0
     out = tmp_path / "run"
     assert sorted(p.name for p in (out / "models").iterdir()) == [
-        "a_feat.generator.keras", "combined.keras", "discriminator.keras", "manifest.json",
-        "v_feat.generator.keras"]  # fmt: skip
+        "a_feat.generator.keras",
+        "combined.keras",
+        "discriminator.keras",
+        "manifest.json",
+        "v_feat.generator.keras",
+    ]
     manifest = json.loads((out / "models" / "manifest.json").read_text())
     assert manifest["classifier"] == "discriminator.keras"
     assert manifest["features"] == ["a_feat", "v_feat"] and manifest["class_names"][0]
@@ -68,9 +90,13 @@ def test_fused_step_changes_both_players(tiny_corpus):
 
 
 @pytest.mark.parametrize(
-    "sgan", [{"unsupervised": True}, {"generator": False}, {"validity_loss": "bce",
-             "label_smoothing": 0.1, "instance_noise": 0.1, "d_steps": 2}],
-)  # fmt: skip
+    "sgan",
+    [
+        {"unsupervised": True},
+        {"generator": False},
+        {"validity_loss": "bce", "label_smoothing": 0.1, "instance_noise": 0.1, "d_steps": 2},
+    ],
+)
 def test_modes_train(tiny_corpus, sgan):
     config = run_config(sgan=sgan, data={"features": ["a_feat"], "r_nrow": 32, "r_ncol": 16})
     result = train(config, tiny_corpus)
@@ -94,8 +120,14 @@ def test_generator_shape_must_divide(tiny_corpus):
 
 
 def test_source_string_syntax_per_modality(tiny_corpus):
-    config = run_config(sgan={"depth_D": "1;2", "n_kernels_D": "4;4,6", "pool_n_row_D": "2;1,2",
-                              "pool_n_col_D": "2;1,2"})  # fmt: skip
+    config = run_config(
+        sgan={
+            "depth_D": "1;2",
+            "n_kernels_D": "4;4,6",
+            "pool_n_row_D": "2;1,2",
+            "pool_n_col_D": "2;1,2",
+        }
+    )
     run = make_run(config, load_run_corpus(config, tiny_corpus), None)
     names = [layer.name for layer in run.gan.discriminator.layers]
     assert "v_feat_d_conv2" in names and "a_feat_d_conv2" not in names
@@ -103,19 +135,25 @@ def test_source_string_syntax_per_modality(tiny_corpus):
 
 def test_single_modality_models_load_into_av_branches_and_freeze(tiny_corpus, tmp_path):
     """Tutorial (5-5): audio-only and video-only models fill the two branches of an AV model."""
-    audio = train(run_config(data={"features": ["a_feat"], "r_nrow": 32, "r_ncol": 16}),
-                  tiny_corpus, tmp_path / "a")  # fmt: skip
-    video = train(run_config(data={"features": ["v_feat"], "r_nrow": 48, "r_ncol": 48}),
-                  tiny_corpus, tmp_path / "v")  # fmt: skip
+    audio = train(
+        run_config(data={"features": ["a_feat"], "r_nrow": 32, "r_ncol": 16}),
+        tiny_corpus,
+        tmp_path / "a",
+    )
+    video = train(
+        run_config(data={"features": ["v_feat"], "r_nrow": 48, "r_ncol": 48}),
+        tiny_corpus,
+        tmp_path / "v",
+    )
     assert audio["models"][0] == "models/discriminator.keras" and video["epochs"] == 2
     sgan = {
         "load_D": f"{tmp_path}/a/models/discriminator.keras;"
         f"{tmp_path}/v/models/discriminator.keras",
         "unloaded_D": "d_dense*;d_dense*",
         "load_G": f"{tmp_path}/a/models/a_feat.generator.keras;"
-                  f"{tmp_path}/v/models/v_feat.generator.keras",
+        f"{tmp_path}/v/models/v_feat.generator.keras",
         "frozen_D": "a_feat_d_conv*",
-    }  # fmt: skip
+    }
     config = run_config(sgan=sgan, epochs=1)
     run = make_run(config, load_run_corpus(config, tiny_corpus), None)
     assert "a_feat_d_conv0" in run.gan.loaded and "v_feat_d_conv0" in run.gan.loaded
@@ -124,8 +162,9 @@ def test_single_modality_models_load_into_av_branches_and_freeze(tiny_corpus, tm
 
     source = keras.saving.load_model(tmp_path / "a/models/discriminator.keras")
     frozen = run.gan.discriminator.get_layer("a_feat_d_conv0")
-    np.testing.assert_allclose(frozen.get_weights()[0], source.get_layer("a_feat_d_conv0")
-                               .get_weights()[0])  # fmt: skip
+    np.testing.assert_allclose(
+        frozen.get_weights()[0], source.get_layer("a_feat_d_conv0").get_weights()[0]
+    )
     before = frozen.get_weights()[0].copy()
     run.step_epoch()
     np.testing.assert_allclose(frozen.get_weights()[0], before)  # frozen: not updated

@@ -25,7 +25,12 @@ def test_fold_ids_reject_garbage(bad):
 def test_task_spec_defaults_and_multi_task():
     arousal, valence = parse_tasks("arousal:3:4::,valence:3:5:categorical_focal_loss:0.5:f1")
     assert (arousal.n_classes, arousal.column, arousal.loss, arousal.weight, arousal.metric) == (
-        3, 4, "categorical_crossentropy", 1.0, "uar")  # fmt: skip
+        3,
+        4,
+        "categorical_crossentropy",
+        1.0,
+        "uar",
+    )
     assert (valence.loss, valence.weight, valence.metric) == ("categorical_focal_loss", 0.5, "f1")
     (regression,) = parse_tasks("arousal_c:1:6")
     assert regression.is_regression and regression.loss == "mse" and regression.metric == "ccc"

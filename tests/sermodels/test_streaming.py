@@ -15,27 +15,57 @@ from sermodels.data.stream import StreamSplit, check_readable, prefetched
 from sermodels.errors import ConfigError, DataError
 from sermodels.training.run import make_run
 
-TINY_SGAN = dict(latent_dim=8, depth_G=3, n_kernels_G=[4, 4, 1], depth_D=1, n_kernels_D=[4],
-                 pool_n_row_D=[2], pool_n_col_D=[2], n_node=8, ndb_samples=640)  # fmt: skip
-AV = dict(features=["a_feat", "v_feat"], tasks="category:4:2", test_idx="0", valid_idx="1",
-          r_nrow=[32, 48], r_ncol=[16, 48], unlabelled_idx="10:11")  # fmt: skip
+TINY_SGAN = dict(
+    latent_dim=8,
+    depth_G=3,
+    n_kernels_G=[4, 4, 1],
+    depth_D=1,
+    n_kernels_D=[4],
+    pool_n_row_D=[2],
+    pool_n_col_D=[2],
+    n_node=8,
+    ndb_samples=640,
+)
+AV = dict(
+    features=["a_feat", "v_feat"],
+    tasks="category:4:2",
+    test_idx="0",
+    valid_idx="1",
+    r_nrow=[32, 48],
+    r_ncol=[16, 48],
+    unlabelled_idx="10:11",
+)
 SER_DATA = dict(features=["a_feat"], tasks="category:4:2", test_idx="0,1", valid_idx="2,3")
 SMALL_SER = dict(n_node=8, cell=8, f_dnn_depth=1, dnn_depth=1, frame=["dnn"], utterance=["lstm"])
 
 
 def sgan_config(**train):
-    return config_from_dict({
-        "model": "sgan", "data": AV, "sgan": TINY_SGAN,
-        "train": {"epochs": 2, "batch_size": 16, "patience": 0, "save_img_interval": 0,
-                  "eval_train": True, **train},
-    })  # fmt: skip
+    return config_from_dict(
+        {
+            "model": "sgan",
+            "data": AV,
+            "sgan": TINY_SGAN,
+            "train": {
+                "epochs": 2,
+                "batch_size": 16,
+                "patience": 0,
+                "save_img_interval": 0,
+                "eval_train": True,
+                **train,
+            },
+        }
+    )
 
 
 def ser_config(ser=None, **train):
-    return config_from_dict({
-        "model": "ser", "data": SER_DATA, "ser": {**SMALL_SER, **(ser or {})},
-        "train": {"epochs": 3, "batch_size": 16, "patience": 0, **train},
-    })  # fmt: skip
+    return config_from_dict(
+        {
+            "model": "ser",
+            "data": SER_DATA,
+            "ser": {**SMALL_SER, **(ser or {})},
+            "train": {"epochs": 3, "batch_size": 16, "patience": 0, **train},
+        }
+    )
 
 
 def histories(config, corpus_path):
@@ -51,8 +81,7 @@ def histories(config, corpus_path):
 
 
 def numbers(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items()
-            if isinstance(v, float) and not k.endswith("seconds")}  # fmt: skip
+    return {k: v for k, v in metrics.items() if isinstance(v, float) and not k.endswith("seconds")}
 
 
 @pytest.mark.backends

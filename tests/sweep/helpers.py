@@ -32,8 +32,9 @@ def sweep_command(corpus: Path, out: Path, name: str, *options) -> list[str]:
     space = [] if "--space" in options else ["--space", "demo"]
     # the leaders' re-evaluation is tested on its own; elsewhere it only costs time
     reeval = [] if "--reeval-top" in options else ["--reeval-top", "0"]
-    return launch_command("sweep", *space, "--data", corpus, "--out", out, "--name", name,
-                          *reeval, *options)  # fmt: skip
+    return launch_command(
+        "sweep", *space, "--data", corpus, "--out", out, "--name", name, *reeval, *options
+    )
 
 
 def trial_results(experiment: Path) -> dict[str, list[dict]]:
@@ -46,8 +47,9 @@ def trial_results(experiment: Path) -> dict[str, list[dict]]:
     return runs
 
 
-def freeze_a_trial_midway(results: Callable[[], dict[str, list[dict]]],
-                          checkpointed: Callable[[str], bool]) -> str | None:  # fmt: skip
+def freeze_a_trial_midway(
+    results: Callable[[], dict[str, list[dict]]], checkpointed: Callable[[str], bool]
+) -> str | None:
     """Stop (SIGSTOP) the process of a trial that has checkpointed and not finished, so that it
     is still unfinished when the driver is killed; returns its folder, or ``None`` when no
     trial is there yet. ``results`` reads every trial folder's result rows; ``checkpointed``
@@ -79,8 +81,9 @@ def kill_held_then_driver(held_pid: int | None, driver: subprocess.Popen) -> Non
     driver.wait()
 
 
-def newest_checkpoint(filesystem: pyarrow.fs.FileSystem, trial_folder: str,
-                      trial_id: str) -> tuple[int, dict] | None:  # fmt: skip
+def newest_checkpoint(
+    filesystem: pyarrow.fs.FileSystem, trial_folder: str, trial_id: str
+) -> tuple[int, dict] | None:
     """The epoch of a trial's newest complete checkpoint and that epoch's result row, from the
     checkpoint's own copy of the rows (``None``: no complete checkpoint yet). Read from what
     the trial writes itself, not from the rows the driver copies later."""
@@ -115,7 +118,8 @@ def leaves_epochs_to_train(experiment: Path, max_epochs: int) -> Callable[[str],
 
     def newest_checkpoint_leaves_epochs(folder: str) -> bool:
         trial_id = folder.removeprefix("trial_")
-        return leaves_epochs(newest_checkpoint(LOCAL, str(experiment / folder), trial_id),
-                             max_epochs)  # fmt: skip
+        return leaves_epochs(
+            newest_checkpoint(LOCAL, str(experiment / folder), trial_id), max_epochs
+        )
 
     return newest_checkpoint_leaves_epochs

@@ -37,13 +37,22 @@ RAY = str(Path(sys.executable).parent / "ray")
 TOKEN_DIR = tempfile.mkdtemp(prefix="raytoken")
 atexit.register(shutil.rmtree, TOKEN_DIR, ignore_errors=True)
 TOKEN = Path(TOKEN_DIR) / "auth_token"
-ENV = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_USAGE_STATS_ENABLED": "0",
-       "RAY_AUTH_TOKEN_PATH": str(TOKEN)}  # fmt: skip
+ENV = {
+    **os.environ,
+    "RAY_AUTH_MODE": "token",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AUTH_TOKEN_PATH": str(TOKEN),
+}
 
 
 def ray_start(*args):
-    subprocess.run([RAY, "start", "--node-ip-address=127.0.0.1", "--disable-usage-stats", *args],
-                   check=True, capture_output=True, env=ENV, timeout=180)  # fmt: skip
+    subprocess.run(
+        [RAY, "start", "--node-ip-address=127.0.0.1", "--disable-usage-stats", *args],
+        check=True,
+        capture_output=True,
+        env=ENV,
+        timeout=180,
+    )
 
 
 @pytest.fixture
@@ -54,8 +63,13 @@ def two_nodes():
     TOKEN.write_text(secrets.token_hex(32))
     TOKEN.chmod(0o600)
     port, worker_port = free_port(), free_port()
-    ray_start("--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-              f"--temp-dir={temp_dir}")  # fmt: skip
+    ray_start(
+        "--head",
+        f"--port={port}",
+        "--num-cpus=1",
+        "--include-dashboard=false",
+        f"--temp-dir={temp_dir}",
+    )
     ray_start(f"--address=127.0.0.1:{port}", "--num-cpus=1", f"--node-manager-port={worker_port}")
     yield f"127.0.0.1:{port}", worker_port
     stop_processes_of(temp_dir)
@@ -125,9 +139,22 @@ def test_sweep_spreads_over_two_nodes_and_survives_losing_one(two_nodes, demo_co
     corpus = demo_corpus(12, 16, seed=4)
     out = tmp_path / "sweep"
     # streaming: each trial reads its batches from the file, on whichever node it runs
-    command = sweep_command(corpus, out, "two", "--samples", 4, "--max-epochs", TWO_NODE_EPOCHS,
-                            "--address", address, "--concurrency", 2, "--no-collapse-stop",
-                            "--data-mode", "stream")  # fmt: skip
+    command = sweep_command(
+        corpus,
+        out,
+        "two",
+        "--samples",
+        4,
+        "--max-epochs",
+        TWO_NODE_EPOCHS,
+        "--address",
+        address,
+        "--concurrency",
+        2,
+        "--no-collapse-stop",
+        "--data-mode",
+        "stream",
+    )
     experiment = out / "ray" / "two"
     with open(tmp_path / "driver.log", "w") as log:
         driver = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=ENV)
@@ -169,8 +196,9 @@ def test_a_local_sweep_starts_its_own_ray_beside_a_running_cluster(
     must still start a Ray of its own (ray.init() alone would join that cluster)."""
     corpus = demo_corpus(12, 12, seed=4)
     out = tmp_path / "sweep"
-    command = sweep_command(corpus, out, "local", "--samples", 1, "--max-epochs", 1,
-                            "--num-cpus", 1)  # fmt: skip
+    command = sweep_command(
+        corpus, out, "local", "--samples", 1, "--max-epochs", 1, "--num-cpus", 1
+    )
     done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Connecting to existing Ray cluster" not in done.stderr

@@ -7,9 +7,18 @@ import pytest
 from sweep.collapse import FAILURES, CollapseDetector, Verdict, deciding_verdict
 from sweep.settings import CLASSIFIER_STOPS
 
-HEALTHY_EPOCH = {"d_loss": 0.4, "d_loss_real": 0.35, "d_loss_fake": 0.45, "g_loss": 0.6,
-                 "d_acc_real": 0.8, "d_acc_fake": 0.7, "d_grad_norm": 2.0, "g_grad_norm": 3.0,
-                 "diversity": 1.2, "nonfinite": 0.0}  # fmt: skip
+HEALTHY_EPOCH = {
+    "d_loss": 0.4,
+    "d_loss_real": 0.35,
+    "d_loss_fake": 0.45,
+    "g_loss": 0.6,
+    "d_acc_real": 0.8,
+    "d_acc_fake": 0.7,
+    "d_grad_norm": 2.0,
+    "g_grad_norm": 3.0,
+    "diversity": 1.2,
+    "nonfinite": 0.0,
+}
 
 
 def history(n: int, **changes) -> list[dict]:
@@ -44,8 +53,12 @@ def test_nonfinite_flag_is_nan():
 
 
 def test_d_overpowers_when_d_is_perfect_and_g_loss_climbs():
-    rows = history(10, d_acc_real=after(4, 1.0, 0.8), d_acc_fake=after(4, 0.99, 0.7),
-                   g_loss=lambda e: 0.2 + 0.08 * e)  # fmt: skip
+    rows = history(
+        10,
+        d_acc_real=after(4, 1.0, 0.8),
+        d_acc_fake=after(4, 0.99, 0.7),
+        g_loss=lambda e: 0.2 + 0.08 * e,
+    )
     verdict = CollapseDetector(patience=3).verdict(rows)
     assert (verdict.name, verdict.onset, verdict.epoch) == ("d_overpowers", 4, 6)
     assert verdict.signals["d_acc_real"] == 1.0
@@ -54,8 +67,9 @@ def test_d_overpowers_when_d_is_perfect_and_g_loss_climbs():
 def test_a_d_unsure_of_real_rows_is_not_d_overpowers():
     # D sure of the fakes but calling most real rows fake (smoothed targets, noisy inputs):
     # a stable recipe's ordinary state, not D dominance
-    rows = history(10, d_acc_real=0.3, d_acc_fake=after(4, 0.97, 0.8),
-                   g_loss=lambda e: 0.6 + 0.05 * e)  # fmt: skip
+    rows = history(
+        10, d_acc_real=0.3, d_acc_fake=after(4, 0.97, 0.8), g_loss=lambda e: 0.6 + 0.05 * e
+    )
     assert CollapseDetector().verdict(rows).name == "healthy"
 
 
@@ -78,8 +92,12 @@ def test_fooled_but_learning_d_is_not_g_overpowers():
 def test_a_class_head_that_learns_does_not_hide_a_lost_game():
     # D's total loss falls because its class head learns the real rows; on the fakes it is
     # fooled and its loss there is flat: the game is lost
-    rows = history(10, d_acc_fake=after(3, 0.01, 0.7), d_loss=lambda e: 2.0 * 0.8**e,
-                   d_loss_fake=after(3, 0.5, 0.45))  # fmt: skip
+    rows = history(
+        10,
+        d_acc_fake=after(3, 0.01, 0.7),
+        d_loss=lambda e: 2.0 * 0.8**e,
+        d_loss_fake=after(3, 0.5, 0.45),
+    )
     assert CollapseDetector().verdict(rows).name == "g_overpowers"
 
 
@@ -93,8 +111,11 @@ def test_without_per_side_losses_g_overpowers_reads_d_loss():
 def test_a_low_first_value_does_not_hide_a_decline_after_it():
     # a dip at epoch 3, then D's fake loss falls 7 % an epoch: D is catching up. Measured
     # from the window's first value only, every later value would look "not falling".
-    rows = history(10, d_acc_fake=after(3, 0.0, 0.7),
-                   d_loss_fake=lambda e: 0.5 if e == 3 else 0.9 * 0.93 ** (e - 4))  # fmt: skip
+    rows = history(
+        10,
+        d_acc_fake=after(3, 0.0, 0.7),
+        d_loss_fake=lambda e: 0.5 if e == 3 else 0.9 * 0.93 ** (e - 4),
+    )
     assert CollapseDetector(warmup=2).verdict(rows).name == "healthy"
 
 
@@ -106,23 +127,40 @@ def test_a_slow_steady_decline_is_falling():
 
 def test_both_networks_dead_is_dead_not_g_overpowers():
     # the held-out case: gradients 0 from epoch 2, D calls every row fake, G's loss flat at 1
-    rows = history(8, d_acc_real=after(2, 0.0, 0.6), d_acc_fake=after(2, 1.0, 0.5),
-                   g_loss=after(2, 1.0, 0.7), d_grad_norm=after(2, 0.0, 2.0),
-                   g_grad_norm=after(2, 0.0, 3.0))  # fmt: skip
+    rows = history(
+        8,
+        d_acc_real=after(2, 0.0, 0.6),
+        d_acc_fake=after(2, 1.0, 0.5),
+        g_loss=after(2, 1.0, 0.7),
+        d_grad_norm=after(2, 0.0, 2.0),
+        g_grad_norm=after(2, 0.0, 3.0),
+    )
     verdict = CollapseDetector().verdict(rows)
     assert (verdict.name, verdict.onset, verdict.epoch) == ("dead", 2, 4)
     assert "g_overpowers" not in {v.name for v in CollapseDetector().verdicts(rows)}
 
 
 def test_a_dead_d_that_calls_fakes_real_is_dead_not_g_overpowers():
-    rows = history(8, d_acc_real=1.0, d_acc_fake=after(2, 0.0, 0.5), d_loss_fake=1.0,
-                   d_grad_norm=after(2, 0.0, 2.0), g_grad_norm=after(2, 0.0, 3.0))  # fmt: skip
+    rows = history(
+        8,
+        d_acc_real=1.0,
+        d_acc_fake=after(2, 0.0, 0.5),
+        d_loss_fake=1.0,
+        d_grad_norm=after(2, 0.0, 2.0),
+        g_grad_norm=after(2, 0.0, 3.0),
+    )
     assert [v.name for v in CollapseDetector().verdicts(rows)] == ["dead"]
 
 
 def test_a_d_saturated_by_being_right_is_d_overpowers_not_dead():
-    rows = history(8, d_acc_real=1.0, d_acc_fake=after(2, 1.0, 0.5), g_loss=1.0,
-                   d_grad_norm=after(2, 0.0, 2.0), g_grad_norm=after(2, 0.0, 3.0))  # fmt: skip
+    rows = history(
+        8,
+        d_acc_real=1.0,
+        d_acc_fake=after(2, 1.0, 0.5),
+        g_loss=1.0,
+        d_grad_norm=after(2, 0.0, 2.0),
+        g_grad_norm=after(2, 0.0, 3.0),
+    )
     assert [v.name for v in CollapseDetector().verdicts(rows)] == ["d_overpowers"]
 
 
@@ -148,17 +186,27 @@ def test_a_short_blip_is_forgiven_by_patience():
 
 
 def test_the_earliest_failure_wins():
-    rows = history(12, diversity=after(4, 0.01, 1.0), d_acc_fake=after(7, 0.0, 0.7),
-                   d_loss_fake=after(7, 1.5, 0.4))  # fmt: skip
+    rows = history(
+        12,
+        diversity=after(4, 0.01, 1.0),
+        d_acc_fake=after(7, 0.0, 0.7),
+        d_loss_fake=after(7, 1.5, 0.4),
+    )
     assert CollapseDetector().verdict(rows).name == "mode_collapse"
 
 
 def test_every_failure_reached_is_named_earliest_first():
-    rows = history(12, diversity=after(4, 0.01, 1.0), d_acc_fake=after(7, 0.0, 0.7),
-                   d_loss_fake=after(7, 1.5, 0.4))  # fmt: skip
+    rows = history(
+        12,
+        diversity=after(4, 0.01, 1.0),
+        d_acc_fake=after(7, 0.0, 0.7),
+        d_loss_fake=after(7, 1.5, 0.4),
+    )
     reached = CollapseDetector().verdicts(rows)
     assert [(v.name, v.onset, v.epoch) for v in reached] == [
-        ("mode_collapse", 4, 6), ("g_overpowers", 7, 9)]  # fmt: skip
+        ("mode_collapse", 4, 6),
+        ("g_overpowers", 7, 9),
+    ]
 
 
 def d_overpowers_then(**later) -> list[dict]:
@@ -207,9 +255,14 @@ def test_missing_signals_are_ignored():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"patience": 0}, {"warmup": -1}, {"d_acc_high": 1.5}, {"diversity_low": -0.1},
-     {"dead_grad": -1.0}],
-)  # fmt: skip
+    [
+        {"patience": 0},
+        {"warmup": -1},
+        {"d_acc_high": 1.5},
+        {"diversity_low": -0.1},
+        {"dead_grad": -1.0},
+    ],
+)
 def test_bad_settings_are_refused(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         CollapseDetector(**kwargs)
@@ -226,15 +279,32 @@ def test_a_real_sgan_whose_networks_die_is_dead(tiny_corpus):
     from sermodels.data import load_run_corpus
     from sermodels.training.run import make_run
 
-    config = config_from_dict({
-        "model": "sgan",
-        "data": {"features": ["a_feat"], "tasks": "category:4:2", "test_idx": "0",
-                 "valid_idx": "1", "r_nrow": 32, "r_ncol": 16},
-        "sgan": {"latent_dim": 8, "depth_G": 3, "n_kernels_G": [4, 4, 1], "depth_D": 1,
-                 "n_kernels_D": [4], "pool_n_row_D": [2], "pool_n_col_D": [2], "n_node": 8,
-                 "d_lr": 5.0, "g_lr": 5.0},
-        "train": {"epochs": 5, "batch_size": 16, "patience": 0, "save_img_interval": 0},
-    })  # fmt: skip
+    config = config_from_dict(
+        {
+            "model": "sgan",
+            "data": {
+                "features": ["a_feat"],
+                "tasks": "category:4:2",
+                "test_idx": "0",
+                "valid_idx": "1",
+                "r_nrow": 32,
+                "r_ncol": 16,
+            },
+            "sgan": {
+                "latent_dim": 8,
+                "depth_G": 3,
+                "n_kernels_G": [4, 4, 1],
+                "depth_D": 1,
+                "n_kernels_D": [4],
+                "pool_n_row_D": [2],
+                "pool_n_col_D": [2],
+                "n_node": 8,
+                "d_lr": 5.0,
+                "g_lr": 5.0,
+            },
+            "train": {"epochs": 5, "batch_size": 16, "patience": 0, "save_img_interval": 0},
+        }
+    )
     run = make_run(config, load_run_corpus(config, tiny_corpus), None)
     for _ in range(5):
         run.step_epoch()

@@ -61,15 +61,33 @@ def test_the_dashboard_follows_a_live_sqlite_sweep_and_shows_it(demo_corpus, tmp
     sweep_log = tmp_path / "sweep.log"
     with open(sweep_log, "w") as log:
         sweep = subprocess.Popen(
-            launch_command("sweep", "--space", tmp_path / "space.yaml", "--data", corpus,
-                           "--samples", 4, "--concurrency", 2, "--num-cpus", 2, "--out", out),
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-        )  # fmt: skip
+            launch_command(
+                "sweep",
+                "--space",
+                tmp_path / "space.yaml",
+                "--data",
+                corpus,
+                "--samples",
+                4,
+                "--concurrency",
+                2,
+                "--num-cpus",
+                2,
+                "--out",
+                out,
+            ),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
     storage = SweepSettings(out=str(out), space="demo").resolved_study_url
     dashboard = None
     try:
-        wait_for(lambda: (out / "sweep.yaml").exists() and study_exists(storage), 300,
-                 "the sweep's study exists")  # fmt: skip
+        wait_for(
+            lambda: (out / "sweep.yaml").exists() and study_exists(storage),
+            300,
+            "the sweep's study exists",
+        )
         # the sweep's driver is held still until the dashboard answers, so the dashboard
         # follows a live sweep however long either takes to start
         sweep.send_signal(signal.SIGSTOP)
@@ -78,8 +96,10 @@ def test_the_dashboard_follows_a_live_sqlite_sweep_and_shows_it(demo_corpus, tmp
         dashboard_log = tmp_path / "dashboard.log"
         dashboard = subprocess.Popen(
             launch_command("dashboard", out, "--port", port),
-            stdout=open(dashboard_log, "w"), stderr=subprocess.STDOUT, cwd=ROOT,
-        )  # fmt: skip
+            stdout=open(dashboard_log, "w"),
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
         wait_for(lambda: _answers(f"{base}/api/studies"), 120, "the dashboard answers")
         sweep.send_signal(signal.SIGCONT)
         _, listing = get(f"{base}/api/studies")
@@ -125,9 +145,18 @@ def _answers(url: str) -> bool:
 def _rendered(url: str) -> str:
     """The page's text after its scripts ran, from headless Chromium."""
     done = subprocess.run(
-        [BROWSER, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000",
-         "--dump-dom", url],
-        capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+        [
+            BROWSER,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=20000",
+            "--dump-dom",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     dom = re.sub(r"<(style|script)\b.*?</\1>", " ", done.stdout, flags=re.S)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", dom)))

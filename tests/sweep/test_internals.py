@@ -46,10 +46,14 @@ def test_orphans_are_failed_and_labelled_through_the_live_handle(searcher, tmp_p
     searcher.suggest("ray-orphan")
     assert reconcile_study(f"sqlite:///{tmp_path / 's.db'}", "s", {"ray-known"}) == 1
     study = internals.searcher_study(searcher)
-    states = {t.user_attrs["ray_trial_id"]: (t.state, t.user_attrs.get("orphaned"))
-              for t in study.get_trials()}  # fmt: skip
-    assert states == {"ray-known": (TrialState.RUNNING, None),
-                      "ray-orphan": (TrialState.FAIL, True)}  # fmt: skip
+    states = {
+        t.user_attrs["ray_trial_id"]: (t.state, t.user_attrs.get("orphaned"))
+        for t in study.get_trials()
+    }
+    assert states == {
+        "ray-known": (TrialState.RUNNING, None),
+        "ray-orphan": (TrialState.FAIL, True),
+    }
 
 
 def test_a_saved_searcher_leaves_the_cached_trials_out_and_a_restored_one_reads_them(

@@ -25,8 +25,11 @@ def job() -> dict:
 def pods(job: dict) -> list[tuple[dict, dict]]:
     cluster = job["spec"]["rayClusterSpec"]
     groups = [cluster["headGroupSpec"], *cluster.get("workerGroupSpecs", [])]
-    return [(group, container) for group in groups
-            for container in group["template"]["spec"]["containers"]]  # fmt: skip
+    return [
+        (group, container)
+        for group in groups
+        for container in group["template"]["spec"]["containers"]
+    ]
 
 
 def test_the_manifest_is_a_valid_rayjob(job):

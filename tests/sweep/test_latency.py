@@ -16,11 +16,14 @@ DATA = {"features": ["a_feat"], "tasks": "category:4:2", "test_idx": "0", "valid
 
 def ser_run(corpus, n_node: int):
     """A real SER run on ``corpus`` with ``n_node`` units per layer."""
-    config = config_from_dict({
-        "model": "ser", "data": DATA,
-        "ser": {"frame": ["dnn"], "utterance": ["g_pool", "dnn"], "n_node": n_node},
-        "train": {"epochs": 1, "batch_size": 16, "patience": 0},
-    })  # fmt: skip
+    config = config_from_dict(
+        {
+            "model": "ser",
+            "data": DATA,
+            "ser": {"frame": ["dnn"], "utterance": ["g_pool", "dnn"], "n_node": n_node},
+            "train": {"epochs": 1, "batch_size": 16, "patience": 0},
+        }
+    )
     return make_run(config, load_run_corpus(config, corpus), None)
 
 
@@ -31,21 +34,37 @@ def test_a_ser_models_latency_is_measured_on_one_row(tiny_corpus):
 
 
 def test_an_sgans_discriminator_is_timed_on_every_modality(tiny_corpus):
-    config = config_from_dict({
-        "model": "sgan",
-        "data": {**DATA, "features": ["a_feat", "v_feat"], "r_nrow": [32, 16],
-                 "r_ncol": [16, 16]},
-        "sgan": {"latent_dim": 8, "depth_G": 3, "n_kernels_G": [4, 4, 1], "depth_D": 1,
-                 "n_kernels_D": [4], "pool_n_row_D": [2], "pool_n_col_D": [2], "n_node": 8},
-        "train": {"epochs": 1, "batch_size": 16, "patience": 0, "save_img_interval": 0},
-    })  # fmt: skip
+    config = config_from_dict(
+        {
+            "model": "sgan",
+            "data": {
+                **DATA,
+                "features": ["a_feat", "v_feat"],
+                "r_nrow": [32, 16],
+                "r_ncol": [16, 16],
+            },
+            "sgan": {
+                "latent_dim": 8,
+                "depth_G": 3,
+                "n_kernels_G": [4, 4, 1],
+                "depth_D": 1,
+                "n_kernels_D": [4],
+                "pool_n_row_D": [2],
+                "pool_n_col_D": [2],
+                "n_node": 8,
+            },
+            "train": {"epochs": 1, "batch_size": 16, "patience": 0, "save_img_interval": 0},
+        }
+    )
     run = make_run(config, load_run_corpus(config, tiny_corpus), None)
     assert 0 < classifier_latency_ms(run, run.corpus.train, calls=5) < 1000
 
 
 def test_a_cost_cannot_be_the_first_objective(tmp_path):
-    for objectives in ("objective: {metric: latency_ms, mode: min}",
-                       "objectives: [{metric: params, mode: min}, {metric: val_uar}]"):  # fmt: skip
+    for objectives in (
+        "objective: {metric: latency_ms, mode: min}",
+        "objectives: [{metric: params, mode: min}, {metric: val_uar}]",
+    ):
         (tmp_path / "space.yaml").write_text(f"{objectives}\nbase: {{model: ser}}\n")
         with pytest.raises(ConfigError, match="is a cost, the same every epoch; the first"):
             load_space(str(tmp_path / "space.yaml"))
@@ -53,5 +72,6 @@ def test_a_cost_cannot_be_the_first_objective(tmp_path):
         "objectives: [{metric: val_uar}, {metric: latency_ms, mode: min}]\nbase: {model: ser}\n"
     )
     assert [o.metric for o in load_space(str(tmp_path / "space.yaml")).objectives] == [
-        "val_uar", "latency_ms"
-    ]  # fmt: skip
+        "val_uar",
+        "latency_ms",
+    ]

@@ -45,10 +45,25 @@ def pareto_sweep(demo_corpus, tmp_path_factory):
     (folder / "space.yaml").write_text(PARETO_SPACE)
     out = folder / "sweep"
     done = subprocess.run(
-        sweep_command(corpus, out, "pareto", "--space", folder / "space.yaml", "--samples", 6,
-                      "--sampler", "nsga2", "--num-cpus", 2, "--reeval-top", 3),
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        sweep_command(
+            corpus,
+            out,
+            "pareto",
+            "--space",
+            folder / "space.yaml",
+            "--samples",
+            6,
+            "--sampler",
+            "nsga2",
+            "--num-cpus",
+            2,
+            "--reeval-top",
+            3,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     study = optuna.load_study(study_name="pareto", storage=f"sqlite:///{out / 'study.db'}")
     return out, study, done.stdout
@@ -96,9 +111,11 @@ def test_final_retrains_a_picked_trade_off_and_report_draws_the_front(pareto_swe
 
 def test_a_trade_off_that_selects_nothing_or_an_unknown_objective_is_one_line(pareto_sweep, capsys):
     out, study, _ = pareto_sweep
-    for pick, message in (("val_uar>=1.5,min params", "no member of the Pareto front"),
-                          ("min size", "not one of the sweep's objectives"),
-                          ("val_uar>=0.1", "expected a min METRIC or max METRIC")):  # fmt: skip
+    for pick, message in (
+        ("val_uar>=1.5,min params", "no member of the Pareto front"),
+        ("min size", "not one of the sweep's objectives"),
+        ("val_uar>=0.1", "expected a min METRIC or max METRIC"),
+    ):
         with pytest.raises(ConfigError, match=message):
             pick_trade_off(study, ["val_uar", "params"], pick)
         code, _, err = in_process(capsys, "final", out, "--pick", pick)
@@ -116,8 +133,9 @@ def test_a_trials_latency_on_its_own_device_is_an_objective(demo_corpus, tmp_pat
     space = PARETO_SPACE.replace("{metric: params, mode: min}", "{metric: latency_ms, mode: min}")
     (tmp_path / "space.yaml").write_text(space.replace("max_epochs: 2", "max_epochs: 1"))
     out = tmp_path / "sweep"
-    command = sweep_command(corpus, out, "latency", "--space", tmp_path / "space.yaml",
-                            "--samples", 2, "--num-cpus", 2)  # fmt: skip
+    command = sweep_command(
+        corpus, out, "latency", "--space", tmp_path / "space.yaml", "--samples", 2, "--num-cpus", 2
+    )
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     study = optuna.load_study(study_name="latency", storage=f"sqlite:///{out / 'study.db'}")

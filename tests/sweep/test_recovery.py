@@ -12,8 +12,9 @@ from sweep.recovery import RECOVERED, complete_epoch, keep_rows_until, restore_p
 LOCAL = pyarrow.fs.LocalFileSystem()
 
 
-def write_checkpoint(folder, epoch: int, cut_short: bool = False, trial: str = "a",
-                     rows: list[int] | None = None):  # fmt: skip
+def write_checkpoint(
+    folder, epoch: int, cut_short: bool = False, trial: str = "a", rows: list[int] | None = None
+):
     """A checkpoint of ``trial`` at ``epoch``; ``rows``: the epochs whose result rows it
     carries (none: a checkpoint written without them)."""
     folder.mkdir(parents=True)

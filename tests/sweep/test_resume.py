@@ -75,8 +75,19 @@ def kill_mid_sweep(corpus: Path, tmp_path: Path, storage: str, max_epochs: int =
     trial's folder."""
     out = tmp_path / "sweep"
     experiment = out / "ray" / "kill"
-    command = sweep_command(corpus, out, "kill", "--samples", 5, "--max-epochs", max_epochs,
-                            "--num-cpus", 2, "--study-url", storage)  # fmt: skip
+    command = sweep_command(
+        corpus,
+        out,
+        "kill",
+        "--samples",
+        5,
+        "--max-epochs",
+        max_epochs,
+        "--num-cpus",
+        2,
+        "--study-url",
+        storage,
+    )
 
     def hold_a_trial_once_one_finished() -> str | None:
         if not finished_trials(storage, experiment):
@@ -114,8 +125,10 @@ def withhold_rows_from(experiment: Path, folder: str) -> int:
     """Put ``folder``'s results where a kill just after a checkpoint leaves them: the rows of
     its newest complete checkpoint's epoch and later never written. Returns that epoch."""
     trial_id = folder.removeprefix("trial_")
-    epoch = max(complete_epoch(LOCAL, str(path), trial_id) or 0
-                for path in (experiment / folder).glob("checkpoint_*"))  # fmt: skip
+    epoch = max(
+        complete_epoch(LOCAL, str(path), trial_id) or 0
+        for path in (experiment / folder).glob("checkpoint_*")
+    )
     rows = [row for row in trial_results(experiment)[folder] if row["epoch"] < epoch]
     (experiment / folder / "result.json").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return epoch
@@ -169,8 +182,9 @@ def test_a_trial_missing_from_rays_snapshot_resumes_from_its_newest_checkpoint(
     )
     rows_before = trial_results(experiment)[held]
     path, snapshot = newest_snapshot(experiment)
-    snapshot["trial_data"] = [entry for entry in snapshot["trial_data"]
-                              if json.loads(entry[0])["trial_id"] != held[6:]]  # fmt: skip
+    snapshot["trial_data"] = [
+        entry for entry in snapshot["trial_data"] if json.loads(entry[0])["trial_id"] != held[6:]
+    ]
     path.write_text(json.dumps(snapshot))
     study = optuna.load_study(study_name="kill", storage=storage)
     (number,) = [t.number for t in study.trials if t.user_attrs.get("ray_trial_id") == held[6:]]
@@ -239,8 +253,21 @@ def test_a_reevaluation_the_kill_cut_short_is_finished_by_resume(demo_corpus, tm
     ``resume`` trains only the runs that are missing and writes the summary."""
     corpus = demo_corpus(12, 12, seed=3)
     out = tmp_path / "sweep"
-    command = sweep_command(corpus, out, "re", "--samples", 2, "--max-epochs", 4, "--num-cpus",
-                            2, "--reeval-top", 2, "--reeval-seeds", 3)  # fmt: skip
+    command = sweep_command(
+        corpus,
+        out,
+        "re",
+        "--samples",
+        2,
+        "--max-epochs",
+        4,
+        "--num-cpus",
+        2,
+        "--reeval-top",
+        2,
+        "--reeval-seeds",
+        3,
+    )
     runs = out / "reeval"
     log = tmp_path / "driver.log"
     driver = start_driver(command, log)
@@ -277,10 +304,22 @@ def test_a_trial_whose_worker_dies_fails_alone_with_its_message(demo_corpus, tmp
     (tmp_path / "space.yaml").write_text(SLOW_SER_SPACE)
     out = tmp_path / "sweep"
     experiment = out / "ray" / "die"
-    command = sweep_command(corpus, out, "die", "--space", tmp_path / "space.yaml",
-                            "--samples", 3, "--num-cpus", 2, "--max-failures", 0)  # fmt: skip
-    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, start_new_session=True)  # fmt: skip
+    command = sweep_command(
+        corpus,
+        out,
+        "die",
+        "--space",
+        tmp_path / "space.yaml",
+        "--samples",
+        3,
+        "--num-cpus",
+        2,
+        "--max-failures",
+        0,
+    )
+    driver = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
 
     def kill_a_running_trial() -> int | None:
         # held still first, so that the process killed is for certain still in the trial

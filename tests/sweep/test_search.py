@@ -15,8 +15,10 @@ from sweep.search import SAMPLERS, SweepOptunaSearch
 from sweep.study_storage import open_storage
 
 
-@pytest.mark.parametrize(("name", "kind"), [("tpe", optuna.samplers.TPESampler),
-                                            ("random", optuna.samplers.RandomSampler)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [("tpe", optuna.samplers.TPESampler), ("random", optuna.samplers.RandomSampler)],
+)
 def test_sampler_choice_and_wal_study(tmp_path, name, kind):
     path = tmp_path / "study.db"
     searcher = SweepOptunaSearch(load_space("demo"), f"sqlite:///{path}", "s", sampler=name)
@@ -33,26 +35,26 @@ def test_sampler_choice_and_wal_study(tmp_path, name, kind):
 
 def test_an_unknown_sampler_is_refused(tmp_path):
     with pytest.raises(ValueError, match="sampler must be one of"):
-        SweepOptunaSearch(load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s",
-                          sampler="grid")  # fmt: skip
+        SweepOptunaSearch(load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s", sampler="grid")
 
 
 def told_state(tmp_path, result: dict, stopping=("nan", "mode_collapse")):
     """The Optuna trial a searcher makes of ``result``, a trial's last result."""
     tmp_path.mkdir(exist_ok=True)
-    searcher = SweepOptunaSearch(load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s",
-                                 stopping=stopping)  # fmt: skip
+    searcher = SweepOptunaSearch(
+        load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s", stopping=stopping
+    )
     searcher.suggest("t1")
-    verdicts = json.dumps([{"name": n, "onset": e, "epoch": e, "signals": {}}
-                           for n, e in result.pop("reached", [])])  # fmt: skip
+    verdicts = json.dumps(
+        [{"name": n, "onset": e, "epoch": e, "signals": {}} for n, e in result.pop("reached", [])]
+    )
     searcher.on_trial_complete("t1", {"objective": 0.7, "verdicts": verdicts, **result})
     (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{tmp_path / 's.db'}").trials
     return trial
 
 
 def test_a_trial_that_went_nan_after_a_label_is_pruned_and_infeasible(tmp_path):
-    trial = told_state(tmp_path, {"verdict": "nan",
-                                  "reached": [("d_overpowers", 4), ("nan", 7)]})  # fmt: skip
+    trial = told_state(tmp_path, {"verdict": "nan", "reached": [("d_overpowers", 4), ("nan", 7)]})
     assert trial.state == optuna.trial.TrialState.PRUNED
     assert trial.constraints == {"collapse": 1.0}
     assert [v["name"] for v in trial.user_attrs["verdicts"]] == ["d_overpowers", "nan"]
@@ -87,8 +89,9 @@ def test_tpe_draws_away_from_infeasible_trials_but_not_from_failed_ones():
 
 
 def test_a_label_only_verdict_completes_and_a_stopping_one_prunes(tmp_path):
-    labelled = told_state(tmp_path / "a", {"verdict": "d_overpowers",
-                                           "reached": [("d_overpowers", 4)]})  # fmt: skip
+    labelled = told_state(
+        tmp_path / "a", {"verdict": "d_overpowers", "reached": [("d_overpowers", 4)]}
+    )
     assert labelled.state == optuna.trial.TrialState.COMPLETE and labelled.value == 0.7
     stopped = told_state(
         tmp_path / "b",
@@ -108,8 +111,9 @@ def next_suggestion(sampler: optuna.samplers.BaseSampler) -> float:
     for x, value in points:
         study.add_trial(create_trial(params={"x": x}, distributions=distributions, value=value))
     for _ in range(8):
-        study.add_trial(create_trial(params={"x": 0.5}, distributions=distributions,
-                                     state=TrialState.RUNNING))  # fmt: skip
+        study.add_trial(
+            create_trial(params={"x": 0.5}, distributions=distributions, state=TrialState.RUNNING)
+        )
     return study.ask().suggest_float("x", 0.0, 1.0)
 
 

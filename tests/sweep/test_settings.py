@@ -34,8 +34,12 @@ def test_stop_verdicts_are_resolved_once_and_a_user_choice_is_kept(tmp_path):
 
 
 def test_a_sweep_saved_under_the_older_key_names_loads(tmp_path):
-    settings = SweepSettings(out=str(tmp_path), space="demo", study_url="journal:/x/study.log",
-                             ray_storage="s3://bucket/dir")  # fmt: skip
+    settings = SweepSettings(
+        out=str(tmp_path),
+        space="demo",
+        study_url="journal:/x/study.log",
+        ray_storage="s3://bucket/dir",
+    )
     settings.save()
     saved = yaml.safe_load((tmp_path / SETTINGS_FILE).read_text())
     assert saved["study_url"] == "journal:/x/study.log" and "storage" not in saved
@@ -48,8 +52,15 @@ def test_a_sweep_saved_under_the_older_key_names_loads(tmp_path):
 
 
 def test_resources_are_the_part_of_the_settings_that_says_where_work_runs(tmp_path):
-    settings = SweepSettings(out=str(tmp_path), space="demo", concurrency=4, cpus_per_trial=2,
-                             gpus_per_trial=0.5, num_cpus=3, backend="jax")  # fmt: skip
+    settings = SweepSettings(
+        out=str(tmp_path),
+        space="demo",
+        concurrency=4,
+        cpus_per_trial=2,
+        gpus_per_trial=0.5,
+        num_cpus=3,
+        backend="jax",
+    )
     resources = settings.resources
     assert (resources.concurrency, resources.cpus_per_trial, resources.gpus_per_trial) == (
         4,

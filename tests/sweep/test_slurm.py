@@ -31,8 +31,11 @@ def slurm():
     """A Slurm cluster of this machine alone, its files in a temporary folder; yields the
     environment its commands need (``SLURM_CONF``)."""
     missing = [d for d in DAEMONS if shutil.which(d) is None]
-    reason = (f"Slurm cannot start here: {', '.join(missing)} missing (apt-get install "
-              "slurm-wlm munge)" if missing else None)  # fmt: skip
+    reason = (
+        f"Slurm cannot start here: {', '.join(missing)} missing (apt-get install slurm-wlm munge)"
+        if missing
+        else None
+    )
     if not missing and os.geteuid() != 0:
         reason = "Slurm cannot start here: its daemons run as root in this test"
     if reason:
@@ -46,10 +49,19 @@ def slurm():
     key.write_bytes(os.urandom(1024))
     key.chmod(0o600)
     socket_path = folder / "munge.sock"
-    subprocess.run(["munged", f"--key-file={key}", f"--socket={socket_path}",
-                    f"--pid-file={folder / 'munged.pid'}", f"--seed-file={folder / 'munge.seed'}",
-                    f"--log-file={folder / 'log/munged.log'}", "--force"],
-                   check=True, timeout=30)  # fmt: skip
+    subprocess.run(
+        [
+            "munged",
+            f"--key-file={key}",
+            f"--socket={socket_path}",
+            f"--pid-file={folder / 'munged.pid'}",
+            f"--seed-file={folder / 'munge.seed'}",
+            f"--log-file={folder / 'log/munged.log'}",
+            "--force",
+        ],
+        check=True,
+        timeout=30,
+    )
     host = socket.gethostname().split(".")[0]
     conf = folder / "slurm.conf"
     conf.write_text(f"""ClusterName=sersweeptest
@@ -84,8 +96,7 @@ PartitionName=test Nodes=ALL Default=YES MaxTime=INFINITE State=UP
     subprocess.run(["slurmd", "-f", str(conf)], check=True, env=env, timeout=30)
 
     def idle() -> bool:
-        done = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True,
-                              text=True)  # fmt: skip
+        done = subprocess.run(["sinfo", "-h", "-o", "%T"], env=env, capture_output=True, text=True)
         return done.stdout.strip() == "idle"
 
     try:
@@ -109,8 +120,16 @@ def submit(slurm: dict, out: Path, log: Path, *options, wait: bool = True):
     code returned), or returns the job id."""
     env_list = f"ALL,SERSWEEP_ROOT={ROOT},RAY_PORT={free_port()},NODE_IP=127.0.0.1"
     waiting = ["--wait"] if wait else []
-    command = ["sbatch", f"--output={log}", f"--export={env_list}", "--parsable", *waiting,
-               str(SCRIPT), str(out), *map(str, options)]  # fmt: skip
+    command = [
+        "sbatch",
+        f"--output={log}",
+        f"--export={env_list}",
+        "--parsable",
+        *waiting,
+        str(SCRIPT),
+        str(out),
+        *map(str, options),
+    ]
     done = subprocess.run(command, env=slurm, capture_output=True, text=True, timeout=600)
     if wait:
         return done.returncode
@@ -120,8 +139,9 @@ def submit(slurm: dict, out: Path, log: Path, *options, wait: bool = True):
 
 def finished_trials(out: Path) -> list:
     try:
-        study = optuna.load_study(study_name="slurm", storage=open_storage(
-            f"journal:{out / 'study.log'}"))  # fmt: skip
+        study = optuna.load_study(
+            study_name="slurm", storage=open_storage(f"journal:{out / 'study.log'}")
+        )
     except (KeyError, FileNotFoundError):
         return []
     return [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
@@ -130,8 +150,23 @@ def finished_trials(out: Path) -> list:
 def test_a_submitted_sweep_runs_to_its_end(slurm, demo_corpus, tmp_path):
     corpus = demo_corpus(12, 12, seed=3)
     out, log = tmp_path / "sweep", tmp_path / "job.log"
-    code = submit(slurm, out, log, "--space", "demo", "--data", corpus, "--samples", 2,
-                  "--max-epochs", 2, "--name", "slurm", "--reeval-top", 0)  # fmt: skip
+    code = submit(
+        slurm,
+        out,
+        log,
+        "--space",
+        "demo",
+        "--data",
+        corpus,
+        "--samples",
+        2,
+        "--max-epochs",
+        2,
+        "--name",
+        "slurm",
+        "--reeval-top",
+        0,
+    )
     assert code == 0, log.read_text()[-3000:]
     settings = yaml.safe_load((out / "sweep.yaml").read_text())
     assert settings["address"].startswith("127.0.0.1:")  # the job's own Ray head
@@ -147,15 +182,28 @@ def test_a_cancelled_job_submitted_again_finishes_the_sweep_with_no_trial_lost(
 ):
     corpus = demo_corpus(12, 12, seed=3)
     out = tmp_path / "sweep"
-    options = ["--space", "demo", "--data", corpus, "--samples", 4, "--max-epochs", 4, "--name",
-               "slurm", "--reeval-top", 0]  # fmt: skip
+    options = [
+        "--space",
+        "demo",
+        "--data",
+        corpus,
+        "--samples",
+        4,
+        "--max-epochs",
+        4,
+        "--name",
+        "slurm",
+        "--reeval-top",
+        0,
+    ]
     job = submit(slurm, out, tmp_path / "first.log", *options, wait=False)
     wait_for(lambda: len(finished_trials(out)) >= 1, 300, "a trial finished")
     subprocess.run(["scancel", job], env=slurm, check=True, timeout=30)
 
     def gone() -> bool:
-        queue = subprocess.run(["squeue", "-h", "-j", job], env=slurm, capture_output=True,
-                               text=True)  # fmt: skip
+        queue = subprocess.run(
+            ["squeue", "-h", "-j", job], env=slurm, capture_output=True, text=True
+        )
         return job not in queue.stdout
 
     wait_for(gone, 120, "the cancelled job left the queue")
@@ -166,8 +214,9 @@ def test_a_cancelled_job_submitted_again_finishes_the_sweep_with_no_trial_lost(
     log = (tmp_path / "second.log").read_text()
     assert code == 0, log[-3000:]
     assert "holds a sweep: resuming it" in log
-    study = optuna.load_study(study_name="slurm", storage=open_storage(
-        f"journal:{out / 'study.log'}"))  # fmt: skip
+    study = optuna.load_study(
+        study_name="slurm", storage=open_storage(f"journal:{out / 'study.log'}")
+    )
     kept = [t for t in study.trials if not t.user_attrs.get("orphaned")]
     assert len(kept) == 4 and all(t.state.is_finished() for t in kept)
     runs = trial_results(out / "ray" / "slurm")
@@ -178,8 +227,13 @@ def test_a_cancelled_job_submitted_again_finishes_the_sweep_with_no_trial_lost(
 
 def test_outside_an_allocation_the_script_refuses_in_one_line(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SLURM_")}
-    done = subprocess.run(["bash", str(SCRIPT), str(tmp_path / "sweep"), "--space", "demo"],
-                          env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+    done = subprocess.run(
+        ["bash", str(SCRIPT), str(tmp_path / "sweep"), "--space", "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     lines = done.stderr.strip().splitlines()
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert lines[0].startswith("error: ") and "not inside a Slurm allocation" in lines[0]

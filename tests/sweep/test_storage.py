@@ -27,8 +27,11 @@ from tests.sweep.helpers import (
 
 pytestmark = pytest.mark.e2e  # real sweeps, clusters or servers: `make test` runs them
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sersweep-test", "AWS_SECRET_ACCESS_KEY": "not-a-secret",
-               "AWS_DEFAULT_REGION": "us-east-1"}  # fmt: skip
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "sersweep-test",
+    "AWS_SECRET_ACCESS_KEY": "not-a-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @pytest.fixture
@@ -53,21 +56,32 @@ def test_a_sweep_keeps_its_trials_in_an_s3_bucket(s3_bucket, demo_corpus, tmp_pa
     filesystem, query = s3_bucket
     corpus = demo_corpus(12, 8, seed=5)
     out = tmp_path / "sweep"
-    command = sweep_command(corpus, out, "s3", "--samples", 2, "--max-epochs", 2, "--num-cpus",
-                            2, "--ray-storage", f"s3://sweeps/experiments?{query}")  # fmt: skip
+    command = sweep_command(
+        corpus,
+        out,
+        "s3",
+        "--samples",
+        2,
+        "--max-epochs",
+        2,
+        "--num-cpus",
+        2,
+        "--ray-storage",
+        f"s3://sweeps/experiments?{query}",
+    )
     swept = subprocess.run(command, capture_output=True, text=True, timeout=600, env=os.environ)
     assert swept.returncode == 0, swept.stdout[-3000:] + swept.stderr[-3000:]
     assert not (out / "ray").exists()  # nothing of Ray Tune's on the local disk
-    listing = filesystem.get_file_info(pyarrow.fs.FileSelector("sweeps/experiments/s3",
-                                                               recursive=True))  # fmt: skip
+    listing = filesystem.get_file_info(
+        pyarrow.fs.FileSelector("sweeps/experiments/s3", recursive=True)
+    )
     names = {info.path.removeprefix("sweeps/experiments/s3/") for info in listing}
     trials = optuna.load_study(study_name="s3", storage=f"sqlite:///{out / 'study.db'}").trials
     assert len(trials) == 2
     for trial in trials:
         folder = f"trial_{trial.user_attrs['ray_trial_id']}"
         assert f"{folder}/result.json" in names
-        assert any(n.startswith(f"{folder}/checkpoint_") and n.endswith("state.npz")
-                   for n in names)  # fmt: skip
+        assert any(n.startswith(f"{folder}/checkpoint_") and n.endswith("state.npz") for n in names)
         with filesystem.open_input_stream(f"sweeps/experiments/s3/{folder}/result.json") as f:
             rows = [json.loads(line) for line in f.read().decode().splitlines()]
         assert [row["epoch"] for row in rows] == list(range(1, len(rows) + 1))
@@ -78,12 +92,13 @@ def test_a_sweep_keeps_its_trials_in_an_s3_bucket(s3_bucket, demo_corpus, tmp_pa
 
 def test_a_missing_bucket_or_unreachable_store_fails_before_ray(s3_bucket, tmp_path):
     _, query = s3_bucket
-    cases = {f"s3://no-such-bucket/x?{query}": "bucket 'no-such-bucket' does not exist",
-             "s3://sweeps/x?endpoint_override=127.0.0.1:9&scheme=http": "cannot reach"}  # fmt: skip
+    cases = {
+        f"s3://no-such-bucket/x?{query}": "bucket 'no-such-bucket' does not exist",
+        "s3://sweeps/x?endpoint_override=127.0.0.1:9&scheme=http": "cannot reach",
+    }
     for uri, message in cases.items():
         out = tmp_path / "sweep"
-        result = launch("sweep", "--space", "demo", "--ray-storage", uri, "--out", out,
-                        timeout=300)  # fmt: skip
+        result = launch("sweep", "--space", "demo", "--ray-storage", uri, "--out", out, timeout=300)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1, result.stderr[-2000:]
         assert lines[0].startswith("error: --ray-storage s3://") and message in lines[0]
@@ -96,15 +111,19 @@ S3_EPOCHS = 8
 def s3_results(filesystem, experiment: str) -> dict[str, list[dict]]:
     """Per trial folder in the bucket, its whole ``result.json`` rows."""
     selector = pyarrow.fs.FileSelector(experiment, allow_not_found=True)
-    folders = [i.base_name for i in filesystem.get_file_info(selector)
-               if i.base_name.startswith("trial_")]  # fmt: skip
+    folders = [
+        i.base_name for i in filesystem.get_file_info(selector) if i.base_name.startswith("trial_")
+    ]
     return {folder: result_rows(filesystem, f"{experiment}/{folder}") for folder in folders}
 
 
 def s3_trials(filesystem, experiment: str) -> dict[str, dict]:
     """Per trial folder in the bucket that has reported: its epochs in ``result.json``."""
-    return {folder: {"epochs": [row["epoch"] for row in rows]}
-            for folder, rows in s3_results(filesystem, experiment).items() if rows}  # fmt: skip
+    return {
+        folder: {"epochs": [row["epoch"] for row in rows]}
+        for folder, rows in s3_results(filesystem, experiment).items()
+        if rows
+    }
 
 
 def hold_a_checkpointed_trial(
@@ -157,9 +176,19 @@ def test_a_sweep_on_s3_resumes_from_the_bucket_after_the_driver_is_killed(
     corpus = demo_corpus(12, 12, seed=3)
     out = tmp_path / "sweep"
     experiment = "sweeps/experiments/s3kill"
-    command = sweep_command(corpus, out, "s3kill", "--samples", 3, "--max-epochs", S3_EPOCHS,
-                            "--num-cpus", 2, "--ray-storage",
-                            f"s3://sweeps/experiments?{query}")  # fmt: skip
+    command = sweep_command(
+        corpus,
+        out,
+        "s3kill",
+        "--samples",
+        3,
+        "--max-epochs",
+        S3_EPOCHS,
+        "--num-cpus",
+        2,
+        "--ray-storage",
+        f"s3://sweeps/experiments?{query}",
+    )
     log = tmp_path / "driver.log"
     driver = start_driver(command, log)
 

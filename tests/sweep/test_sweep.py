@@ -51,10 +51,18 @@ def small_corpus(demo_corpus):
 def finished_sweep(ray_cluster, small_corpus, tmp_path_factory):
     # streamed (the other sweeps here are resident): trials, best, final and report read
     # their rows from the file
-    settings = SweepSettings(out=str(tmp_path_factory.mktemp("sweeps") / "demo"), space="demo",
-                             data=str(small_corpus), samples=3, max_epochs=3, name="e2e",
-                             concurrency=2, num_cpus=2, data_mode="stream",
-                             reeval_seeds=2)  # fmt: skip
+    settings = SweepSettings(
+        out=str(tmp_path_factory.mktemp("sweeps") / "demo"),
+        space="demo",
+        data=str(small_corpus),
+        samples=3,
+        max_epochs=3,
+        name="e2e",
+        concurrency=2,
+        num_cpus=2,
+        data_mode="stream",
+        reeval_seeds=2,
+    )
     return settings, start_sweep(settings)
 
 
@@ -120,8 +128,12 @@ def test_a_snapshot_trial_is_pointed_elsewhere_and_a_missing_one_recorded_again(
     assert snapshot.checkpoint(first_id).startswith("checkpoint_")
     assert not snapshot.save()  # nothing changed: nothing written
     snapshot.restore_from(first_id, "checkpoint_000000", {"epoch": 1, "training_iteration": 1})
-    snapshot.add(gone_trial.trial_id, gone_trial.config, "checkpoint_000001",
-                 {"epoch": 2, "training_iteration": 2})  # fmt: skip
+    snapshot.add(
+        gone_trial.trial_id,
+        gone_trial.config,
+        "checkpoint_000001",
+        {"epoch": 2, "training_iteration": 2},
+    )
     assert snapshot.save()
 
     rewritten = json.loads(state_file.read_text())["trial_data"]
@@ -289,10 +301,20 @@ def test_report_has_census_and_plots(finished_sweep):
 
 
 def test_asha_sweep_with_labels_only_on_separate_storage(ray_cluster, small_corpus, tmp_path):
-    settings = SweepSettings(out=str(tmp_path / "asha"), space="demo", data=str(small_corpus),
-                             samples=4, max_epochs=3, name="asha", scheduler="asha",
-                             stop_on_collapse=False, num_cpus=2, snapshot_every=2,
-                             ray_storage=str(tmp_path / "shared"), reeval_top=0)  # fmt: skip
+    settings = SweepSettings(
+        out=str(tmp_path / "asha"),
+        space="demo",
+        data=str(small_corpus),
+        samples=4,
+        max_epochs=3,
+        name="asha",
+        scheduler="asha",
+        stop_on_collapse=False,
+        num_cpus=2,
+        snapshot_every=2,
+        ray_storage=str(tmp_path / "shared"),
+        reeval_top=0,
+    )
     summary = start_sweep(settings)
     study = load_study(settings)
     assert summary["trials"] == 4 and all(t.state.is_finished() for t in study.trials)
@@ -304,8 +326,10 @@ def test_asha_sweep_with_labels_only_on_separate_storage(ray_cluster, small_corp
     assert not (settings.folder / "ray").exists()
     assert len(trial_curves(settings)) == 4  # read back through pyarrow's filesystem
     # a snapshot every 2 checkpoints keeps 2 per trial (ASHA's grace period is 2 epochs)
-    kept = [len(list(folder.glob("checkpoint_*")))
-            for folder in settings.experiment_path.glob("trial_*")]  # fmt: skip
+    kept = [
+        len(list(folder.glob("checkpoint_*")))
+        for folder in settings.experiment_path.glob("trial_*")
+    ]
     assert len(kept) == 4 and max(kept) == 2
 
 
@@ -329,9 +353,16 @@ def demo_size_corpus(demo_corpus):
 def one_trial_sweep(tmp_path, corpus, params: str, epochs: int):
     space = tmp_path / "space.yaml"
     space.write_text(COLLAPSE_BASE + textwrap.dedent(params))
-    settings = SweepSettings(out=str(tmp_path / "sweep"), space=str(space), data=str(corpus),
-                             samples=1, max_epochs=epochs, name="one", num_cpus=2,
-                             reeval_top=0)  # fmt: skip
+    settings = SweepSettings(
+        out=str(tmp_path / "sweep"),
+        space=str(space),
+        data=str(corpus),
+        samples=1,
+        max_epochs=epochs,
+        name="one",
+        num_cpus=2,
+        reeval_top=0,
+    )
     start_sweep(settings)
     (trial,) = load_study(settings).trials
     (rows,) = ray_results(settings).values()
@@ -359,10 +390,15 @@ def test_a_collapsing_sgan_is_stopped_and_labelled(ray_cluster, demo_size_corpus
 
 
 def test_a_healthy_sgan_runs_its_budget(ray_cluster, demo_size_corpus, tmp_path):
-    trial, rows = one_trial_sweep(tmp_path, demo_size_corpus, """
+    trial, rows = one_trial_sweep(
+        tmp_path,
+        demo_size_corpus,
+        """
         params: {sgan.d_lr: 1.0e-4, sgan.g_lr: 1.0e-3, sgan.instance_noise: 0.3,
                  sgan.label_smoothing: 0.3}
-        """, epochs=8)  # fmt: skip
+        """,
+        epochs=8,
+    )
     assert trial.user_attrs["verdict"] == "healthy"
     assert trial.state == TrialState.COMPLETE
     assert len(rows) == 8
@@ -382,12 +418,20 @@ params:
 def test_failing_trials_end_on_their_own(ray_cluster, small_corpus, tmp_path):
     space = tmp_path / "space.yaml"
     space.write_text(FAILING_SPACE)
-    settings = SweepSettings(out=str(tmp_path / "sweep"), space=str(space), data=str(small_corpus),
-                             samples=3, max_epochs=2, name="fail", num_cpus=2,
-                             reeval_top=0)  # fmt: skip
+    settings = SweepSettings(
+        out=str(tmp_path / "sweep"),
+        space=str(space),
+        data=str(small_corpus),
+        samples=3,
+        max_epochs=2,
+        name="fail",
+        num_cpus=2,
+        reeval_top=0,
+    )
     settings.folder.mkdir()
-    queued = optuna.create_study(study_name="fail", storage=settings.resolved_study_url,
-                                 direction="maximize")  # fmt: skip
+    queued = optuna.create_study(
+        study_name="fail", storage=settings.resolved_study_url, direction="maximize"
+    )
     for case in ("ok", "nan", "invalid"):
         queued.enqueue_trial({"case": case})
     start_sweep(settings)

@@ -37,10 +37,21 @@ def earlier(demo_corpus, tmp_path_factory):
     (folder / "space.yaml").write_text(SPACE)
     out = folder / "earlier"
     done = subprocess.run(
-        sweep_command(corpus, out, "earlier", "--space", folder / "space.yaml", "--samples", 5,
-                      "--num-cpus", 2),
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        sweep_command(
+            corpus,
+            out,
+            "earlier",
+            "--space",
+            folder / "space.yaml",
+            "--samples",
+            5,
+            "--num-cpus",
+            2,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return folder, corpus, out
 
@@ -56,10 +67,23 @@ def test_the_earlier_trials_enter_the_new_study_first_and_are_never_picked(earli
     new_space = space_file(folder, "new", SPACE.replace("reduce: best", "reduce: mean_last:2"))
     out = folder / "warm"
     done = subprocess.run(
-        sweep_command(corpus, out, "warm", "--space", new_space, "--samples", 2, "--num-cpus", 2,
-                      "--warm-start", source),
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        sweep_command(
+            corpus,
+            out,
+            "warm",
+            "--space",
+            new_space,
+            "--samples",
+            2,
+            "--num-cpus",
+            2,
+            "--warm-start",
+            source,
+        ),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     old = optuna.load_study(study_name="earlier", storage=f"sqlite:///{source / 'study.db'}")
     finished = [t for t in old.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
@@ -102,21 +126,20 @@ def test_trials_that_do_not_fit_the_new_space_are_skipped_with_a_count_never_cli
     values = sorted(t.params["ser.lr"] for t in finished)
     cut = values[len(values) // 2]
     narrowed = PARAMS.replace("low: 1.0e-4", f"low: {cut}")
-    plan = plan_warm_start(load_space(space_file(folder, "narrow", SER_BASE + narrowed)),
-                           [str(source)])  # fmt: skip
+    plan = plan_warm_start(
+        load_space(space_file(folder, "narrow", SER_BASE + narrowed)), [str(source)]
+    )
     inside = [t for t in finished if t.params["ser.lr"] >= cut]
     assert len(plan.trials) == len(inside) < len(finished)
     assert plan.skipped["with a value outside this space's range"] == len(finished) - len(inside)
     assert all(t.params["ser.lr"] >= cut for t in plan.trials)  # kept as drawn
 
     extra = PARAMS + "  ser.dropout: {type: float, low: 0.0, high: 0.5}\n"
-    plan = plan_warm_start(load_space(space_file(folder, "extra", SER_BASE + extra)),
-                           [str(source)])  # fmt: skip
+    plan = plan_warm_start(load_space(space_file(folder, "extra", SER_BASE + extra)), [str(source)])
     assert not plan.trials and plan.skipped["lacking a parameter of this space"] == len(finished)
 
     fewer = PARAMS.split("  ser.lr")[0]
-    plan = plan_warm_start(load_space(space_file(folder, "fewer", SER_BASE + fewer)),
-                           [str(source)])  # fmt: skip
+    plan = plan_warm_start(load_space(space_file(folder, "fewer", SER_BASE + fewer)), [str(source)])
     assert not plan.trials
     assert plan.skipped["with a parameter this space lacks"] == len(finished)
     assert "skipped: " in plan.summary()
@@ -134,8 +157,19 @@ def test_a_warm_start_from_the_wrong_folder_is_one_line_and_writes_nothing(earli
         text = SPACE.replace("metric: val_uar, mode: max", "metric: val_uar, mode: min")
         space, warm = space_file(folder, "minimise", text), source
     out = folder / f"refused_{case}"
-    done = launch("sweep", "--space", space, "--data", corpus, "--out", out, "--samples", 1,
-                  "--warm-start", warm)  # fmt: skip
+    done = launch(
+        "sweep",
+        "--space",
+        space,
+        "--data",
+        corpus,
+        "--out",
+        out,
+        "--samples",
+        1,
+        "--warm-start",
+        warm,
+    )
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
     assert lines[0].startswith("error: --warm-start ") and expected in lines[0]
