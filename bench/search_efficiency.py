@@ -163,9 +163,10 @@ def record(progress: dict, seeds: int) -> dict:
     return payload
 
 
-def load_progress(path: Path, trials: int, hashed: str, reference_hash: str) -> dict:
+def load_progress(path: Path, trials: int, hashed: str) -> dict:
     """A recording's progress so far: ``path``'s when it was recorded with ``trials`` per
-    sweep on this code against this reference, a new one when there is no such file.
+    sweep on the code hashed ``hashed``, a new one when there is no such file. (The sweeps do
+    not read the reference: it only gives the target, when the runs are replayed.)
 
     Raises:
         ValueError: ``path`` holds a recording of other trials or code, which would mix.
@@ -173,7 +174,6 @@ def load_progress(path: Path, trials: int, hashed: str, reference_hash: str) -> 
     if not path.is_file():
         return {
             "code_hash": hashed,
-            "reference_code_hash": reference_hash,
             "trials": trials,
             "budgets": [size for size in BUDGETS if size <= trials],
             "seconds": 0,
@@ -181,7 +181,7 @@ def load_progress(path: Path, trials: int, hashed: str, reference_hash: str) -> 
             "seed_runs": {},
         }
     progress = json.loads(path.read_text())
-    mine = {"trials": trials, "code_hash": hashed, "reference_code_hash": reference_hash}
+    mine = {"trials": trials, "code_hash": hashed}
     other = {key: progress[key] for key, value in mine.items() if progress[key] != value}
     if other:
         shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
@@ -434,7 +434,7 @@ def main() -> None:
         return
     if args.record:
         try:
-            progress = load_progress(PARTIAL, args.trials, code_hash(), reference["code_hash"])
+            progress = load_progress(PARTIAL, args.trials, code_hash())
         except ValueError as error:
             print(f"search efficiency: {error}", file=sys.stderr)
             sys.exit(2)
@@ -446,10 +446,12 @@ def main() -> None:
         code_hash(),
         "the search-efficiency runs (rerun bench/search_efficiency.py --record)",
     )
-    stale(
-        payload["reference_code_hash"],
+    # the target is only comparable when the reference ran the code the runs ran
+    reference_stale = stale(
         reference["code_hash"],
-        "the reference the runs compare with (rerun bench/record_reference.py)",
+        payload["code_hash"],
+        "the reference search the runs compare with (rerun bench/record_reference.py on the "
+        "runs' code)",
     )
     target = reference["target"]
     emit(
@@ -461,6 +463,7 @@ def main() -> None:
             "budgets": payload["budgets"],
             "seeds": len(payload["sweeps"]["sersweep"]),
             "cache_stale": is_stale,
+            "reference_stale": reference_stale,
             "recorded": payload["recorded"],
             "target": target,
             "target_held_out": reference["pick"]["held_out"],

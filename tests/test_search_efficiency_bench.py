@@ -151,7 +151,7 @@ def test_benchmarks_publishes_the_recorded_target_and_what_the_runs_are():
 
 def test_a_recording_goes_on_from_its_saved_part_and_refuses_one_of_other_code(tmp_path):
     partial = tmp_path / "partial.json"
-    progress = search_efficiency.load_progress(partial, 64, "code", "reference")
+    progress = search_efficiency.load_progress(partial, 64, "code")
     assert progress["budgets"] == [8, 16, 32, 64] and progress["seed_runs"] == {}
     to_record = search_efficiency.sweeps_to_record(progress, seeds=2)
     methods = list(search_efficiency.METHODS)
@@ -160,9 +160,9 @@ def test_a_recording_goes_on_from_its_saved_part_and_refuses_one_of_other_code(t
     for method in methods:
         progress["sweeps"][method].append({"seed": 0, "trials": []})
     partial.write_text(json.dumps(progress))
-    again = search_efficiency.load_progress(partial, 64, "code", "reference")
+    again = search_efficiency.load_progress(partial, 64, "code")
     assert search_efficiency.sweeps_to_record(again, seeds=2) == [(1, m) for m in methods]
-    for other in ((32, "code", "reference"), (64, "new", "reference"), (64, "code", "new")):
+    for other in ((32, "code"), (64, "new")):
         with pytest.raises(ValueError, match="remove it to start again"):
             search_efficiency.load_progress(partial, *other)
 
