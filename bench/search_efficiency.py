@@ -140,6 +140,11 @@ def record(progress: dict, seeds: int) -> dict:
         for seed, method in sweeps_to_record(progress, seeds):
             started = time.time()
             done = run_sweep(method, seed, corpus, Path(tmp) / f"{method}{seed}", trials)
+            if len(done) < trials:  # stopped (Ray Tune ends a run on SIGINT) or failing
+                sys.exit(
+                    f"search efficiency: {method} seed {seed} ended with {len(done)} of {trials} "
+                    f"trials finished; not kept (the recording so far is in {PARTIAL.name})"
+                )
             sweep = {"seed": seed, "trials": done}
             record_seed_runs(method, sweep, budgets, corpus, max_epochs, progress["seed_runs"])
             progress["sweeps"][method].append(sweep)

@@ -149,6 +149,17 @@ def test_benchmarks_publishes_the_recorded_target_and_what_the_runs_are():
     assert len(payload["sweeps"]["sersweep"]) >= 3
 
 
+def test_benchmarks_says_how_far_a_recording_under_way_has_got():
+    if not search_efficiency.PARTIAL.is_file():
+        pytest.skip("no search-efficiency recording under way")
+    progress = json.loads(search_efficiency.PARTIAL.read_text())
+    done = sum(len(sweeps) for sweeps in progress["sweeps"].values())
+    section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
+    assert f"{done} sweeps of {progress['trials']} trials" in section
+    # the code changed under it: it cannot go on (finish it first, or remove it)
+    assert progress["code_hash"] == record_reference.code_hash()
+
+
 def test_a_recording_goes_on_from_its_saved_part_and_refuses_one_of_other_code(tmp_path):
     partial = tmp_path / "partial.json"
     progress = search_efficiency.load_progress(partial, 64, "code")
