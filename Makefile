@@ -23,6 +23,7 @@ run: install
 # on JAX, with TensorFlow made unimportable: the JAX path must run where it is not installed
 test: install
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest
 	KERAS_BACKEND=jax $(PY) -m pytest -m backends
 
