@@ -50,6 +50,11 @@ def files_hash(paths: Iterable[Path]) -> str:
     return digest.hexdigest()[:16]
 
 
+# what a BENCHMARKS.md row says, beside its figures, when its cache is stale (a test holds
+# each replayed row to it both ways)
+STALE_NOTE = "recorded on earlier code"
+
+
 def stale(recorded: str, current: str, what: str) -> bool:
     """Whether a cache recorded with code hashed ``recorded`` is stale against ``current``;
     a stale cache says so on stderr (its figures still replay)."""

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import fidelity  # noqa: E402
+from common import STALE_NOTE  # noqa: E402
 
 from sweep.settings import ASHA_GRACE_PERIOD, ASHA_REDUCTION_FACTOR  # noqa: E402
 
@@ -101,7 +102,8 @@ def published_row() -> str:
 
 
 def test_the_published_figures_are_what_the_committed_runs_replay_to():
-    payload, budget, _ = fidelity.load_runs()
+    payload, budget, is_stale = fidelity.load_runs()
+    assert (STALE_NOTE in published_row()) == is_stale, "row 14 must say whether it is stale"
     sets = {
         name: fidelity.summarise(
             fidelity.prepare(configs, budget),

@@ -137,6 +137,8 @@ def test_benchmarks_publishes_the_recorded_target_and_what_the_runs_are():
         assert "not recorded" in row
         return
     payload = json.loads(search_efficiency.RUNS.read_text())
+    is_stale = payload["code_hash"] != record_reference.code_hash()
+    assert (common.STALE_NOTE in row) == is_stale, "row 8 must say whether it is stale"
     figures = search_efficiency.figures(payload, reference["target"])
     ratio = figures["ratio"]
     assert ("undefined" if ratio is None else f"ratio {ratio:.2f}") in row

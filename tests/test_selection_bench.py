@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import selection  # noqa: E402
+from common import STALE_NOTE  # noqa: E402
 
 from search_spaces.objective import DEFAULT_REDUCE  # noqa: E402
 from sweep.reeval import confidence_bound  # noqa: E402
@@ -74,6 +75,8 @@ def replayed() -> dict:
 
 def test_the_published_figures_are_what_the_committed_runs_replay_to(replayed):
     sets = replayed
+    *_, is_stale = selection.load_runs()
+    assert (STALE_NOTE in published_row()) == is_stale, "row 12 must say whether it is stale"
     reduction, rule = selection.choose(sets["calibration"])
     assert reduction == DEFAULT_REDUCE and rule == "mean_minus_se"  # what ships is what won
     row = published_row()

@@ -14,7 +14,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import warm_start  # noqa: E402
-from common import bootstrap_spread  # noqa: E402
+from common import STALE_NOTE, bootstrap_spread  # noqa: E402
+from record_reference import code_hash  # noqa: E402
 
 
 def trial(*verdicts: str) -> dict:
@@ -58,6 +59,8 @@ def test_the_published_figures_are_what_the_committed_runs_replay_to():
     assert len(payload["sweeps"]["cold"]) == len(payload["sweeps"]["warm"]) >= 5
     text = (ROOT / "BENCHMARKS.md").read_text()
     (row,) = [line for line in text.splitlines() if line.startswith("| 13 | warm start")]
+    is_stale = payload["code_hash"] != code_hash()
+    assert (STALE_NOTE in row) == is_stale, "row 13 must say whether it is stale"
     for key, label in (
         ("quality", "pick quality"),
         ("stopped_first8", "stopped among the first 8"),
