@@ -2,8 +2,8 @@
 import path (once, here), and holds what each needs alike:
 
 * :func:`emit`: the one JSON line a benchmark prints last (the contract every reader parses);
-* :func:`files_hash` and :func:`stale`: the hash of the code a cached recording came from,
-  and the one check that calls a cache stale (saying so on stderr);
+* :func:`stale` and ``STALE_NOTE``: the one check that calls a cache stale (saying so on
+  stderr), and what BENCHMARKS.md says beside a stale cache's figures;
 * :func:`spread`, :func:`bootstrap_spread`, :func:`wilson_interval`, :func:`finite`: spreads
   and intervals;
 * :func:`epochs_to_quality`: where a method's mean quality curve over budgets reaches a
@@ -14,7 +14,6 @@ import path (once, here), and holds what each needs alike:
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
 import math
@@ -24,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,16 +36,6 @@ if str(ROOT) not in sys.path:
 def emit(figures: dict) -> None:
     """Print a benchmark's result: one JSON object on one line, its output's last."""
     print(json.dumps(figures), flush=True)
-
-
-def files_hash(paths: Iterable[Path]) -> str:
-    """A short hash of files by their path under the repository and their bytes, in path
-    order."""
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        digest.update(str(path.relative_to(ROOT)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:16]
 
 
 # what a BENCHMARKS.md row says, beside its figures, when its cache is stale (a test holds

@@ -58,15 +58,13 @@ CALIBRATION_CASES = ("control", "freeze_g_start", "freeze_d_after", "slow_g_100"
 def code_hash() -> str:
     """What the recorded runs depend on: the model code (``record_histories.model_code_hash``),
     the oracle, and what this script trains (its cases and recording code; not the figures
-    it computes from them)."""
-    import inspect
-
-    from record_histories import model_code_hash
+    it computes from them), each as definitions (not layout, comments or docstrings)."""
+    from record_histories import function_definitions, model_code_hash, module_definitions
 
     digest = hashlib.sha256(model_code_hash().encode())
-    digest.update((ROOT / "bench" / "oracle.py").read_bytes())
-    digest.update(inspect.getsource(record).encode())
-    digest.update(inspect.getsource(_plain).encode())
+    oracle = module_definitions([ROOT / "bench" / "oracle.py"])
+    for definition in [*oracle, *function_definitions([record, _plain])]:
+        digest.update(definition.encode())
     digest.update(json.dumps([CASES, EPOCHS, ONSET], sort_keys=True).encode())
     return digest.hexdigest()[:16]
 
@@ -129,8 +127,12 @@ def figures(payload: dict) -> dict:
     from sklearn.metrics import roc_auc_score
 
     runs = [run for run in payload["runs"] if run["history"]]
-    out = {"benchmark": "oracle_calibration", "space": payload["space"],
-           "seeds": payload["seeds"], "epochs": payload["epochs"]}  # fmt: skip
+    out = {
+        "benchmark": "oracle_calibration",
+        "space": payload["space"],
+        "seeds": payload["seeds"],
+        "epochs": payload["epochs"],
+    }
     last3 = {m: {} for m in (*MEASURES, "val_uar")}
     for run in runs:
         for measure in last3:
@@ -141,9 +143,11 @@ def figures(payload: dict) -> dict:
     for case in sorted({r["case"] for r in runs} - {"control"}):
         separation[case] = {}
         for measure, values in last3.items():
-            pairs = [(values[(case, s)], values[("control", s)]) for s in payload["seeds"]
-                     if values.get((case, s)) is not None
-                     and values.get(("control", s)) is not None]  # fmt: skip
+            pairs = [
+                (values[(case, s)], values[("control", s)])
+                for s in payload["seeds"]
+                if values.get((case, s)) is not None and values.get(("control", s)) is not None
+            ]
             if not pairs:
                 separation[case][measure] = None
                 continue
@@ -161,21 +165,30 @@ def figures(payload: dict) -> dict:
         auc = roc_auc_score([1] * pairs + [0] * pairs, rng.random(2 * pairs))
         chance.append(max(auc, 1 - auc))
     out["chance_auc_90"] = round(float(np.percentile(chance, 90)), 3)
-    out["controls_last3"] = {m: _spread([v for (c, _), v in vals.items() if c == "control"])
-                             for m, vals in last3.items()}  # fmt: skip
-    out["real_reference"] = {m: _spread([r["reference"][m] for r in runs])
-                             for m in ("coverage", "density", "kid")}  # fmt: skip
+    out["controls_last3"] = {
+        m: _spread([v for (c, _), v in vals.items() if c == "control"]) for m, vals in last3.items()
+    }
+    out["real_reference"] = {
+        m: _spread([r["reference"][m] for r in runs]) for m in ("coverage", "density", "kid")
+    }
     by_case = separation.values()
-    out["best_sample_auc"] = max(v for case in by_case for m, v in case.items()
-                                 if m in MEASURES and v is not None)  # fmt: skip
+    out["best_sample_auc"] = max(
+        v for case in by_case for m, v in case.items() if m in MEASURES and v is not None
+    )
     out["best_val_uar_auc"] = max(case["val_uar"] for case in by_case if case["val_uar"])
-    out["kid_over_real"] = round(out["controls_last3"]["kid"]["median"]
-                                 / out["real_reference"]["kid"]["median"])  # fmt: skip
-    costs = [row["oracle_seconds"] / row["epoch_seconds"] for r in runs for row in r["history"]
-             if row.get("epoch_seconds")]  # fmt: skip
+    out["kid_over_real"] = round(
+        out["controls_last3"]["kid"]["median"] / out["real_reference"]["kid"]["median"]
+    )
+    costs = [
+        row["oracle_seconds"] / row["epoch_seconds"]
+        for r in runs
+        for row in r["history"]
+        if row.get("epoch_seconds")
+    ]
     out["oracle_cost_share"] = round(statistics.median(costs), 3) if costs else None
-    out["oracle_seconds"] = round(statistics.median(
-        row["oracle_seconds"] for r in runs for row in r["history"]), 3)  # fmt: skip
+    out["oracle_seconds"] = round(
+        statistics.median(row["oracle_seconds"] for r in runs for row in r["history"]), 3
+    )
     return out
 
 
@@ -183,8 +196,11 @@ def _spread(values: list) -> dict | None:
     values = [v for v in values if v is not None]
     if not values:
         return None
-    return {"median": round(statistics.median(values), 4), "min": round(min(values), 4),
-            "max": round(max(values), 4)}  # fmt: skip
+    return {
+        "median": round(statistics.median(values), 4),
+        "min": round(min(values), 4),
+        "max": round(max(values), 4),
+    }
 
 
 def _plain(value):
@@ -207,33 +223,49 @@ def main() -> None:
     if args.record:
         unknown = set(args.cases.split(",")) - set(CASES)
         if unknown:
-            print(f"error: --cases: unknown {sorted(unknown)}; known: {sorted(CASES)}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"error: --cases: unknown {sorted(unknown)}; known: {sorted(CASES)}",
+                file=sys.stderr,
+            )
             sys.exit(2)
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         from sermodels.data.demo import write_demo_corpus
 
-        specs = [{"space": args.space, "seed": seed, "case": case}
-                 for seed in range(args.seeds) for case in args.cases.split(",")]  # fmt: skip
+        specs = [
+            {"space": args.space, "seed": seed, "case": case}
+            for seed in range(args.seeds)
+            for case in args.cases.split(",")
+        ]
         started = time.perf_counter()
         with tempfile.TemporaryDirectory() as tmp:
             data = str(write_demo_corpus(Path(tmp) / "demo.h5", progress=False))
             context = get_context("spawn")
-            with ProcessPoolExecutor(args.workers, mp_context=context,
-                                     max_tasks_per_child=1) as pool:  # fmt: skip
+            with ProcessPoolExecutor(
+                args.workers, mp_context=context, max_tasks_per_child=1
+            ) as pool:
                 runs = list(pool.map(record, specs, [data] * len(specs)))
-        payload = {"code_hash": code_hash(), "recorded": time.strftime("%Y-%m-%d"),
-                   "machine": f"{os.cpu_count()}-core CPU", "space": args.space,
-                   "seeds": list(range(args.seeds)), "epochs": EPOCHS,
-                   "seconds": round(time.perf_counter() - started), "runs": runs}  # fmt: skip
+        payload = {
+            "code_hash": code_hash(),
+            "recorded": time.strftime("%Y-%m-%d"),
+            "machine": f"{os.cpu_count()}-core CPU",
+            "space": args.space,
+            "seeds": list(range(args.seeds)),
+            "epochs": EPOCHS,
+            "seconds": round(time.perf_counter() - started),
+            "runs": runs,
+        }
         args.out.write_text(json.dumps(payload, separators=(",", ":")))
     if not args.out.is_file():
         print(f"error: {args.out}: not recorded; run with --record", file=sys.stderr)
         sys.exit(2)
     payload = json.loads(args.out.read_text())
     is_stale = stale(payload["code_hash"], code_hash(), f"{args.out.name} (rerun with --record)")
-    result = {**figures(payload), "cache_stale": is_stale,
-              "recorded": payload["recorded"], "record_seconds": payload["seconds"]}  # fmt: skip
+    result = {
+        **figures(payload),
+        "cache_stale": is_stale,
+        "recorded": payload["recorded"],
+        "record_seconds": payload["seconds"],
+    }
     emit(result)
 
 

@@ -41,7 +41,9 @@ import math
 import os
 import sys
 import tempfile
+import textwrap
 import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
@@ -51,12 +53,24 @@ from common import ROOT, emit
 OUT = ROOT / "bench" / "histories" / "sgan_runs.json"
 ONSET = 3  # the first epoch a forced failure acts on
 NDB_SAMPLES = 640  # generated samples per epoch for the different-bins test
-RECIPE = {"sgan.d_lr": 1.0e-4, "sgan.g_lr": 1.0e-3, "sgan.instance_noise": 0.3,
-          "sgan.label_smoothing": 0.3, "sgan.depth_G": 3, "sgan.n_kernels_G": [16, 8, 1],
-          "sgan.cnn_n_row_G": 3, "sgan.cnn_n_col_G": 3, "sgan.depth_D": 2,
-          "sgan.n_kernels_D": [8, 16], "sgan.cnn_n_row_D": 3, "sgan.cnn_n_col_D": 3,
-          "sgan.pool_n_row_D": [2, 2], "sgan.pool_n_col_D": [2, 2], "sgan.n_node": 64,
-          "sgan.latent_dim": 64}  # fmt: skip
+RECIPE = {
+    "sgan.d_lr": 1.0e-4,
+    "sgan.g_lr": 1.0e-3,
+    "sgan.instance_noise": 0.3,
+    "sgan.label_smoothing": 0.3,
+    "sgan.depth_G": 3,
+    "sgan.n_kernels_G": [16, 8, 1],
+    "sgan.cnn_n_row_G": 3,
+    "sgan.cnn_n_col_G": 3,
+    "sgan.depth_D": 2,
+    "sgan.n_kernels_D": [8, 16],
+    "sgan.cnn_n_row_D": 3,
+    "sgan.cnn_n_col_D": 3,
+    "sgan.pool_n_row_D": [2, 2],
+    "sgan.pool_n_col_D": [2, 2],
+    "sgan.n_node": 64,
+    "sgan.latent_dim": 64,
+}
 MECHANISMS = {  # name -> the failure mode it forces
     "freeze_d": "g_overpowers",
     "freeze_g": "d_overpowers",
@@ -66,9 +80,26 @@ MECHANISMS = {  # name -> the failure mode it forces
 }
 EVALUATED_SPACES = ["sgan_audio", "sgan_video", "sgan_av", "sgan_unsupervised"]
 SETS = {"calibration": (["demo"], [0, 1]), "evaluation": (EVALUATED_SPACES, [200])}
-KEPT = ("epoch", "d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake",
-        "class_acc", "d_grad_norm", "g_grad_norm", "diversity", "ndb", "nonfinite",
-        "diversity_seconds", "epoch_seconds", "val_uar", "val_score", "train_rows")  # fmt: skip
+KEPT = (
+    "epoch",
+    "d_loss",
+    "d_loss_real",
+    "d_loss_fake",
+    "g_loss",
+    "d_acc_real",
+    "d_acc_fake",
+    "class_acc",
+    "d_grad_norm",
+    "g_grad_norm",
+    "diversity",
+    "ndb",
+    "nonfinite",
+    "diversity_seconds",
+    "epoch_seconds",
+    "val_uar",
+    "val_score",
+    "train_rows",
+)
 
 
 # parts of the model library no recorded run executes: prediction and the source-option table
@@ -180,15 +211,24 @@ def _docstring(statement: ast.stmt) -> bool:
     )
 
 
-def code_hash(root: Path = ROOT) -> str:
-    """What the histories depend on: :func:`model_code_hash` and what this recorder runs
-    (its plan, recipe, mechanisms and recording code; not its command line or this hash)."""
+def function_definitions(functions: list[Callable]) -> list[str]:
+    """What ``functions`` define, read as :func:`package_definitions` reads a module (not
+    their layout, comments, docstrings or type hints)."""
     import inspect
 
+    return [
+        ast.dump(_without_wiring(ast.parse(textwrap.dedent(inspect.getsource(f))), ""))
+        for f in functions
+    ]
+
+
+def code_hash(root: Path = ROOT) -> str:
+    """What the histories depend on: :func:`model_code_hash` and what this recorder runs
+    (its plan, recipe, mechanisms and recording code as definitions; not its command line or
+    this hash)."""
     digest = hashlib.sha256(model_code_hash(root).encode())
-    recorder = [plan, random_overrides, force, record, _plain]
-    for function in recorder:
-        digest.update(inspect.getsource(function).encode())
+    for definition in function_definitions([plan, random_overrides, force, record, _plain]):
+        digest.update(definition.encode())
     constants = (ONSET, NDB_SAMPLES, RECIPE, MECHANISMS, SETS, KEPT, NOT_TRAINING)
     digest.update(json.dumps(constants, sort_keys=True).encode())
     return digest.hexdigest()[:16]
@@ -201,16 +241,41 @@ def plan(draws: int) -> list[dict]:
         for space in spaces:
             for seed in seeds:
                 for index, (mechanism, label) in enumerate(MECHANISMS.items()):
-                    runs.append({"set": set_name, "space": space, "seed": seed,
-                                 "kind": "mechanism", "mechanism": mechanism, "label": label,
-                                 "onset": ONSET})  # fmt: skip
-                    runs.append({"set": set_name, "space": space, "seed": 10 * seed + 50 + index,
-                                 "kind": "control", "mechanism": None, "label": "healthy",
-                                 "onset": None})  # fmt: skip
+                    runs.append(
+                        {
+                            "set": set_name,
+                            "space": space,
+                            "seed": seed,
+                            "kind": "mechanism",
+                            "mechanism": mechanism,
+                            "label": label,
+                            "onset": ONSET,
+                        }
+                    )
+                    runs.append(
+                        {
+                            "set": set_name,
+                            "space": space,
+                            "seed": 10 * seed + 50 + index,
+                            "kind": "control",
+                            "mechanism": None,
+                            "label": "healthy",
+                            "onset": None,
+                        }
+                    )
                 if set_name == "evaluation":
-                    runs += [{"set": set_name, "space": space, "seed": seed + 10 + d,
-                              "kind": "random", "mechanism": None, "label": None,
-                              "onset": None} for d in range(draws)]  # fmt: skip
+                    runs += [
+                        {
+                            "set": set_name,
+                            "space": space,
+                            "seed": seed + 10 + d,
+                            "kind": "random",
+                            "mechanism": None,
+                            "label": None,
+                            "onset": None,
+                        }
+                        for d in range(draws)
+                    ]
     return runs
 
 
@@ -264,9 +329,11 @@ def record(run_spec: dict, epochs: int, data: str) -> dict:
     if run_spec["kind"] == "random":
         overrides = random_overrides(space, run_spec["seed"])
     else:
-        overrides = {k: v for k, v in RECIPE.items()
-                     if k in ("sgan.d_lr", "sgan.g_lr") or k.split(".")[1] not in
-                     space.base.get("sgan", {})}  # fmt: skip
+        overrides = {
+            k: v
+            for k, v in RECIPE.items()
+            if k in ("sgan.d_lr", "sgan.g_lr") or k.split(".")[1] not in space.base.get("sgan", {})
+        }
     overrides["train.seed"] = run_spec["seed"]
     overrides["sgan.ndb_samples"] = NDB_SAMPLES  # off by default; recorded to compare it
     mapping = space.run_config(overrides, max_epochs=epochs)
@@ -327,17 +394,31 @@ def main() -> None:
             for done, future in enumerate(futures, 1):
                 recorded.append(future.result())
                 last = recorded[-1]
-                print(f"[{done}/{len(runs)}] {last['set']} {last['space']} {last['kind']} "
-                      f"{last['mechanism'] or ''} seed {last['seed']}: {last['seconds']} s",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                print(
+                    f"[{done}/{len(runs)}] {last['set']} {last['space']} {last['kind']} "
+                    f"{last['mechanism'] or ''} seed {last['seed']}: {last['seconds']} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    payload = {"code_hash": code_hash(), "recorded": time.strftime("%Y-%m-%d"),
-               "machine": f"{os.cpu_count()}-core CPU", "epochs": args.epochs,
-               "onset": ONSET, "seconds": round(time.perf_counter() - started),
-               "runs": recorded}  # fmt: skip
+    payload = {
+        "code_hash": code_hash(),
+        "recorded": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()}-core CPU",
+        "epochs": args.epochs,
+        "onset": ONSET,
+        "seconds": round(time.perf_counter() - started),
+        "runs": recorded,
+    }
     args.out.write_text(json.dumps(payload, separators=(",", ":")))
-    emit({"recorded": len(recorded), "seconds": payload["seconds"],
-                      "code_hash": payload["code_hash"], "out": str(args.out)})  # fmt: skip
+    emit(
+        {
+            "recorded": len(recorded),
+            "seconds": payload["seconds"],
+            "code_hash": payload["code_hash"],
+            "out": str(args.out),
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -35,17 +35,29 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
-from common import ROOT, emit, files_hash
-from record_histories import library_definitions
+from common import ROOT, emit
+from record_histories import library_definitions, module_definitions
 
 OUT = ROOT / "bench" / "histories" / "selection_runs.json"
 SPACE = "demo"
 CORPORA = {"calibration": 0, "evaluation": 1}  # corpus seed (the demo corpus's own is 0)
 CONFIG_DRAWS = {"calibration": 500, "evaluation": 600}  # seeds of the random draws
 SPEAKERS, PER_SPEAKER, VALID_FOLDS = 128, 40, "2,3,12:127"
-KEPT = ("epoch", "d_loss", "g_loss", "d_acc_real", "d_acc_fake", "class_acc", "d_grad_norm",
-        "g_grad_norm", "diversity", "nonfinite", "val_uar", "val_score",
-        "epoch_seconds")  # fmt: skip
+KEPT = (
+    "epoch",
+    "d_loss",
+    "g_loss",
+    "d_acc_real",
+    "d_acc_fake",
+    "class_acc",
+    "d_grad_norm",
+    "g_grad_norm",
+    "diversity",
+    "nonfinite",
+    "val_uar",
+    "val_score",
+    "epoch_seconds",
+)
 
 
 def code_hash() -> str:
@@ -58,7 +70,8 @@ def code_hash() -> str:
     digest = hashlib.sha256()
     for part in library_definitions():
         digest.update(part.encode())
-    digest.update(files_hash([Path(__file__).resolve()]).encode())
+    for part in module_definitions([Path(__file__).resolve()]):
+        digest.update(part.encode())
 
     space = yaml.safe_load((ROOT / "search_spaces" / f"{SPACE}.yaml").read_text())
     trained = {key: space.get(key) for key in ("base", "params", "max_epochs")}
@@ -67,9 +80,12 @@ def code_hash() -> str:
 
 
 def plan(configs: int, seeds: int) -> list[dict]:
-    return [{"set": name, "config": index, "draw": CONFIG_DRAWS[name] + index, "seed": seed}
-            for name in CORPORA for index in range(configs)
-            for seed in range(seeds)]  # fmt: skip
+    return [
+        {"set": name, "config": index, "draw": CONFIG_DRAWS[name] + index, "seed": seed}
+        for name in CORPORA
+        for index in range(configs)
+        for seed in range(seeds)
+    ]
 
 
 def drawn_overrides(draw: int) -> dict:
@@ -107,8 +123,12 @@ def record(spec: dict, corpora: dict[str, str]) -> dict:
         history.append({k: _plain(metrics[k]) for k in KEPT if k in metrics})
         if metrics.get("nonfinite"):
             break  # a sweep's trial ends here too
-    return {**spec, "overrides": _plain(overrides),
-            "seconds": round(time.perf_counter() - started, 1), "history": history}  # fmt: skip
+    return {
+        **spec,
+        "overrides": _plain(overrides),
+        "seconds": round(time.perf_counter() - started, 1),
+        "history": history,
+    }
 
 
 def _plain(value):
@@ -136,10 +156,18 @@ def main() -> None:
     runs = plan(args.configs, args.seeds)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        corpora = {name: str(write_demo_corpus(Path(tmp) / f"{name}.h5", n_speakers=SPEAKERS,
-                                               per_speaker=PER_SPEAKER, seed=seed,
-                                               progress=False))
-                   for name, seed in CORPORA.items()}  # fmt: skip
+        corpora = {
+            name: str(
+                write_demo_corpus(
+                    Path(tmp) / f"{name}.h5",
+                    n_speakers=SPEAKERS,
+                    per_speaker=PER_SPEAKER,
+                    seed=seed,
+                    progress=False,
+                )
+            )
+            for name, seed in CORPORA.items()
+        }
         context = get_context("spawn")
         with ProcessPoolExecutor(args.workers, mp_context=context, max_tasks_per_child=1) as pool:
             futures = [pool.submit(record, spec, corpora) for spec in runs]
@@ -147,20 +175,41 @@ def main() -> None:
             for done, future in enumerate(futures, 1):
                 recorded.append(future.result())
                 last = recorded[-1]
-                print(f"[{done}/{len(runs)}] {last['set']} config {last['config']} seed "
-                      f"{last['seed']}: {last['seconds']} s", file=sys.stderr,
-                      flush=True)  # fmt: skip
-    payload = {"code_hash": code_hash(), "recorded": time.strftime("%Y-%m-%d"),
-               "machine": f"{os.cpu_count()}-core CPU", "space": SPACE,
-               "corpora": {name: {"seed": seed, "speakers": SPEAKERS,
-                                  "per_speaker": PER_SPEAKER, "valid_idx": VALID_FOLDS}
-                           for name, seed in CORPORA.items()},
-               "configs": args.configs, "seeds": args.seeds,
-               "seconds": round(time.perf_counter() - started), "runs": recorded}  # fmt: skip
+                print(
+                    f"[{done}/{len(runs)}] {last['set']} config {last['config']} seed "
+                    f"{last['seed']}: {last['seconds']} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    payload = {
+        "code_hash": code_hash(),
+        "recorded": time.strftime("%Y-%m-%d"),
+        "machine": f"{os.cpu_count()}-core CPU",
+        "space": SPACE,
+        "corpora": {
+            name: {
+                "seed": seed,
+                "speakers": SPEAKERS,
+                "per_speaker": PER_SPEAKER,
+                "valid_idx": VALID_FOLDS,
+            }
+            for name, seed in CORPORA.items()
+        },
+        "configs": args.configs,
+        "seeds": args.seeds,
+        "seconds": round(time.perf_counter() - started),
+        "runs": recorded,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(payload, separators=(",", ":")))
-    emit({"recorded": len(recorded), "seconds": payload["seconds"],
-                      "code_hash": payload["code_hash"], "out": str(args.out)})  # fmt: skip
+    emit(
+        {
+            "recorded": len(recorded),
+            "seconds": payload["seconds"],
+            "code_hash": payload["code_hash"],
+            "out": str(args.out),
+        }
+    )
 
 
 if __name__ == "__main__":

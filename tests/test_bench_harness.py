@@ -1,5 +1,5 @@
 """The benchmarks' harness (``bench/common.py``, ``bench/page_cache.py``): one JSON line,
-hashes, the stale check, the child runner and a file's pages sent out of the page cache, each
+the stale check, the child runner and a file's pages sent out of the page cache, each
 run for real."""
 
 import json
@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
 import pytest  # noqa: E402
-from common import emit, files_hash, run_child, spread, stale  # noqa: E402
+from common import emit, run_child, spread, stale  # noqa: E402
 from page_cache import Evicting, cached_share, cold_read_mb_s, evict  # noqa: E402
 
 from tests.helpers import poll  # noqa: E402
@@ -22,13 +22,6 @@ def test_emit_prints_one_json_line(capsys):
     emit({"benchmark": "x", "value": 0.5})
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and json.loads(out) == {"benchmark": "x", "value": 0.5}
-
-
-def test_files_hash_is_of_paths_and_bytes_in_path_order(tmp_path):
-    first, second = ROOT / "README.md", ROOT / "Makefile"
-    assert files_hash([first, second]) == files_hash([second, first])
-    assert files_hash([first]) != files_hash([second])
-    assert len(files_hash([first])) == 16
 
 
 def test_a_stale_cache_says_so_on_stderr(capsys):

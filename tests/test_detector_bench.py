@@ -183,3 +183,28 @@ def test_the_history_hash_follows_what_the_library_does_not_where_it_lives(tmp_p
         (home.parent / "moved.py").read_text().replace("    ", "    x = 0\n    ", 1)
     )
     assert model_code_hash(tmp_path) != recorded  # a moved definition changed
+
+
+def test_a_recorders_own_code_is_hashed_as_definitions_not_layout(tmp_path):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import importlib.util
+
+    from record_histories import function_definitions
+
+    def definitions_of(source: str) -> list[str]:
+        path = tmp_path / f"recorder_{abs(hash(source))}.py"
+        path.write_text(source)
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return function_definitions([module.record])
+
+    recorded = definitions_of("def record(seed: int) -> dict:\n    return {'seed': seed}\n")
+    assert (
+        definitions_of(
+            'def record(seed):\n    """Worded."""\n    # a comment\n    return {\n'
+            "        'seed': seed,\n    }\n"
+        )
+        == recorded
+    )  # type hints, docstring, comment and layout
+    assert definitions_of("def record(seed):\n    return {'seed': seed + 1}\n") != recorded
