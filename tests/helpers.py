@@ -1,5 +1,5 @@
 """What many tests do the same way: run ``launch.py`` as a user would, find a free loopback
-port, and wait for something that another process makes happen."""
+port, wait for something that another process makes happen, and train the smallest SGAN."""
 
 from __future__ import annotations
 
@@ -11,6 +11,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# the smallest SGAN the tests train (a run's ``sgan`` section): a few seconds an epoch on a CPU
+TINY_SGAN = {
+    "latent_dim": 8,
+    "depth_G": 3,
+    "n_kernels_G": [4, 4, 1],
+    "depth_D": 1,
+    "n_kernels_D": [4],
+    "pool_n_row_D": [2],
+    "pool_n_col_D": [2],
+    "n_node": 8,
+}
 
 
 def launch_command(*args: object) -> list[str]:

@@ -12,6 +12,7 @@ import numpy as np
 from sermodels.config import config_from_dict
 from sermodels.data import load_run_corpus
 from sermodels.training.run import make_run
+from tests.helpers import TINY_SGAN
 
 CONFIGS = {
     "sgan": {
@@ -23,16 +24,7 @@ CONFIGS = {
             "r_nrow": 32,
             "r_ncol": 16,
         },
-        "sgan": {
-            "latent_dim": 8,
-            "depth_G": 3,
-            "n_kernels_G": [4, 4, 1],
-            "depth_D": 1,
-            "n_kernels_D": [4],
-            "pool_n_row_D": [2],
-            "pool_n_col_D": [2],
-            "n_node": 8,
-        },
+        "sgan": dict(TINY_SGAN),
         "train": {"epochs": 2, "batch_size": 16, "patience": 0, "save_img_interval": 0},
     },
     "ser": {

@@ -10,19 +10,10 @@ from sermodels.data import load_run_corpus
 from sermodels.errors import ConfigError
 from sermodels.training.gan_values import HEALTH_SIGNALS
 from sermodels.training.run import make_run, train
+from tests.helpers import TINY_SGAN
 
 pytestmark = pytest.mark.backends  # every test here runs on TensorFlow and on JAX
 
-TINY_SGAN = dict(
-    latent_dim=8,
-    depth_G=3,
-    n_kernels_G=[4, 4, 1],
-    depth_D=1,
-    n_kernels_D=[4],
-    pool_n_row_D=[2],
-    pool_n_col_D=[2],
-    n_node=8,
-)
 AV = dict(
     features=["a_feat", "v_feat"],
     tasks="category:4:2",

@@ -14,18 +14,10 @@ from sermodels.data.modes import GIB, MemoryShare, choose_mode
 from sermodels.data.stream import StreamSplit, check_readable, prefetched
 from sermodels.errors import ConfigError, DataError
 from sermodels.training.run import make_run
+from tests.helpers import TINY_SGAN
 
-TINY_SGAN = dict(
-    latent_dim=8,
-    depth_G=3,
-    n_kernels_G=[4, 4, 1],
-    depth_D=1,
-    n_kernels_D=[4],
-    pool_n_row_D=[2],
-    pool_n_col_D=[2],
-    n_node=8,
-    ndb_samples=640,
-)
+# the different-bins test's samples at the tiny size
+SGAN = {**TINY_SGAN, "ndb_samples": 640}
 AV = dict(
     features=["a_feat", "v_feat"],
     tasks="category:4:2",
@@ -44,7 +36,7 @@ def sgan_config(**train):
         {
             "model": "sgan",
             "data": AV,
-            "sgan": TINY_SGAN,
+            "sgan": SGAN,
             "train": {
                 "epochs": 2,
                 "batch_size": 16,

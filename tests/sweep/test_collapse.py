@@ -6,6 +6,7 @@ import pytest
 
 from sweep.collapse import FAILURES, CollapseDetector, Verdict, deciding_verdict
 from sweep.settings import CLASSIFIER_STOPS
+from tests.helpers import TINY_SGAN
 
 HEALTHY_EPOCH = {
     "d_loss": 0.4,
@@ -291,14 +292,7 @@ def test_a_real_sgan_whose_networks_die_is_dead(tiny_corpus):
                 "r_ncol": 16,
             },
             "sgan": {
-                "latent_dim": 8,
-                "depth_G": 3,
-                "n_kernels_G": [4, 4, 1],
-                "depth_D": 1,
-                "n_kernels_D": [4],
-                "pool_n_row_D": [2],
-                "pool_n_col_D": [2],
-                "n_node": 8,
+                **TINY_SGAN,
                 "d_lr": 5.0,
                 "g_lr": 5.0,
             },

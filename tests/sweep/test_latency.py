@@ -10,6 +10,7 @@ from sermodels.data import load_run_corpus
 from sermodels.errors import ConfigError
 from sermodels.training.run import make_run
 from sweep.trainable import classifier_latency_ms
+from tests.helpers import TINY_SGAN
 
 DATA = {"features": ["a_feat"], "tasks": "category:4:2", "test_idx": "0", "valid_idx": "1"}
 
@@ -43,16 +44,7 @@ def test_an_sgans_discriminator_is_timed_on_every_modality(tiny_corpus):
                 "r_nrow": [32, 16],
                 "r_ncol": [16, 16],
             },
-            "sgan": {
-                "latent_dim": 8,
-                "depth_G": 3,
-                "n_kernels_G": [4, 4, 1],
-                "depth_D": 1,
-                "n_kernels_D": [4],
-                "pool_n_row_D": [2],
-                "pool_n_col_D": [2],
-                "n_node": 8,
-            },
+            "sgan": dict(TINY_SGAN),
             "train": {"epochs": 1, "batch_size": 16, "patience": 0, "save_img_interval": 0},
         }
     )
