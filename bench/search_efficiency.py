@@ -45,6 +45,7 @@ its seed runs are kept in ``bench/histories/search_efficiency_runs.partial.json`
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import statistics
@@ -72,12 +73,13 @@ from record_reference import (
     code_hash,
     write_bench_corpus,
 )
-from seed_runs import quality, train_histories
+from seed_runs import SETTLED, quality, train_histories
 from sweeps import results_by_trial
 
 from search_spaces import load_space
 from search_spaces.objective import Reduction
 from sweep.reeval import SEED_OFFSET, confidence_bound
+from sweep.search import TRIAL_SEED
 from sweep.settings import CLASSIFIER_STOPS
 
 RUNS = ROOT / "bench" / "histories" / "search_efficiency_runs.json"
@@ -241,7 +243,7 @@ def needed_runs(method: str, trials: list[dict], runs: dict | None) -> list[dict
         pick = _best(trials)
         return [] if pick is None else [_spec(pick, s) for s in HELD_OUT]
     leaders = _leaders(trials)
-    fresh = [_spec(t, SEED_OFFSET + i) for t in leaders for i in range(REEVAL_SEEDS)]
+    fresh = [_fresh(t, i) for t in leaders for i in range(REEVAL_SEEDS)]
     if runs is None:
         return fresh
     pick = reeval_pick(leaders, runs)
@@ -250,6 +252,12 @@ def needed_runs(method: str, trials: list[dict], runs: dict | None) -> list[dict
 
 def _spec(trial: dict, seed: int) -> dict:
     return {"overrides": trial["overrides"], "seed": seed}
+
+
+def _fresh(trial: dict, index: int) -> dict:
+    """The ``index``-th fresh seed run of a leader, as ``sweep.reeval`` seeds it (the trial's
+    own seed, 0 where the sweep gave it none, plus :data:`~sweep.reeval.SEED_OFFSET`)."""
+    return _spec(trial, trial["overrides"].get(TRIAL_SEED, 0) + SEED_OFFSET + index)
 
 
 def _key(spec: dict) -> str:
@@ -279,7 +287,7 @@ def reeval_pick(leaders: list[dict], runs: dict) -> dict | None:
 
     def bound(trial: dict) -> float:
         values = [
-            reduction.reduce(runs[_key(_spec(trial, SEED_OFFSET + i))]["val_uar"])[0]
+            reduction.reduce(runs[_key(_fresh(trial, i))]["val_uar"])[0]
             for i in range(REEVAL_SEEDS)
         ]
         value = confidence_bound(values)
@@ -294,7 +302,7 @@ def outcome(method: str, trials: list[dict], runs: dict) -> dict:
     epochs = sum(t["epochs"] for t in trials)
     if method != "random_full":
         epochs += sum(
-            runs[_key(_spec(t, SEED_OFFSET + i))]["epochs"]
+            runs[_key(_fresh(t, i))]["epochs"]
             for t in _leaders(trials)
             for i in range(REEVAL_SEEDS)
         )
@@ -307,6 +315,78 @@ def failure_share(trials: list[dict]) -> float:
     second = trials[len(trials) // 2 :]
     stops = set(CLASSIFIER_STOPS)
     return sum(bool(stops & set(t["verdicts"])) for t in second) / len(second)
+
+
+def seed_landscape(payload: dict) -> dict:
+    """How alike two runs are when only their configuration differs a little, against one
+    configuration trained on different seeds.
+
+    ``close_pairs``: pairs of full-length sweep trials with the same choices and learning
+    rates, label smoothing and instance noise within about 12 % (0.05 in log10; 0.03 of
+    smoothing) of each other; ``close_pair_sd``: the SD of their settled values' difference
+    over the square root of two (one run's share). ``fresh_seed_sd``: the pooled SD of a
+    configuration's settled value over its fresh and held-out seed runs, each seed's effect
+    shared by every configuration taken out first. Where every trial of a sweep shares one
+    seed, close pairs differ far less than seeds do: the sweep sees that seed's landscape."""
+    budget, settled = load_space(SPACE).max_epochs, {}
+    for sweeps in payload["sweeps"].values():
+        for sweep in sweeps:
+            for trial in sweep["trials"]:
+                values = trial.get("val_uar", [])
+                if len(values) == budget and all(finite(v) for v in values):
+                    settled[json.dumps(trial["overrides"], sort_keys=True)] = statistics.fmean(
+                        values[-SETTLED:]
+                    )
+    points = [(_position(json.loads(key)), value) for key, value in settled.items()]
+    differences = [a[1] - b[1] for a, b in itertools.combinations(points, 2) if _close(a[0], b[0])]
+
+    runs = [(run["overrides"], run["seed"], run["quality"]) for run in payload["seed_runs"]]
+    by_seed: dict[int, list[float]] = {}
+    by_config: dict[str, list[tuple[int, float]]] = {}
+    for overrides, seed, value in runs:
+        key = json.dumps({k: v for k, v in overrides.items() if k != TRIAL_SEED}, sort_keys=True)
+        by_config.setdefault(key, []).append((seed, value))
+    for group in by_config.values():
+        mean = statistics.fmean(v for _, v in group)
+        for seed, value in group:
+            by_seed.setdefault(seed, []).append(value - mean)
+    shared = {seed: statistics.fmean(values) for seed, values in by_seed.items()}
+    variances = [
+        statistics.variance([v - shared[s] for s, v in group])
+        for group in by_config.values()
+        if len(group) > 1
+    ]
+    return {
+        "close_pairs": len(differences),
+        "close_pair_sd": round(statistics.pstdev(differences) / math.sqrt(2), 4)
+        if differences
+        else None,
+        "fresh_seed_configs": len(variances),
+        "fresh_seed_sd": round(math.sqrt(statistics.fmean(variances)), 4) if variances else None,
+    }
+
+
+def _position(overrides: dict) -> tuple:
+    d_lr, g_lr = overrides["sgan.d_lr"], overrides["sgan.g_lr"]
+    noise = overrides.get("sgan.instance_noise")
+    return (
+        (
+            overrides["sgan.latent_dim"],
+            overrides["sgan.n_node"],
+            "sgan.label_smoothing" in overrides,
+            noise is not None,
+        ),
+        (math.log10(d_lr), math.log10(g_lr / d_lr), math.log10(noise) if noise else 0.0),
+        overrides.get("sgan.label_smoothing", 0.0),
+    )
+
+
+def _close(a: tuple, b: tuple) -> bool:
+    return (
+        a[0] == b[0]
+        and all(abs(x - y) < 0.05 for x, y in zip(a[1], b[1], strict=True))
+        and abs(a[2] - b[2]) < 0.03
+    )
 
 
 # -- figures -----------------------------------------------------------------------------
@@ -357,6 +437,7 @@ def figures(payload: dict, target: float) -> dict:
         "second_half_failure_share": shares,
         "other_methods": others,
         "failure_share_ratio": _ratio(shares["sersweep"]["mean"], shares["random_full"]["mean"]),
+        "seed_landscape": seed_landscape(payload),
         "runs": {
             m: [{str(k): v for k, v in row.items()} for row in rows] for m, rows in table.items()
         },

@@ -45,6 +45,7 @@ VERDICT_ATTRS = (
     "stop_reason",
 )
 ALWAYS_KEPT = ("verdict", "best_epoch")
+TRIAL_SEED = "train.seed"
 COLLAPSE_CONSTRAINT = "collapse"  # > 0: the trial ended in a failure verdict the sweep stops on
 
 
@@ -67,13 +68,25 @@ def objective_keys(space: SearchSpace) -> list[str]:
 
 class DefineByRun:
     """The define-by-run function OptunaSearch calls: parameters come from the space file;
-    the config overrides they imply travel to the trial under ``overrides``."""
+    the config overrides they imply travel to the trial under ``overrides``.
+
+    Each trial trains with its own seed, its Optuna trial number (``train.seed`` among its
+    overrides, so ``best`` and ``final`` rebuild it exactly). Under one shared seed, nearby
+    configurations train almost alike, so the sampler would model that one seed's landscape
+    and chase its lucky bumps, which fresh seeds do not repeat; with a seed per trial it sees
+    the seed noise it has to see through. A seed the space's base fixes (or ``--set
+    train.seed=N``) stays fixed for every trial, and a space may search it like any key.
+    """
 
     def __init__(self, space: SearchSpace) -> None:
         self.space = space
+        self.seed_is_fixed = "seed" in space.base.get("train", {})
 
     def __call__(self, trial: optuna.Trial) -> dict:
-        return {"overrides": self.space.suggest(trial)}
+        overrides = self.space.suggest(trial)
+        if not self.seed_is_fixed:
+            overrides.setdefault(TRIAL_SEED, trial.number)
+        return {"overrides": overrides}
 
 
 class SweepOptunaSearch(OptunaSearch):

@@ -46,7 +46,7 @@ from search_spaces import SearchSpace
 from search_spaces.objective import COST_METRICS, epoch_value
 from sermodels.errors import ConfigError
 from sweep.results import INHERITED_ATTR, is_inherited, load_study, trial_curves
-from sweep.search import COLLAPSE_CONSTRAINT, VERDICT_ATTRS
+from sweep.search import COLLAPSE_CONSTRAINT, TRIAL_SEED, VERDICT_ATTRS
 from sweep.settings import load_settings, sweep_space
 from sweep.study_storage import open_storage
 
@@ -133,6 +133,9 @@ def _inherit(
         _contains(replay.distributions[name], value) for name, value in trial.params.items()
     ):
         return None, "with a value outside this space's range"
+    earlier = json.loads(trial.user_attrs.get("overrides", "{}"))
+    if TRIAL_SEED in earlier:  # what the earlier sweep trained, its seed included
+        overrides[TRIAL_SEED] = earlier[TRIAL_SEED]
     failed = trial.state == TrialState.PRUNED
     values = None
     if not failed:

@@ -62,7 +62,7 @@ def sweep_trial(number: int, value: float, epochs: int = 6) -> dict:
         "state": "COMPLETE",
         "value": value,
         "epochs": epochs,
-        "overrides": {"sgan.d_lr": number},
+        "overrides": {"sgan.d_lr": number, "train.seed": number},
         "verdicts": [],
     }
 
@@ -71,7 +71,8 @@ def seed_runs(trial: dict, values: list[float]) -> dict:
     """Fresh-seed runs of ``trial`` whose every epoch scores its seed's value."""
     runs = {}
     for i, value in enumerate(values):
-        spec = search_efficiency._spec(trial, SEED_OFFSET + i)
+        spec = search_efficiency._fresh(trial, i)
+        assert spec["seed"] == trial["number"] + SEED_OFFSET + i  # as sweep.reeval seeds
         runs[search_efficiency._key(spec)] = {**spec, "val_uar": [value] * 6, "epochs": 6}
     return runs
 

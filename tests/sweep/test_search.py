@@ -38,6 +38,17 @@ def test_an_unknown_sampler_is_refused(tmp_path):
         SweepOptunaSearch(load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s", sampler="grid")
 
 
+def test_each_trial_trains_with_its_own_seed_unless_the_space_fixes_one(tmp_path):
+    searcher = SweepOptunaSearch(load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s")
+    seeds = [searcher.suggest(f"t{i}")["overrides"]["train.seed"] for i in range(3)]
+    assert seeds == [0, 1, 2]
+    fixed = load_space("demo").with_settings({"train.seed": 7})  # as `--set train.seed=7`
+    searcher = SweepOptunaSearch(fixed, f"sqlite:///{tmp_path / 'f.db'}", "f")
+    overrides = searcher.suggest("t0")["overrides"]
+    assert "train.seed" not in overrides
+    assert fixed.run_config(overrides)["train"]["seed"] == 7
+
+
 def told_state(tmp_path, result: dict, stopping=("nan", "mode_collapse")):
     """The Optuna trial a searcher makes of ``result``, a trial's last result."""
     tmp_path.mkdir(exist_ok=True)

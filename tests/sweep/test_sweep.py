@@ -192,6 +192,10 @@ def test_sweep_runs_every_trial_and_the_study_agrees_with_ray(finished_sweep):
             ended = row["epoch_started_at"] + row["time_this_iter_s"]
             assert row["epoch_started_at"] < ended <= following["epoch_started_at"]
         assert trial.user_attrs["verdict"] == rows[-1]["verdict"]
+        # each trial trained with its own seed, its Optuna number, kept with its overrides
+        overrides = json.loads(trial.user_attrs["overrides"])
+        assert rows[-1]["config"]["overrides"]["train.seed"] == overrides["train.seed"]
+        assert overrides["train.seed"] == trial.number
         # every verdict reached, on the study as in the results
         assert trial.user_attrs.get("verdicts", []) == json.loads(rows[-1]["verdicts"])
         if trial.state == TrialState.COMPLETE:

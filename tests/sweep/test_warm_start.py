@@ -4,6 +4,7 @@ reduction; trials that do not fit the new space are skipped with a count, never 
 inherited trials are never picked and the report marks them; a folder that is no sweep, or
 one with other objectives, is one line and nothing written."""
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -100,6 +101,8 @@ def test_the_earlier_trials_enter_the_new_study_first_and_are_never_picked(earli
         was = by_number[trial.user_attrs[INHERITED_ATTR]["optuna_trial"]]
         assert trial.params == was.params and trial.state == was.state
         assert trial.user_attrs.get("verdict") == was.user_attrs.get("verdict")
+        # what the earlier sweep trained, its trial's own seed included
+        assert json.loads(trial.user_attrs["overrides"]) == json.loads(was.user_attrs["overrides"])
         assert trial.constraints == {"collapse": 1.0 if was.state == TrialState.PRUNED else 0.0}
         if was.state == TrialState.COMPLETE:  # reduced again, as the new sweep reduces
             rows = curves[was.user_attrs["ray_trial_id"]]
