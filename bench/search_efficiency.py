@@ -84,6 +84,9 @@ from sweep.settings import CLASSIFIER_STOPS
 
 RUNS = ROOT / "bench" / "histories" / "search_efficiency_runs.json"
 PARTIAL = RUNS.with_name("search_efficiency_runs.partial.json")  # a recording under way
+# the 5 x 64 recording made while every trial of a sweep trained with seed 0: kept for what
+# one shared seed does to a search (its `seed_landscape`)
+ONE_SEED = RUNS.with_name("search_efficiency_runs_one_seed.json")
 TRIALS = 64
 # 8 as well as the 16, 32 and 64 compared: a ratio of 1/3 of random search's 64-trial epochs
 # lies below what a 16-trial sweep and its re-evaluation spend
@@ -324,7 +327,7 @@ def seed_landscape(payload: dict) -> dict:
     ``close_pairs``: pairs of full-length sweep trials with the same choices and learning
     rates, label smoothing and instance noise within about 12 % (0.05 in log10; 0.03 of
     smoothing) of each other; ``close_pair_sd``: the SD of their settled values' difference
-    over the square root of two (one run's share). ``fresh_seed_sd``: the pooled SD of a
+    (root mean square, each pair's order being arbitrary) over the square root of two (one run's share). ``fresh_seed_sd``: the pooled SD of a
     configuration's settled value over its fresh and held-out seed runs, each seed's effect
     shared by every configuration taken out first. Where every trial of a sweep shares one
     seed, close pairs differ far less than seeds do: the sweep sees that seed's landscape."""
@@ -358,7 +361,7 @@ def seed_landscape(payload: dict) -> dict:
     ]
     return {
         "close_pairs": len(differences),
-        "close_pair_sd": round(statistics.pstdev(differences) / math.sqrt(2), 4)
+        "close_pair_sd": round(math.sqrt(statistics.fmean(d * d for d in differences) / 2), 4)
         if differences
         else None,
         "fresh_seed_configs": len(variances),
@@ -554,6 +557,7 @@ def main() -> None:
             "target": target,
             "target_held_out": reference["pick"]["held_out"],
             **figures(payload, target),
+            "one_seed_landscape": seed_landscape(json.loads(ONE_SEED.read_text())),
         }
     )
 

@@ -152,6 +152,36 @@ def test_benchmarks_publishes_the_recorded_target_and_what_the_runs_are():
     assert len(payload["sweeps"]["sersweep"]) >= 3
 
 
+def test_benchmarks_publishes_what_one_shared_seed_did_to_the_search():
+    section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
+    landscape = search_efficiency.seed_landscape(json.loads(search_efficiency.ONE_SEED.read_text()))
+    assert f"finds {landscape['close_pairs']} pairs" in section
+    assert f"differs by **{landscape['close_pair_sd']:.3f} per run**" in section
+    assert f"({landscape['fresh_seed_configs']} configurations" in section
+    assert f"differs by **{landscape['fresh_seed_sd']:.3f}**" in section
+
+
+def test_seed_landscape_tells_a_shared_seed_from_seed_noise():
+    def trial(d_lr: float, settled: float) -> dict:
+        overrides = {"sgan.d_lr": d_lr, "sgan.g_lr": d_lr, "sgan.latent_dim": 16}
+        overrides["sgan.n_node"] = 32
+        return {"overrides": overrides, "val_uar": [0.3, 0.3, 0.3] + [settled] * 3}
+
+    def run(d_lr: float, seed: int, value: float) -> dict:
+        return {**trial(d_lr, value), "seed": seed, "quality": value}
+
+    payload = {
+        # 1e-3 and 1.05e-3 are close; 2e-3 is no one's neighbour
+        "sweeps": {"m": [{"trials": [trial(1e-3, 0.50), trial(1.05e-3, 0.52), trial(2e-3, 0.1)]}]},
+        # seed 1 adds 0.1 to every configuration: that shared effect is not seed noise
+        "seed_runs": [run(1e-3, 0, 0.4), run(1e-3, 1, 0.5), run(2e-3, 0, 0.2), run(2e-3, 1, 0.3)],
+    }
+    landscape = search_efficiency.seed_landscape(payload)
+    assert landscape["close_pairs"] == 1
+    assert landscape["close_pair_sd"] == pytest.approx(0.02 / 2**0.5, abs=1e-4)
+    assert landscape["fresh_seed_configs"] == 2 and landscape["fresh_seed_sd"] == 0.0
+
+
 def test_benchmarks_says_how_far_a_recording_under_way_has_got():
     if not search_efficiency.PARTIAL.is_file():
         pytest.skip("no search-efficiency recording under way")
