@@ -36,10 +36,15 @@ that file (``cache_stale`` says whether the code changed since).
 
     .venv/bin/python bench/search_efficiency.py [--record [--seeds 5]]
 
-Recording takes about an hour at ``--trials 32 --seeds 3`` on a 2-core CPU and about three and a
-half hours at the defaults; the replay a second. It records in parts: each finished sweep and
-its seed runs are kept in ``bench/histories/search_efficiency_runs.partial.json``, and
-``--record`` with the same ``--trials`` on the same code goes on from there after a stop.
+Recording takes about an hour at ``--trials 32 --seeds 3`` on a 2-core CPU and about three
+and a half hours at the defaults; the replay about 10 seconds. It records in parts: each
+finished sweep and its seed runs are kept in
+``bench/histories/search_efficiency_runs.partial.json``, and ``--record`` with the same
+``--trials`` on the same code goes on from there after a stop.
+
+``seed_landscape`` says how alike nearby trials of the recorded sweeps are against one
+configuration's seeds; ``one_seed_landscape`` says the same of the recording made while every
+trial of a sweep trained with seed 0 (``search_efficiency_runs_one_seed.json``).
 """
 
 from __future__ import annotations
