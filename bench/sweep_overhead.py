@@ -82,8 +82,10 @@ def draw_params(space, trials: int, seed: int) -> list[dict]:
 def plain_loop(space, params: list[dict], epochs: int, corpus, out: Path) -> dict:
     """The trials one after another in this process; seconds in all, building and fitting."""
     build = fit = 0.0
+    define = DefineByRun(space)
     for index, values in enumerate(params):
-        overrides = space.suggest(optuna.trial.FixedTrial(values))
+        # what the sweep's trial of this number trains (its seed included)
+        overrides = define(optuna.trial.FixedTrial(values, number=index))["overrides"]
         mapping = space.run_config(overrides, max_epochs=epochs)
         mapping["train"]["save_models"] = False
         config = config_from_dict(mapping, "plain")
