@@ -29,6 +29,7 @@ class Candidate:
     name: str
     mapping: dict
     fixed_epochs: int | None = None  # None: the config's own stopping (validation folds)
+    first_seed: int = 0  # its seeds: first_seed, first_seed + 1, ...
 
 
 def train_fold(corpus, mapping: dict, out: str, seed: int, cpus: float) -> dict:
@@ -91,8 +92,9 @@ def cross_validate(
     for candidate, _, corpora in prepared:
         for fold, (mapping, corpus) in enumerate(corpora):
             reference = ray.put(corpus)
-            for seed in range(seeds):
-                out = folder / candidate.name / f"seed{seed}" / f"fold{fold}"
+            for index in range(seeds):
+                out = folder / candidate.name / f"seed{index}" / f"fold{fold}"
+                seed = candidate.first_seed + index
                 ref = task.remote(reference, mapping, str(out), seed, resources.cpus_per_trial)
                 jobs.append((candidate.name, seed, fold, ref))
     results = ray.get([ref for *_, ref in jobs])

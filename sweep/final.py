@@ -14,8 +14,12 @@ from sermodels.files import write_json
 from sermodels.specs import parse_ids
 from sweep.cluster import remote_task
 from sweep.corpus import load_sweep_corpus
-from sweep.results import chosen_trials, load_study, reevaluated, trial_run_config
+from sweep.results import chosen_trials, load_study, reevaluated, trial_run_config, trial_seed
 from sweep.settings import SweepSettings, sweep_space
+
+# seeds neither the sweep nor the re-evaluation trained: the trial's own seed + 2000, + 2001, ...
+# (the re-evaluation's are its own + 1000, ...)
+SEED_OFFSET = 2000
 
 
 def train_final(corpus: Corpus, mapping: dict, out: str, seed: int, cpus: float) -> dict:
@@ -52,8 +56,10 @@ def run_final(
     for rank, trial in enumerate(trials, 1):
         mapping = trial_run_config(settings, space, trial)
         mapping["train"]["epochs"] = final_epochs(trial)
-        for seed in range(seeds):
-            out = folder / f"rank{rank}_trial{trial.number}" / f"seed{seed}"
+        first = trial_seed(mapping) + SEED_OFFSET
+        for index in range(seeds):
+            out = folder / f"rank{rank}_trial{trial.number}" / f"seed{index}"
+            seed = first + index
             ref = task.remote(corpus_ref, mapping, str(out), seed, settings.cpus_per_trial)
             jobs.append((rank, trial, seed, ref))
     results = ray.get([ref for *_, ref in jobs])
@@ -80,14 +86,17 @@ def run_final_cv(
     trials = chosen_trials(settings, space, load_study(settings), top, pareto, pick)
     if not trials:
         raise ConfigError(str(settings.folder), "no completed trial to cross-validate")
-    candidates = [
-        Candidate(
-            f"rank{rank}_trial{trial.number}",
-            trial_run_config(settings, space, trial),
-            final_epochs(trial),
+    candidates = []
+    for rank, trial in enumerate(trials, 1):
+        mapping = trial_run_config(settings, space, trial)
+        candidates.append(
+            Candidate(
+                f"rank{rank}_trial{trial.number}",
+                mapping,
+                final_epochs(trial),
+                first_seed=trial_seed(mapping) + SEED_OFFSET,
+            )
         )
-        for rank, trial in enumerate(trials, 1)
-    ]
     data = config_from_dict(candidates[0].mapping, str(settings.folder)).data
     selected_on = parse_ids(data.test_idx, "data.test_idx") + parse_ids(
         data.valid_idx, "data.valid_idx"

@@ -38,7 +38,7 @@ from sermodels.errors import ConfigError
 from sermodels.files import write_json
 from sweep.cluster import remote_task
 from sweep.corpus import load_sweep_corpus
-from sweep.results import REEVAL_ATTR, load_study, sweep_ranked, trial_run_config
+from sweep.results import REEVAL_ATTR, load_study, sweep_ranked, trial_run_config, trial_seed
 from sweep.settings import SweepSettings, sweep_space
 
 FOLDER = "reeval"
@@ -89,7 +89,7 @@ def run_reeval(
     plans = []
     for trial in trials:
         mapping = trial_run_config(settings, space, trial)
-        own_seed = config_from_dict(mapping, str(settings.folder)).train.seed
+        own_seed = trial_seed(mapping)
         runs = [
             (own_seed + SEED_OFFSET + i, folder / f"trial{trial.number}" / f"seed{i}")
             for i in range(seeds)

@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search_spaces import SearchSpace
 from search_spaces.objective import COST_METRICS
+from sermodels.config import config_from_dict
 from sermodels.errors import ConfigError
 from sweep.settings import SweepSettings, sweep_space
 from sweep.study_storage import holds_nothing_yet, mask_url, open_storage
@@ -188,6 +189,12 @@ def trial_run_config(settings: SweepSettings, space: SearchSpace, trial: FrozenT
     overrides = json.loads(trial.user_attrs["overrides"])
     data = str(Path(settings.data).resolve()) if settings.data else None
     return space.run_config(overrides, settings.max_epochs or space.max_epochs, data)
+
+
+def trial_seed(mapping: dict) -> int:
+    """The seed a trial's run config (:func:`trial_run_config`) trains with: its own (see
+    :class:`sweep.search.DefineByRun`), or the one its space fixes."""
+    return config_from_dict(mapping, "trial").train.seed
 
 
 def write_best(

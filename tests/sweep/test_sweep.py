@@ -9,6 +9,7 @@ import optuna
 import pytest
 import ray  # imported before init_ray on purpose: see the loopback test
 import ray.cloudpickle
+import yaml
 from optuna.trial import TrialState
 from optuna_dashboard import get_note
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -271,6 +272,9 @@ def test_final_retrains_the_best_with_seeds_as_ray_tasks(finished_sweep):
     seeds = sorted((settings.folder / "final").glob("rank1_*/seed*/metrics.json"))
     assert len(seeds) == 2
     assert all(json.loads(p.read_text())["data_mode"] == "stream" for p in seeds)
+    # seeds neither the sweep nor the re-evaluation trained: the trial's own + 2000, + 2001
+    trained = [yaml.safe_load((p.parent / "config.yaml").read_text()) for p in seeds]
+    assert [c["train"]["seed"] for c in trained] == [row["optuna_trial"] + 2000 + i for i in (0, 1)]
     assert "\n| 1 | " in (settings.folder / "final" / "summary.md").read_text()
 
 
@@ -286,8 +290,11 @@ def test_final_cross_validates_on_folds_the_sweep_did_not_select_on(finished_swe
         starts, ends = h5["start_indice"][:], h5["end_indice"][:]
     rotating_rows = int(sum(ends[f] - starts[f] for f in range(4, 10)))
     assert np.sum(row["pooled_confusion"]) == 2 * rotating_rows  # every rotating row, per seed
+    # seeds the sweep did not train: the trial's own + 2000, + 2001
+    number = int(row["name"].rsplit("trial", 1)[1])
+    assert sorted({f["seed"] for f in row["folds"]}) == [number + 2000, number + 2001]
     uars = []  # pooled as the source: one confusion matrix over a seed's folds
-    for seed in (0, 1):
+    for seed in (number + 2000, number + 2001):
         matrix = np.sum([f["confusion"] for f in row["folds"] if f["seed"] == seed], axis=0)
         present = matrix.sum(axis=1) > 0
         uars.append(np.mean(np.diag(matrix)[present] / matrix.sum(axis=1)[present]))
