@@ -331,11 +331,12 @@ def seed_landscape(payload: dict) -> dict:
 
     ``close_pairs``: pairs of full-length sweep trials with the same choices and learning
     rates, label smoothing and instance noise within about 12 % (0.05 in log10; 0.03 of
-    smoothing) of each other; ``close_pair_sd``: the SD of their settled values' difference
-    (root mean square, each pair's order being arbitrary) over the square root of two (one run's share). ``fresh_seed_sd``: the pooled SD of a
-    configuration's settled value over its fresh and held-out seed runs, each seed's effect
-    shared by every configuration taken out first. Where every trial of a sweep shares one
-    seed, close pairs differ far less than seeds do: the sweep sees that seed's landscape."""
+    smoothing) of each other; ``close_pair_sd``: the root mean square of their settled values'
+    difference (each pair's order being arbitrary) over the square root of two (one run's
+    share). ``fresh_seed_sd``: the pooled SD of a configuration's settled value over its fresh
+    and held-out seed runs, each seed's effect shared by every configuration taken out first.
+    Where every trial of a sweep shares one seed, close pairs differ far less than seeds do:
+    the sweep sees that seed's landscape."""
     budget, settled = load_space(SPACE).max_epochs, {}
     for sweeps in payload["sweeps"].values():
         for sweep in sweeps:
