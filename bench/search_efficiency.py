@@ -372,6 +372,8 @@ def seed_landscape(payload: dict) -> dict:
         else None,
         "fresh_seed_configs": len(variances),
         "fresh_seed_sd": round(math.sqrt(statistics.fmean(variances)), 4) if variances else None,
+        # each seed's effect shared by every configuration it trained (what was taken out)
+        "seed_effects": {str(seed): round(effect, 4) for seed, effect in sorted(shared.items())},
     }
 
 

@@ -159,6 +159,9 @@ def test_benchmarks_publishes_what_one_shared_seed_did_to_the_search():
     assert f"differs by **{landscape['close_pair_sd']:.3f} per run**" in section
     assert f"({landscape['fresh_seed_configs']} configurations" in section
     assert f"differs by **{landscape['fresh_seed_sd']:.3f}**" in section
+    effects = landscape["seed_effects"]
+    assert f"seed 2000 scores {effects['2000']:.2f} above" in section
+    assert f"seed 2002 {-effects['2002']:.2f} below" in section
 
 
 def test_seed_landscape_tells_a_shared_seed_from_seed_noise():
@@ -180,6 +183,7 @@ def test_seed_landscape_tells_a_shared_seed_from_seed_noise():
     assert landscape["close_pairs"] == 1
     assert landscape["close_pair_sd"] == pytest.approx(0.02 / 2**0.5, abs=1e-4)
     assert landscape["fresh_seed_configs"] == 2 and landscape["fresh_seed_sd"] == 0.0
+    assert landscape["seed_effects"] == {"0": -0.05, "1": 0.05}
 
 
 def test_benchmarks_says_how_far_a_recording_under_way_has_got():
