@@ -92,6 +92,7 @@ PARTIAL = RUNS.with_name("search_efficiency_runs.partial.json")  # a recording u
 # the 5 x 64 recording made while every trial of a sweep trained with seed 0: kept for what
 # one shared seed does to a search (its `seed_landscape`)
 ONE_SEED = RUNS.with_name("search_efficiency_runs_one_seed.json")
+SHARED_SEED_CONFIGS = 3  # configurations a seed trained before its shared effect is taken out
 TRIALS = 64
 # 8 as well as the 16, 32 and 64 compared: a ratio of 1/3 of random search's 64-trial epochs
 # lies below what a 16-trial sweep and its re-evaluation spend
@@ -334,7 +335,8 @@ def seed_landscape(payload: dict) -> dict:
     smoothing) of each other; ``close_pair_sd``: the root mean square of their settled values'
     difference (each pair's order being arbitrary) over the square root of two (one run's
     share). ``fresh_seed_sd``: the pooled SD of a configuration's settled value over its fresh
-    and held-out seed runs, each seed's effect shared by every configuration taken out first.
+    and held-out seed runs, the effect of each seed that trained several configurations taken
+    out first.
     Where every trial of a sweep shares one seed, close pairs differ far less than seeds do:
     the sweep sees that seed's landscape."""
     budget, settled = load_space(SPACE).max_epochs, {}
@@ -359,7 +361,12 @@ def seed_landscape(payload: dict) -> dict:
         mean = statistics.fmean(v for _, v in group)
         for seed, value in group:
             by_seed.setdefault(seed, []).append(value - mean)
-    shared = {seed: statistics.fmean(values) for seed, values in by_seed.items()}
+    # only a seed that trained several configurations has an effect to tell apart (with a
+    # seed per trial, most fresh seeds train one)
+    shared = {
+        seed: statistics.fmean(values) if len(values) >= SHARED_SEED_CONFIGS else 0.0
+        for seed, values in by_seed.items()
+    }
     variances = [
         statistics.variance([v - shared[s] for s, v in group])
         for group in by_config.values()
@@ -373,7 +380,11 @@ def seed_landscape(payload: dict) -> dict:
         "fresh_seed_configs": len(variances),
         "fresh_seed_sd": round(math.sqrt(statistics.fmean(variances)), 4) if variances else None,
         # each seed's effect shared by every configuration it trained (what was taken out)
-        "seed_effects": {str(seed): round(effect, 4) for seed, effect in sorted(shared.items())},
+        "seed_effects": {
+            str(seed): round(effect, 4)
+            for seed, effect in sorted(shared.items())
+            if len(by_seed[seed]) >= SHARED_SEED_CONFIGS
+        },
     }
 
 

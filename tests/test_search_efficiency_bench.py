@@ -177,12 +177,20 @@ def test_seed_landscape_tells_a_shared_seed_from_seed_noise():
         # 1e-3 and 1.05e-3 are close; 2e-3 is no one's neighbour
         "sweeps": {"m": [{"trials": [trial(1e-3, 0.50), trial(1.05e-3, 0.52), trial(2e-3, 0.1)]}]},
         # seed 1 adds 0.1 to every configuration: that shared effect is not seed noise
-        "seed_runs": [run(1e-3, 0, 0.4), run(1e-3, 1, 0.5), run(2e-3, 0, 0.2), run(2e-3, 1, 0.3)],
+        "seed_runs": [
+            *(run(d_lr, 0, value) for d_lr, value in ((1e-3, 0.4), (2e-3, 0.2), (4e-3, 0.6))),
+            *(run(d_lr, 1, value) for d_lr, value in ((1e-3, 0.5), (2e-3, 0.3), (4e-3, 0.7))),
+            # a seed of one configuration: no shared effect to take out
+            run(8e-3, 5, 0.3),
+            run(8e-3, 6, 0.5),
+        ],
     }
     landscape = search_efficiency.seed_landscape(payload)
     assert landscape["close_pairs"] == 1
     assert landscape["close_pair_sd"] == pytest.approx(0.02 / 2**0.5, abs=1e-4)
-    assert landscape["fresh_seed_configs"] == 2 and landscape["fresh_seed_sd"] == 0.0
+    assert landscape["fresh_seed_configs"] == 4
+    # three configurations without seed noise, one whose two seeds are 0.2 apart
+    assert landscape["fresh_seed_sd"] == pytest.approx((0.02 / 4) ** 0.5, abs=1e-4)
     assert landscape["seed_effects"] == {"0": -0.05, "1": 0.05}
 
 
