@@ -348,8 +348,17 @@ def seed_landscape(payload: dict) -> dict:
                     settled[json.dumps(trial["overrides"], sort_keys=True)] = statistics.fmean(
                         values[-SETTLED:]
                     )
-    points = [(_position(json.loads(key)), value) for key, value in settled.items()]
-    differences = [a[1] - b[1] for a, b in itertools.combinations(points, 2) if _close(a[0], b[0])]
+    # only trials with the same choices can be close: pair within those groups
+    groups: dict[tuple, list[tuple[tuple, float]]] = {}
+    for key, value in settled.items():
+        choices, position = _position(json.loads(key))
+        groups.setdefault(choices, []).append((position, value))
+    differences = [
+        a[1] - b[1]
+        for members in groups.values()
+        for a, b in itertools.combinations(members, 2)
+        if _close(a[0], b[0])
+    ]
 
     runs = [(run["overrides"], run["seed"], run["quality"]) for run in payload["seed_runs"]]
     by_seed: dict[int, list[float]] = {}
@@ -364,11 +373,12 @@ def seed_landscape(payload: dict) -> dict:
     # only a seed that trained several configurations has an effect to tell apart (with a
     # seed per trial, most fresh seeds train one)
     shared = {
-        seed: statistics.fmean(values) if len(values) >= SHARED_SEED_CONFIGS else 0.0
+        seed: statistics.fmean(values)
         for seed, values in by_seed.items()
+        if len(values) >= SHARED_SEED_CONFIGS
     }
     variances = [
-        statistics.variance([v - shared[s] for s, v in group])
+        statistics.variance([v - shared.get(s, 0.0) for s, v in group])
         for group in by_config.values()
         if len(group) > 1
     ]
@@ -380,35 +390,30 @@ def seed_landscape(payload: dict) -> dict:
         "fresh_seed_configs": len(variances),
         "fresh_seed_sd": round(math.sqrt(statistics.fmean(variances)), 4) if variances else None,
         # each seed's effect shared by every configuration it trained (what was taken out)
-        "seed_effects": {
-            str(seed): round(effect, 4)
-            for seed, effect in sorted(shared.items())
-            if len(by_seed[seed]) >= SHARED_SEED_CONFIGS
-        },
+        "seed_effects": {str(seed): round(effect, 4) for seed, effect in sorted(shared.items())},
     }
 
 
-def _position(overrides: dict) -> tuple:
+def _position(overrides: dict) -> tuple[tuple, tuple]:
+    """A demo trial's categorical choices, and where it lies in the numeric parameters (the
+    rates and instance noise in log10, label smoothing as drawn)."""
     d_lr, g_lr = overrides["sgan.d_lr"], overrides["sgan.g_lr"]
     noise = overrides.get("sgan.instance_noise")
-    return (
-        (
-            overrides["sgan.latent_dim"],
-            overrides["sgan.n_node"],
-            "sgan.label_smoothing" in overrides,
-            noise is not None,
-        ),
-        (math.log10(d_lr), math.log10(g_lr / d_lr), math.log10(noise) if noise else 0.0),
-        overrides.get("sgan.label_smoothing", 0.0),
+    choices = (
+        overrides["sgan.latent_dim"],
+        overrides["sgan.n_node"],
+        "sgan.label_smoothing" in overrides,
+        noise is not None,
     )
+    logs = (math.log10(d_lr), math.log10(g_lr / d_lr), math.log10(noise) if noise else 0.0)
+    return choices, (logs, overrides.get("sgan.label_smoothing", 0.0))
 
 
 def _close(a: tuple, b: tuple) -> bool:
-    return (
-        a[0] == b[0]
-        and all(abs(x - y) < 0.05 for x, y in zip(a[1], b[1], strict=True))
-        and abs(a[2] - b[2]) < 0.03
-    )
+    """Whether two positions of :func:`_position` lie within about 12 % of each other."""
+    (logs_a, smoothing_a), (logs_b, smoothing_b) = a, b
+    near = all(abs(x - y) < 0.05 for x, y in zip(logs_a, logs_b, strict=True))
+    return near and abs(smoothing_a - smoothing_b) < 0.03
 
 
 # -- figures -----------------------------------------------------------------------------
