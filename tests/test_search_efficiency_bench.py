@@ -152,6 +152,38 @@ def test_benchmarks_publishes_the_recorded_target_and_what_the_runs_are():
     assert len(payload["sweeps"]["sersweep"]) >= 3
 
 
+# how BENCHMARKS.md's table names each method
+TABLE_NAMES = {
+    "sersweep": "sersweep",
+    "sersweep_asha": "sersweep with `--scheduler asha`",
+    "random_full": "random_full",
+}
+
+
+def test_benchmarks_table_and_failure_share_are_the_replays():
+    if not search_efficiency.RUNS.is_file():
+        pytest.skip("no search-efficiency recording")
+    section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
+    payload = json.loads(search_efficiency.RUNS.read_text())
+    target = json.loads(record_reference.OUT.read_text())["target"]
+    figures = search_efficiency.figures(payload, target)
+    for method, per_budget in figures["per_method"].items():
+        cells = []
+        for size in payload["budgets"]:
+            quality, epochs = per_budget[str(size)]["quality"], per_budget[str(size)]["epochs"]
+            low, high = quality["interval"]
+            cells.append(
+                f"{quality['mean']:.3f} ({low:.3f}-{high:.3f}), {epochs['mean']:.0f} epochs"
+            )
+        assert f"| {TABLE_NAMES[method]} | " + " | ".join(cells) + " |" in section
+    shares = figures["second_half_failure_share"]
+    for method in ("sersweep", "random_full"):
+        low, high = shares[method]["interval"]
+        assert f"{shares[method]['mean']:.3f} ({low:.3f}-{high:.3f})" in section
+    ratio = figures["failure_share_ratio"]
+    assert ("undefined" if ratio is None else f"ratio {ratio:.2f}") in section
+
+
 def test_benchmarks_publishes_what_one_shared_seed_did_to_the_search():
     section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
     landscape = search_efficiency.seed_landscape(json.loads(search_efficiency.ONE_SEED.read_text()))
