@@ -265,8 +265,8 @@ def _spec(trial: dict, seed: int) -> dict:
 
 def _fresh(trial: dict, index: int) -> dict:
     """The ``index``-th fresh seed run of a leader, as ``sweep.reeval`` seeds it (the trial's
-    own seed, 0 where the sweep gave it none, plus :data:`~sweep.reeval.SEED_OFFSET`)."""
-    return _spec(trial, trial["overrides"].get(TRIAL_SEED, 0) + SEED_OFFSET + index)
+    own seed plus :data:`~sweep.reeval.SEED_OFFSET`)."""
+    return _spec(trial, trial["overrides"][TRIAL_SEED] + SEED_OFFSET + index)
 
 
 def _key(spec: dict) -> str:
