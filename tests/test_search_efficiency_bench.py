@@ -129,18 +129,27 @@ def test_the_recorded_reference_target_is_its_picks_held_out_quality():
     assert not set(record_reference.HELD_OUT) & set(range(SEED_OFFSET, SEED_OFFSET + 100))
 
 
-def test_benchmarks_publishes_the_recorded_target_and_what_the_runs_are():
+@pytest.fixture(scope="module")
+def recording() -> tuple[dict, dict] | None:
+    """The recorded comparison and the figures its replay computes (None when unrecorded)."""
+    if not search_efficiency.RUNS.is_file():
+        return None
+    payload = json.loads(search_efficiency.RUNS.read_text())
+    target = json.loads(record_reference.OUT.read_text())["target"]
+    return payload, search_efficiency.figures(payload, target)
+
+
+def test_benchmarks_publishes_the_recorded_target_and_what_the_runs_are(recording):
     text = (ROOT / "BENCHMARKS.md").read_text()
     reference = json.loads(record_reference.OUT.read_text())
     assert f"target {reference['target']:.3f}" in text
     (row,) = [line for line in text.splitlines() if line.startswith("| 8 | search efficiency")]
-    if not search_efficiency.RUNS.is_file():
+    if recording is None:
         assert "not recorded" in row
         return
-    payload = json.loads(search_efficiency.RUNS.read_text())
+    payload, figures = recording
     is_stale = payload["code_hash"] != record_reference.code_hash()
     assert (common.STALE_NOTE in row) == is_stale, "row 8 must say whether it is stale"
-    figures = search_efficiency.figures(payload, reference["target"])
     ratio = figures["ratio"]
     assert ("undefined" if ratio is None else f"ratio {ratio:.2f}") in row
     assert figures["ratio_interval"] is not None
@@ -160,13 +169,11 @@ TABLE_NAMES = {
 }
 
 
-def test_benchmarks_table_and_failure_share_are_the_replays():
-    if not search_efficiency.RUNS.is_file():
+def test_benchmarks_table_failure_share_and_landscape_are_the_replays(recording):
+    if recording is None:
         pytest.skip("no search-efficiency recording")
     section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
-    payload = json.loads(search_efficiency.RUNS.read_text())
-    target = json.loads(record_reference.OUT.read_text())["target"]
-    figures = search_efficiency.figures(payload, target)
+    payload, figures = recording
     for method, per_budget in figures["per_method"].items():
         cells = []
         for size in payload["budgets"]:
@@ -182,6 +189,12 @@ def test_benchmarks_table_and_failure_share_are_the_replays():
         assert f"{shares[method]['mean']:.3f} ({low:.3f}-{high:.3f})" in section
     ratio = figures["failure_share_ratio"]
     assert ("undefined" if ratio is None else f"ratio {ratio:.2f}") in section
+    landscape = search_efficiency.seed_landscape(payload)
+    assert (
+        f"finds {landscape['close_pairs']} close pairs differing by "
+        f"{landscape['close_pair_sd']:.3f} per run against a fresh-seed spread of "
+        f"{landscape['fresh_seed_sd']:.3f} ({landscape['fresh_seed_configs']} configurations)"
+    ) in " ".join(section.split())
 
 
 def test_benchmarks_publishes_what_one_shared_seed_did_to_the_search():
