@@ -27,8 +27,10 @@ resampling each method's sweeps; the budget each needs to come within 1 % of the
 search's 64-trial epochs (the smallest budget whose mean quality reaches it, interpolated
 linearly between budgets; ``null`` with ``beyond`` when none does); ``at_equal_epochs``:
 each method's quality at random search's epochs at each budget (its mean curve interpolated
-there); and the share of each sweep's second half that ended in a failure verdict (a verdict
-of the val UAR stop list, NaN included), sersweep against random search.
+there); the share of each sweep's second half that ended in a failure verdict (a verdict
+of the val UAR stop list, NaN included), sersweep against random search; and
+``draws_by_trial_number``: how good the configurations each method draws are by when it draws
+them (TPE's random start-up trials against its modelled ones).
 
 Every sweep's trials and every seed run are kept in
 ``bench/histories/search_efficiency_runs.json``; without ``--record`` the script replays
@@ -100,6 +102,9 @@ BUDGETS = (8, 16, 32, 64)
 WITHIN = 0.01
 REEVAL_TOP, REEVAL_SEEDS = 3, 3
 RESAMPLES = 2000
+# trial numbers (from 1) grouped for what each method draws when: Optuna's TPE draws its first
+# 10 trials at random (its default `n_startup_trials`), and models the trials before it after
+DRAW_GROUPS = ((1, 10), (11, 16), (17, 32), (33, 64))
 METHODS = {
     "sersweep": {"reeval_top": 0},  # the defaults; its re-evaluation is replayed per budget
     # the same with ASHA (`--scheduler asha`): multi-fidelity, the lever bench/fidelity.py
@@ -465,10 +470,45 @@ def figures(payload: dict, target: float) -> dict:
         "other_methods": others,
         "failure_share_ratio": _ratio(shares["sersweep"]["mean"], shares["random_full"]["mean"]),
         "seed_landscape": seed_landscape(payload),
+        "draws_by_trial_number": draws_by_trial_number(payload, np.random.default_rng(2)),
         "runs": {
             m: [{str(k): v for k, v in row.items()} for row in rows] for m, rows in table.items()
         },
     }
+
+
+def draws_by_trial_number(payload: dict, rng) -> dict:
+    """How good the configurations each method draws are, by when it draws them: per group of
+    trial numbers (:data:`DRAW_GROUPS`), the mean single-run settled quality (as the seed runs
+    measure it) of the trials that ran the whole budget, its 90 % interval from resampling the
+    method's sweeps, and how many of the group's trials ran the whole budget (a trial stopped
+    on a verdict, or at an ASHA rung, has no settled quality and is left out)."""
+    budget = load_space(SPACE).max_epochs
+    figures = {}
+    for method, sweeps in payload["sweeps"].items():
+        per_group = {}
+        for first, last in DRAW_GROUPS:
+            per_sweep, ran, drawn = [], 0, 0
+            for sweep in sweeps:
+                group = [t for t in sweep["trials"] if first <= t["number"] + 1 <= last]
+                whole = [t for t in group if len(t["val_uar"]) >= budget]
+                drawn, ran = drawn + len(group), ran + len(whole)
+                if whole:
+                    per_sweep.append(
+                        statistics.fmean(_settled(t["val_uar"][:budget]) for t in whole)
+                    )
+            per_group[f"{first}-{last}"] = {
+                "quality": bootstrap_spread(per_sweep, rng),
+                "whole_budget": ran,
+                "trials": drawn,
+            }
+        figures[method] = per_group
+    return figures
+
+
+def _settled(val_uar: list[float]) -> float:
+    """A run's settled quality from its val UAR curve, as :func:`seed_runs.quality` has it."""
+    return quality([{"val_uar": v} for v in val_uar], len(val_uar))
 
 
 def at_equal_epochs(table: dict[str, list[dict]], budgets: list[int], rng) -> dict:

@@ -197,6 +197,51 @@ def test_benchmarks_table_failure_share_and_landscape_are_the_replays(recording)
     ) in " ".join(section.split())
 
 
+def test_benchmarks_publishes_what_each_method_draws_by_trial_number(recording):
+    if recording is None:
+        pytest.skip("no search-efficiency recording")
+    section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
+    draws = recording[1]["draws_by_trial_number"]
+    for first, last in search_efficiency.DRAW_GROUPS:
+        cells = []
+        for method in TABLE_NAMES:
+            group = draws[method][f"{first}-{last}"]
+            quality = group["quality"]
+            low, high = quality["interval"]
+            cells.append(
+                f"{quality['mean']:.3f} ({low:.3f}-{high:.3f}), "
+                f"{group['whole_budget']} of {group['trials']}"
+            )
+        assert f"| {first}-{last} | " + " | ".join(cells) + " |" in section
+
+
+def test_draws_by_trial_number_leave_out_trials_without_a_whole_budget():
+    budget = search_efficiency.load_space(search_efficiency.SPACE).max_epochs
+
+    def trial(number: int, settled: float, epochs: int = budget) -> dict:
+        return {"number": number, "val_uar": ([0.3] * (budget - 3) + [settled] * 3)[:epochs]}
+
+    sweeps = [
+        {"trials": [trial(0, 0.4), trial(1, 0.6), trial(2, 0.9, epochs=2), trial(10, 0.5)]},
+        {"trials": [trial(0, 0.2), trial(12, 0.7)]},
+    ]
+    draws = search_efficiency.draws_by_trial_number(
+        {"sweeps": {"m": sweeps}}, np.random.default_rng(0)
+    )["m"]
+    # per sweep the mean of its whole runs, then the mean over sweeps: (0.5 + 0.2) / 2
+    assert draws["1-10"] == {
+        "quality": {"mean": 0.35, "interval": [0.2, 0.5]},
+        "whole_budget": 3,
+        "trials": 4,
+    }
+    assert draws["11-16"]["quality"]["mean"] == pytest.approx(0.6)
+    assert draws["17-32"] == {
+        "quality": {"mean": None, "interval": None},
+        "whole_budget": 0,
+        "trials": 0,
+    }
+
+
 def test_benchmarks_publishes_what_one_shared_seed_did_to_the_search():
     section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
     landscape = search_efficiency.seed_landscape(json.loads(search_efficiency.ONE_SEED.read_text()))
