@@ -41,7 +41,7 @@ clean:
 # every benchmark in turn, each one's JSON line (see BENCHMARKS.md for how long each takes)
 bench: install
 	for name in train_step source_size sweep_overhead collapse_savings memory driver_scale gpu_packing \
-	    detector_accuracy oracle_calibration runaway_rates selection fidelity search_efficiency warm_start scale; do $(PY) bench/$$name.py | tail -n 1; done
+	    detector_accuracy oracle_calibration runaway_rates selection fidelity search_efficiency sampler_surrogate warm_start scale; do $(PY) bench/$$name.py | tail -n 1; done
 
 # every GPU row in one prepared call, on a GPU machine with JAX and no package index; carry
 # the bundle `tools/wheelhouse .gpu-bundle` built (see BENCHMARKS.md, GPU)

@@ -232,6 +232,15 @@ def sweep_arguments(command: argparse.ArgumentParser) -> None:
         help="Optuna sampler (nsga2: for several objectives; random: a baseline)",
     )
     command.add_argument("--seed", type=int, default=0, help="sampler seed")
+    command.add_argument(
+        "--startup-trials",
+        type=positive,
+        metavar="N",
+        # the number is sweep.settings.STARTUP_TRIALS (a test holds them equal): importing it
+        # here would load the sweep package for every command's --help
+        help="TPE's random draws before it models the finished trials (default 4; Optuna's "
+        "own is 10)",
+    )
     command.add_argument("--max-failures", type=int, default=2, help="retries per trial")
     command.add_argument(
         "--snapshot-every",
@@ -635,6 +644,7 @@ def sweep_command(args) -> int:
         reeval_top=args.reeval_top,
         reeval_seeds=args.reeval_seeds,
         warm_start=args.warm_start,
+        **({"startup_trials": args.startup_trials} if args.startup_trials else {}),
     )
     print_summary(start_sweep(settings))
     return 0

@@ -150,7 +150,7 @@ def timed_driver():
     waiting_times = CallTimes()
     shipped = sweep.search.SAMPLERS["tpe"]
     wait = ray.wait
-    sweep.search.SAMPLERS["tpe"] = lambda seed: TimedSampler(shipped(seed), sampler_times)
+    sweep.search.SAMPLERS["tpe"] = lambda *args: TimedSampler(shipped(*args), sampler_times)
     ray.wait = lambda *args, **kwargs: waiting_times.timed(wait, *args, **kwargs)
     try:
         yield sampler_times, waiting_times

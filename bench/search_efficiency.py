@@ -102,8 +102,9 @@ BUDGETS = (8, 16, 32, 64)
 WITHIN = 0.01
 REEVAL_TOP, REEVAL_SEEDS = 3, 3
 RESAMPLES = 2000
-# trial numbers (from 1) grouped for what each method draws when: Optuna's TPE draws its first
-# 10 trials at random (its default `n_startup_trials`), and models the trials before it after
+# trial numbers (from 1) grouped for what each method draws when: the recorded sweeps' TPE drew
+# its first 10 trials at random (Optuna's default `n_startup_trials`, which they ran), and
+# modelled the trials before it after
 DRAW_GROUPS = ((1, 10), (11, 16), (17, 32), (33, 64))
 METHODS = {
     "sersweep": {"reeval_top": 0},  # the defaults; its re-evaluation is replayed per budget

@@ -191,6 +191,7 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
         settings.stopping,
         settings.sampler,
         images,
+        settings.startup_trials,
     )
     scheduler = None
     if settings.scheduler == "asha":

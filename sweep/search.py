@@ -32,6 +32,7 @@ from sweep.internals import (
     stored_state,
     trial_cache_set_aside,
 )
+from sweep.settings import STARTUP_TRIALS
 from sweep.study_storage import open_storage
 from sweep.trainable import INVALID, OBJECTIVE, REPLAYED
 
@@ -52,11 +53,15 @@ COLLAPSE_CONSTRAINT = "collapse"  # > 0: the trial ended in a failure verdict th
 SAMPLERS = {
     # constant_liar: trials still running count as bad results, so concurrent trials are not
     # drawn next to each other (no effect when one trial runs at a time)
-    "tpe": lambda seed: optuna.samplers.TPESampler(
-        seed=seed, multivariate=True, group=True, constant_liar=True
+    "tpe": lambda seed, startup_trials=STARTUP_TRIALS: optuna.samplers.TPESampler(
+        seed=seed,
+        multivariate=True,
+        group=True,
+        constant_liar=True,
+        n_startup_trials=startup_trials,
     ),
-    "nsga2": lambda seed: optuna.samplers.NSGAIISampler(seed=seed),
-    "random": lambda seed: optuna.samplers.RandomSampler(seed=seed),
+    "nsga2": lambda seed, startup_trials=None: optuna.samplers.NSGAIISampler(seed=seed),
+    "random": lambda seed, startup_trials=None: optuna.samplers.RandomSampler(seed=seed),
 }
 
 
@@ -102,6 +107,8 @@ class SweepOptunaSearch(OptunaSearch):
         sampler: ``tpe`` (multivariate TPE grouped by the conditional sub-spaces a
             define-by-run space makes; several objectives too), ``nsga2`` (Optuna's NSGA-II,
             for a Pareto sweep) or ``random`` (the baseline to compare them against).
+        startup_trials: TPE's random draws before it models the finished trials (a
+            warm start's inherited trials count among them); other samplers ignore it.
         images: attaches each trial's last generated images to its Optuna trial before
             the trial is told (artifacts for optuna-dashboard); ``None``: none.
 
@@ -118,9 +125,12 @@ class SweepOptunaSearch(OptunaSearch):
         stopping: tuple[str, ...] = FAILURES,
         sampler: str = "tpe",
         images: TrialImages | None = None,
+        startup_trials: int = STARTUP_TRIALS,
     ) -> None:
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
+        if startup_trials < 1:
+            raise ValueError(f"startup_trials must be a positive integer, got {startup_trials}")
         self.stopping = tuple(stopping)
         self.images = images
         self.keys = objective_keys(space)
@@ -131,7 +141,7 @@ class SweepOptunaSearch(OptunaSearch):
             space=DefineByRun(space),
             metric=self.keys if space.others else OBJECTIVE,
             mode=modes if space.others else space.mode,
-            sampler=SAMPLERS[sampler](seed),
+            sampler=SAMPLERS[sampler](seed, startup_trials),
             study_name=study_name,
             storage=open_storage(storage),
         )

@@ -196,6 +196,7 @@ CLI_CASES = {
     "GPU fraction above 1": (["--gpus-per-trial", "1.5"], ["--gpus-per-trial"]),
     "seed not a number": (["--seed", "x"], ["--seed", "invalid int"]),
     "unknown sampler": (["--sampler", "grid"], ["--sampler", "invalid choice"]),
+    "no start-up trials": (["--startup-trials", "0"], ["--startup-trials", "positive integer"]),
     "unknown scheduler": (["--scheduler", "pbt"], ["--scheduler", "invalid choice"]),
     "unknown verdict": (["--stop-on", "sad"], ["--stop-on", "unknown verdicts"]),
     "detector without value": (["--detector", "patience"], ["--detector", "KEY=VALUE"]),

@@ -9,6 +9,7 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 import sweep.search
+import sweep.settings
 from search_spaces import load_space
 from sweep.internals import searcher_study
 from sweep.search import SAMPLERS, SweepOptunaSearch
@@ -31,6 +32,31 @@ def test_sampler_choice_and_wal_study(tmp_path, name, kind):
         with storage.engine.connect() as connection:
             assert connection.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
         storage.engine.dispose()
+
+
+@pytest.mark.parametrize("startup_trials", [2, 3])
+def test_tpe_models_the_trials_once_its_start_up_draws_are_done(tmp_path, startup_trials):
+    space = load_space("demo")
+    searcher = SweepOptunaSearch(
+        space, f"sqlite:///{tmp_path / 's.db'}", "s", startup_trials=startup_trials
+    )
+    study = searcher_study(searcher)
+    for value in (0.3, 0.5):
+        trial = study.ask()
+        space.suggest(trial)
+        study.tell(trial, value)
+    trial = study.ask()
+    relative = study.sampler.infer_relative_search_space(study, trial)
+    drawn = study.sampler.sample_relative(study, trial, relative)
+    # two finished trials: TPE models them when its start-up is 2, draws at random when 3
+    assert bool(drawn) == (startup_trials == 2)
+
+
+def test_no_start_up_draws_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="startup_trials must be a positive integer"):
+        SweepOptunaSearch(
+            load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s", startup_trials=0
+        )
 
 
 def test_an_unknown_sampler_is_refused(tmp_path):
@@ -131,7 +157,11 @@ def next_suggestion(sampler: optuna.samplers.BaseSampler) -> float:
 def test_tpe_counts_running_trials_so_concurrent_ones_are_drawn_apart():
     shipped = sweep.search.SAMPLERS["tpe"](0)
     without_liar = optuna.samplers.TPESampler(
-        seed=0, multivariate=True, group=True, constant_liar=False
+        seed=0,
+        multivariate=True,
+        group=True,
+        constant_liar=False,
+        n_startup_trials=sweep.settings.STARTUP_TRIALS,
     )
     liar, plain = next_suggestion(shipped), next_suggestion(without_liar)
     # the best region is where the running trials are: without the liar TPE draws there

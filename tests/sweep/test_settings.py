@@ -1,5 +1,6 @@
 """A sweep's settings: which verdicts stop trials (by the space's objective unless the user
-says), the saved file under older key names, and the resources part."""
+says), the saved file under older key names and without newer keys, and the resources
+part."""
 
 import pytest
 import yaml
@@ -7,7 +8,9 @@ import yaml
 from sweep.cluster import trials_at_once
 from sweep.collapse import FAILURES
 from sweep.settings import (
+    LEGACY_STARTUP_TRIALS,
     SETTINGS_FILE,
+    STARTUP_TRIALS,
     Resources,
     SweepSettings,
     default_stop_verdicts,
@@ -49,6 +52,23 @@ def test_a_sweep_saved_under_the_older_key_names_loads(tmp_path):
     assert loaded.study_url == "journal:/x/study.log"
     assert loaded.ray_storage_root == "s3://bucket/dir"
     assert loaded.resources == settings.resources
+
+
+def test_a_sweep_saved_before_the_start_up_setting_keeps_optunas_start_up(tmp_path):
+    SweepSettings(out=str(tmp_path), space="demo").save()
+    assert load_settings(tmp_path).startup_trials == STARTUP_TRIALS
+    saved = yaml.safe_load((tmp_path / SETTINGS_FILE).read_text())
+    del saved["startup_trials"]
+    (tmp_path / SETTINGS_FILE).write_text(yaml.safe_dump(saved))
+    assert load_settings(tmp_path).startup_trials == LEGACY_STARTUP_TRIALS == 10
+
+
+def test_the_command_line_states_the_start_up_default_it_gets(capsys):
+    import launch
+
+    with pytest.raises(SystemExit):
+        launch.main(["sweep", "--help"])
+    assert f"(default {STARTUP_TRIALS};" in " ".join(capsys.readouterr().out.split())
 
 
 def test_resources_are_the_part_of_the_settings_that_says_where_work_runs(tmp_path):

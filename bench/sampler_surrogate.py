@@ -1,0 +1,345 @@
+"""How many random start-up trials TPE should draw on the ``demo`` space, chosen on a
+surrogate of the space before any sweep is recorded with the choice.
+
+Optuna's TPE draws its first ``n_startup_trials`` (10 by default) at random. In the
+search-efficiency recording (``bench/histories/search_efficiency_runs.json``) its modelled
+draws score 0.05-0.11 better per run than random search's, and the 8-trial budget, where
+sersweep's ratio is decided, is all start-up (BENCHMARKS.md, search efficiency). Recording
+sweeps takes hours per setting, so the count is chosen here, on a surrogate, and the
+recorded comparison that follows the choice is its evaluation.
+
+* **Surrogate**, fit on every run of that recording that trained the whole budget (the
+  sweeps' trials, their re-evaluation and held-out seed runs): a random forest from a
+  configuration (log learning rate, log G/D ratio, latent size, D width, the stabiliser and its
+  strength) to its settled val UAR (the mean of the budget's last three epochs, a run that
+  went non-finite at chance), and a second forest from a configuration to the chance that a
+  verdict of the stop list ends it, fit on every trial (random search's trials ran to the end
+  whatever their verdicts). A simulated run of a configuration scores the first forest's
+  value plus normal noise with the recording's fresh-seed SD (``seed_landscape``), and fails
+  with the second forest's chance.
+* **Sweeps**, simulated as sersweep runs them: the space's own draws through Optuna's ask and
+  tell, two trials running at once, sersweep's TPE (multivariate, grouped, constant liar) with
+  each start-up count, a failed trial told PRUNED and infeasible; against random search,
+  which stops nothing and judges a run by its best epoch (the run's value plus a lift drawn
+  from the recorded random-search runs' best epoch over their settled value). ``SWEEPS``
+  sweeps of 64 trials per method, the same noise for every method's sweep of one index, cut
+  at 8, 16, 32 and 64.
+* **Pick and epochs**, as ``bench/search_efficiency.py`` counts them: sersweep's top 3 by
+  their one run, each run again on 3 noisy seeds, the best mean less one SE picked, every
+  trial and re-evaluation run costing the budget's epochs (a stopped trial its mean
+  recorded epochs); random search picks its best run. A pick's **quality** is the first
+  forest's value there: what the surrogate expects on any number of fresh seeds.
+
+Figures per method: pick quality and epochs per budget (90 % intervals over sweeps) and the
+ratio of ``bench/search_efficiency.py`` (sersweep's epochs to random search's 64-trial
+quality over random search's 64-trial epochs). The shipped start-up count is the largest one
+as good as the best within the noise (:func:`choose`). The surrogate's own fit is reported beside
+(out-of-bag R² of each forest), and how far its figures for the shipped count of 10 lie from
+the recording's.
+
+    .venv/bin/python bench/sampler_surrogate.py [--record [--sweeps 30]]
+
+``--record`` fits and simulates (about 10 minutes on a 2-core CPU: TPE's own time, no
+training) and keeps every simulated sweep's picks in
+``bench/histories/sampler_surrogate_runs.json``; without it the script replays that file
+(``cache_stale``: the search-efficiency recording it was fit on has changed since).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import time
+import warnings
+
+import numpy as np
+from common import ROOT, bootstrap_spread, emit, stale
+from search_efficiency import (
+    BUDGETS,
+    REEVAL_SEEDS,
+    REEVAL_TOP,
+    RUNS,
+    figures,
+    ratio_with_spread,
+    seed_landscape,
+)
+from seed_runs import quality
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+from search_spaces import load_space
+from sweep.reeval import confidence_bound
+from sweep.search import SAMPLERS
+from sweep.settings import CLASSIFIER_STOPS
+
+SPACE = "demo"
+CACHE = ROOT / "bench" / "histories" / "sampler_surrogate_runs.json"
+TRIALS = 64
+CONCURRENCY = 2
+SWEEPS = 30
+STARTUPS = (2, 4, 6, 10)  # 10: Optuna's default
+STABILISERS = ("none", "label_smoothing", "instance_noise")
+
+
+def features(overrides: dict) -> list[float]:
+    """A configuration as the surrogate sees it (from a trial's config overrides)."""
+    d_lr, g_lr = overrides["sgan.d_lr"], overrides["sgan.g_lr"]
+    stabiliser = (
+        "label_smoothing"
+        if "sgan.label_smoothing" in overrides
+        else "instance_noise"
+        if "sgan.instance_noise" in overrides
+        else "none"
+    )
+    return [
+        math.log10(d_lr),
+        math.log10(g_lr / d_lr),
+        float(overrides["sgan.latent_dim"]),
+        float(overrides["sgan.n_node"]),
+        *(float(stabiliser == s) for s in STABILISERS),
+        overrides.get("sgan.label_smoothing", 0.0),
+        math.log10(overrides.get("sgan.instance_noise", 0.01)),
+    ]
+
+
+class Surrogate:
+    """The demo space's settled val UAR and failure chance as forests of recorded runs.
+
+    Args:
+        payload: the search-efficiency recording.
+        budget: the space's epoch budget.
+    """
+
+    def __init__(self, payload: dict, budget: int) -> None:
+        trials = [t for sweeps in payload["sweeps"].values() for s in sweeps for t in s["trials"]]
+        whole = [
+            (t["overrides"], t["val_uar"])
+            for t in [*trials, *payload["seed_runs"]]
+            if len(t["val_uar"]) >= budget
+        ]
+        x = np.array([features(o) for o, _ in whole])
+        y = np.array([_settled(v[:budget]) for _, v in whole])
+        self.quality = RandomForestRegressor(
+            n_estimators=200, min_samples_leaf=5, oob_score=True, random_state=0
+        ).fit(x, y)
+        stops = set(CLASSIFIER_STOPS)
+        failed = np.array([bool(stops & set(t["verdicts"])) for t in trials])
+        self.failure = RandomForestClassifier(
+            n_estimators=200, min_samples_leaf=5, oob_score=True, random_state=0
+        ).fit(np.array([features(t["overrides"]) for t in trials]), failed)
+        stopped = [t["epochs"] for t in trials if bool(stops & set(t["verdicts"]))]
+        stopped = [e for e in stopped if e < budget]
+        self.stopped_epochs = statistics.fmean(stopped) if stopped else budget
+        self.noise = seed_landscape(payload)["fresh_seed_sd"]
+        # random search judges a run by its best epoch: how far that lies above the run's
+        # settled value, per recorded run of random search
+        self.best_epoch_lifts = [
+            t["value"] - _settled(t["val_uar"][:budget])
+            for s in payload["sweeps"]["random_full"]
+            for t in s["trials"]
+            if len(t["val_uar"]) >= budget and all(math.isfinite(v) for v in t["val_uar"])
+        ]
+        self.runs = len(whole)
+
+    def mean(self, overrides: dict) -> float:
+        return float(self.quality.predict([features(overrides)])[0])
+
+    def failure_chance(self, overrides: dict) -> float:
+        return float(self.failure.predict_proba([features(overrides)])[0][1])
+
+
+def _settled(val_uar: list[float]) -> float:
+    return quality([{"val_uar": v} for v in val_uar], len(val_uar))
+
+
+def simulate(surrogate: Surrogate, sampler, rng, sersweep: bool, budget: int) -> list[dict]:
+    """One sweep of ``TRIALS`` trials, ``CONCURRENCY`` at a time: per trial in completion
+    order its overrides, one run's value (sersweep's settled value, random search's best
+    epoch), whether it failed and the epochs it spent (sersweep stops a failed trial)."""
+    import optuna
+
+    space = load_space(SPACE)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    running, done = [], []
+    while len(done) < TRIALS:
+        while len(running) < CONCURRENCY and len(done) + len(running) < TRIALS:
+            trial = study.ask()
+            running.append((trial, space.suggest(trial)))
+        trial, overrides = running.pop(0)
+        mean = surrogate.mean(overrides)
+        value = mean + rng.normal(0.0, surrogate.noise)
+        if not sersweep:
+            value += rng.choice(surrogate.best_epoch_lifts)
+        failed = bool(rng.random() < surrogate.failure_chance(overrides))
+        stopped = sersweep and failed
+        trial.set_constraint("collapse", 1.0 if failed else 0.0)
+        if stopped:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, value)
+        epochs = surrogate.stopped_epochs if stopped else budget
+        done.append({"overrides": overrides, "value": value, "stopped": stopped, "epochs": epochs})
+    return done
+
+
+def pick(trials: list[dict], reevaluate: bool, surrogate: Surrogate, rng, budget: int) -> dict:
+    """A method's pick from ``trials`` (its quality under the surrogate) and the epochs
+    spent, re-evaluation included."""
+    kept = [t for t in trials if not t["stopped"]]
+    epochs = sum(t["epochs"] for t in trials)
+    if not kept:
+        return {"quality": math.nan, "epochs": epochs}
+    if not reevaluate:
+        best = max(kept, key=lambda t: t["value"])
+        return {"quality": surrogate.mean(best["overrides"]), "epochs": epochs}
+    leaders = sorted(kept, key=lambda t: t["value"], reverse=True)[:REEVAL_TOP]
+    bounds = []
+    for leader in leaders:
+        mean = surrogate.mean(leader["overrides"])
+        values = list(mean + rng.normal(0.0, surrogate.noise, REEVAL_SEEDS))
+        bounds.append(confidence_bound(values))
+    chosen = leaders[int(np.argmax(bounds))]
+    epochs += len(leaders) * REEVAL_SEEDS * budget
+    return {"quality": surrogate.mean(chosen["overrides"]), "epochs": epochs}
+
+
+def method_rows(
+    surrogate: Surrogate, method: str, sweeps: int, budget: int
+) -> tuple[list[dict], float]:
+    """Per simulated sweep of ``method`` (``random`` or ``tpe:K``) its pick per budget; and
+    the seconds the sampler took."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    rows, started = [], time.perf_counter()
+    for index in range(sweeps):
+        rng = np.random.default_rng(index)  # the same noise for every method's sweep
+        if method == "random":
+            sampler = SAMPLERS["random"](index, 1)
+        else:
+            sampler = SAMPLERS["tpe"](index, int(method.split(":")[1]))
+        trials = simulate(surrogate, sampler, rng, sersweep=method != "random", budget=budget)
+        rows.append(
+            {
+                size: pick(trials[:size], method != "random", surrogate, rng, budget)
+                for size in BUDGETS
+            }
+        )
+    return rows, time.perf_counter() - started
+
+
+def summary(rows: list[dict]) -> dict:
+    rng = np.random.default_rng(0)
+    return {
+        str(size): {
+            "quality": bootstrap_spread([r[size]["quality"] for r in rows], rng),
+            "epochs": bootstrap_spread([r[size]["epochs"] for r in rows], rng),
+        }
+        for size in BUDGETS
+    }
+
+
+def choose(ratios: dict[str, dict], per_method: dict[str, dict]) -> str:
+    """The start-up count to ship: the largest one as good as the best within the noise (a
+    one-standard-error rule: more random draws are the safer choice on spaces the surrogate
+    never saw). As good: its ratio lies inside the 90 % interval of the lowest ratio, and its
+    8-trial pick inside the 90 % interval of the best 8-trial pick (with a ratio undefined
+    everywhere, on the 8-trial pick alone)."""
+    first = str(BUDGETS[0])
+    defined = {m: r for m, r in ratios.items() if r["ratio"] is not None}
+    lowest = min(defined.values(), key=lambda r: r["ratio"]) if defined else None
+    best = max(ratios, key=lambda m: per_method[m][first]["quality"]["mean"])
+    low, high = per_method[best][first]["quality"]["interval"]
+
+    def as_good(method: str) -> bool:
+        ratio = ratios[method]["ratio"]
+        if lowest is not None and (ratio is None or ratio > lowest["ratio_interval"][1]):
+            return False
+        return low <= per_method[method][first]["quality"]["mean"] <= high
+
+    return max((m for m in ratios if as_good(m)), key=lambda m: int(m.split(":")[1]))
+
+
+def record(payload: dict, sweeps: int) -> dict:
+    """Fit the surrogate on the recording and simulate every method's sweeps on it."""
+    budget = load_space(SPACE).max_epochs
+    surrogate = Surrogate(payload, budget)
+    rows, seconds = {}, {}
+    for method in ("random", *(f"tpe:{k}" for k in STARTUPS)):
+        found, seconds[method] = method_rows(surrogate, method, sweeps, budget)
+        rows[method] = [
+            {str(size): {k: round(v, 4) for k, v in row[size].items()} for size in BUDGETS}
+            for row in found
+        ]
+    return {
+        "recording_code_hash": payload["code_hash"],
+        "recorded": time.strftime("%Y-%m-%d"),
+        "sweeps": sweeps,
+        "trials": TRIALS,
+        "surrogate": {
+            "runs": surrogate.runs,
+            "quality_oob_r2": round(float(surrogate.quality.oob_score_), 3),
+            "failure_oob_accuracy": round(float(surrogate.failure.oob_score_), 3),
+            "noise_sd": surrogate.noise,
+            "stopped_epochs": round(surrogate.stopped_epochs, 2),
+        },
+        "sampler_seconds": {m: round(v, 1) for m, v in seconds.items()},
+        "rows": rows,
+    }
+
+
+def replay(simulated: dict, payload: dict) -> dict:
+    """The figures of a simulation: per method and budget, the ratio per start-up count,
+    the choice, and the recording's own figures for the methods it holds."""
+    rows = {
+        method: [{int(size): v for size, v in row.items()} for row in found]
+        for method, found in simulated["rows"].items()
+    }
+    per_method = {m: summary(r) for m, r in rows.items()}
+    ratios = {
+        m: ratio_with_spread(rows[m], rows["random"], list(BUDGETS), np.random.default_rng(0))
+        for m in rows
+        if m != "random"
+    }
+    recorded = figures(payload, target=math.nan)["per_method"]
+    return {
+        "chosen": choose(ratios, per_method),
+        "ratios": ratios,
+        "per_method": per_method,
+        "recorded": {
+            name: {size: recorded[method][size]["quality"]["mean"] for size in map(str, BUDGETS)}
+            for name, method in (("tpe:10", "sersweep"), ("random", "random_full"))
+        },
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--record", action="store_true", help="simulate the sweeps (minutes)")
+    parser.add_argument("--sweeps", type=int, default=SWEEPS, help="sweeps per method (--record)")
+    args = parser.parse_args()
+    payload = json.loads(RUNS.read_text())
+    if args.record:
+        CACHE.write_text(json.dumps(record(payload, args.sweeps)) + "\n")
+    simulated = json.loads(CACHE.read_text())
+    # the surrogate is only that recording's when it was fit on it
+    is_stale = stale(
+        simulated["recording_code_hash"],
+        payload["code_hash"],
+        "the surrogate's simulation (rerun bench/sampler_surrogate.py --record)",
+    )
+    emit(
+        {
+            "benchmark": "sampler_surrogate",
+            "space": SPACE,
+            "cache_stale": is_stale,
+            **{k: v for k, v in simulated.items() if k != "rows"},
+            **replay(simulated, payload),
+        }
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,120 @@
+"""The start-up-count surrogate's parts (it never trains here): how it sees a configuration,
+how a simulated sweep picks and counts epochs, how the count is chosen, and that its cache
+and BENCHMARKS.md say what the replay computes."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+
+import sampler_surrogate  # noqa: E402
+import search_efficiency  # noqa: E402
+
+
+def test_a_configuration_is_seen_by_its_rates_sizes_and_stabiliser():
+    base = {"sgan.d_lr": 1e-4, "sgan.g_lr": 1e-2, "sgan.latent_dim": 16, "sgan.n_node": 64}
+    plain = sampler_surrogate.features(base)
+    assert plain[:4] == pytest.approx([-4.0, 2.0, 16.0, 64.0])
+    assert plain[4:7] == [1.0, 0.0, 0.0]
+    smoothed = sampler_surrogate.features({**base, "sgan.label_smoothing": 0.2})
+    assert smoothed[4:8] == [0.0, 1.0, 0.0, 0.2]
+    noisy = sampler_surrogate.features({**base, "sgan.instance_noise": 0.1})
+    assert noisy[4:7] == [0.0, 0.0, 1.0] and noisy[8] == pytest.approx(-1.0)
+
+
+class Exact:
+    """A surrogate whose runs repeat a configuration's quality without noise."""
+
+    noise = 0.0
+
+    def mean(self, overrides: dict) -> float:
+        return overrides["q"]
+
+
+def trial(told: float, quality: float, stopped: bool = False, epochs: float = 6) -> dict:
+    return {"overrides": {"q": quality}, "value": told, "stopped": stopped, "epochs": epochs}
+
+
+def test_sersweep_re_evaluates_its_top_three_and_pays_for_it():
+    trials = [
+        trial(0.9, 0.40),  # the luckiest run: its seeds show it
+        trial(0.8, 0.55),
+        trial(0.7, 0.50),
+        trial(0.6, 0.60),  # fourth: never re-evaluated
+        trial(0.95, 0.70, stopped=True, epochs=3),  # stopped: cannot be picked
+    ]
+    rng = np.random.default_rng(0)
+    picked = sampler_surrogate.pick(trials, True, Exact(), rng, budget=6)
+    assert picked == {"quality": 0.55, "epochs": 4 * 6 + 3 + 3 * 3 * 6}
+    random_pick = sampler_surrogate.pick(trials, False, Exact(), rng, budget=6)
+    assert random_pick == {"quality": 0.40, "epochs": 27}
+
+
+def test_the_largest_count_as_good_as_the_best_within_the_noise_is_chosen():
+    def first(mean: float, low: float, high: float) -> dict:
+        return {
+            str(search_efficiency.BUDGETS[0]): {"quality": {"mean": mean, "interval": [low, high]}}
+        }
+
+    def ratio(value: float | None, high: float = 0.35) -> dict:
+        return {"ratio": value, "ratio_interval": None if value is None else [0.26, high]}
+
+    per_method = {
+        "tpe:2": first(0.48, 0.47, 0.49),  # the best 8-trial pick
+        "tpe:4": first(0.475, 0.46, 0.49),  # inside its interval
+        "tpe:6": first(0.46, 0.45, 0.47),  # outside
+        "tpe:10": first(0.475, 0.46, 0.49),
+    }
+    ratios = {"tpe:2": ratio(0.26), "tpe:4": ratio(0.26), "tpe:6": ratio(0.3), "tpe:10": ratio(0.4)}
+    # tpe:10's ratio lies beyond the lowest ratio's interval, tpe:6's pick beyond the best's
+    assert sampler_surrogate.choose(ratios, per_method) == "tpe:4"
+    ratios["tpe:10"] = ratio(0.34)
+    assert sampler_surrogate.choose(ratios, per_method) == "tpe:10"
+    ratios["tpe:10"] = ratio(None)  # never reaches random search's quality
+    assert sampler_surrogate.choose(ratios, per_method) == "tpe:4"
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[dict, dict]:
+    if not sampler_surrogate.CACHE.is_file():
+        pytest.skip("no surrogate simulation recorded")
+    cache = json.loads(sampler_surrogate.CACHE.read_text())
+    payload = json.loads(search_efficiency.RUNS.read_text())
+    return cache, sampler_surrogate.replay(cache, payload)
+
+
+def test_the_simulation_was_fit_on_the_recording_it_sits_beside(simulated):
+    cache, _ = simulated
+    payload = json.loads(search_efficiency.RUNS.read_text())
+    assert cache["recording_code_hash"] == payload["code_hash"]
+    assert all(len(rows) == cache["sweeps"] for rows in cache["rows"].values())
+
+
+def test_benchmarks_publishes_the_surrogates_figures_and_choice(simulated):
+    cache, figures = simulated
+    section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/sampler_surrogate.py")[1]
+    section = " ".join(section.split("\n## ")[0].split())
+    assert f"start-up count {figures['chosen'].split(':')[1]} is chosen" in section
+    fit = cache["surrogate"]
+    assert f"out-of-bag R² {fit['quality_oob_r2']:.2f}" in section
+    for method, per_budget in figures["per_method"].items():
+        cells = []
+        for size in map(str, search_efficiency.BUDGETS):
+            quality = per_budget[size]["quality"]
+            low, high = quality["interval"]
+            epochs = per_budget[size]["epochs"]["mean"]
+            cells.append(f"{quality['mean']:.3f} ({low:.3f}-{high:.3f}), {epochs:.0f}")
+        ratio = figures["ratios"].get(method)
+        if ratio is None:
+            last = "-"
+        elif ratio["ratio"] is None:
+            last = f"undefined ({ratio['ratio_defined_share']:.0%} defined)"
+        else:
+            low, high = ratio["ratio_interval"]
+            last = f"{ratio['ratio']:.2f} ({low:.2f}-{high:.2f})"
+        assert f"| {method} | " + " | ".join(cells) + f" | {last} |" in section
