@@ -85,7 +85,7 @@ from sweeps import results_by_trial
 
 from search_spaces import load_space
 from search_spaces.objective import Reduction
-from sweep.reeval import SEED_OFFSET, confidence_bound
+from sweep.reeval import FRESH_SEED_OFFSET, confidence_bound
 from sweep.search import TRIAL_SEED
 from sweep.settings import CLASSIFIER_STOPS
 
@@ -271,8 +271,8 @@ def _spec(trial: dict, seed: int) -> dict:
 
 def _fresh(trial: dict, index: int) -> dict:
     """The ``index``-th fresh seed run of a leader, as ``sweep.reeval`` seeds it (the trial's
-    own seed plus :data:`~sweep.reeval.SEED_OFFSET`)."""
-    return _spec(trial, trial["overrides"][TRIAL_SEED] + SEED_OFFSET + index)
+    own seed plus :data:`~sweep.reeval.FRESH_SEED_OFFSET`)."""
+    return _spec(trial, trial["overrides"][TRIAL_SEED] + FRESH_SEED_OFFSET + index)
 
 
 def _key(spec: dict) -> str:

@@ -19,7 +19,7 @@ from sweep.settings import SweepSettings, sweep_space
 
 # seeds neither the sweep nor the re-evaluation trained: the trial's own seed + 2000, + 2001, ...
 # (the re-evaluation's are its own + 1000, ...)
-SEED_OFFSET = 2000
+FINAL_SEED_OFFSET = 2000
 
 
 def train_final(corpus: Corpus, mapping: dict, out: str, seed: int, cpus: float) -> dict:
@@ -56,7 +56,7 @@ def run_final(
     for rank, trial in enumerate(trials, 1):
         mapping = trial_run_config(settings, space, trial)
         mapping["train"]["epochs"] = final_epochs(trial)
-        first = trial_seed(mapping) + SEED_OFFSET
+        first = trial_seed(mapping) + FINAL_SEED_OFFSET
         for index in range(seeds):
             out = folder / f"rank{rank}_trial{trial.number}" / f"seed{index}"
             seed = first + index
@@ -94,7 +94,7 @@ def run_final_cv(
                 f"rank{rank}_trial{trial.number}",
                 mapping,
                 final_epochs(trial),
-                first_seed=trial_seed(mapping) + SEED_OFFSET,
+                first_seed=trial_seed(mapping) + FINAL_SEED_OFFSET,
             )
         )
     data = config_from_dict(candidates[0].mapping, str(settings.folder)).data

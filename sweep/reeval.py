@@ -42,7 +42,7 @@ from sweep.results import REEVAL_ATTR, load_study, sweep_ranked, trial_run_confi
 from sweep.settings import SweepSettings, sweep_space
 
 FOLDER = "reeval"
-SEED_OFFSET = 1000  # fresh seeds: the trial's own seed + 1000, + 1001, ...
+FRESH_SEED_OFFSET = 1000  # fresh seeds: the trial's own seed + 1000, + 1001, ...
 MULTI_OBJECTIVE = (
     "a sweep with several objectives is not re-evaluated: its seed means would rank one "
     "objective; choose on its Pareto front (best/final --pareto or --pick)"
@@ -91,7 +91,7 @@ def run_reeval(
         mapping = trial_run_config(settings, space, trial)
         own_seed = trial_seed(mapping)
         runs = [
-            (own_seed + SEED_OFFSET + i, folder / f"trial{trial.number}" / f"seed{i}")
+            (own_seed + FRESH_SEED_OFFSET + i, folder / f"trial{trial.number}" / f"seed{i}")
             for i in range(seeds)
         ]
         plans.append((trial, mapping, runs))

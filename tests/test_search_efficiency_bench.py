@@ -20,7 +20,7 @@ import common  # noqa: E402
 import record_reference  # noqa: E402
 import search_efficiency  # noqa: E402
 
-from sweep.reeval import SEED_OFFSET  # noqa: E402
+from sweep.reeval import FRESH_SEED_OFFSET  # noqa: E402
 
 BUDGETS = [16, 32, 64]
 
@@ -72,7 +72,7 @@ def seed_runs(trial: dict, values: list[float]) -> dict:
     runs = {}
     for i, value in enumerate(values):
         spec = search_efficiency._fresh(trial, i)
-        assert spec["seed"] == trial["number"] + SEED_OFFSET + i  # as sweep.reeval seeds
+        assert spec["seed"] == trial["number"] + FRESH_SEED_OFFSET + i  # as sweep.reeval seeds
         runs[search_efficiency._key(spec)] = {**spec, "val_uar": [value] * 6, "epochs": 6}
     return runs
 
@@ -126,7 +126,9 @@ def test_the_recorded_reference_target_is_its_picks_held_out_quality():
     assert numbers[reference["pick"]["optuna_trial"]]["state"] == "COMPLETE"
     assert reference["corpus"]["valid_idx"] == record_reference.VALID_FOLDS
     # the re-evaluation's fresh seeds are not the held-out ones
-    assert not set(record_reference.HELD_OUT) & set(range(SEED_OFFSET, SEED_OFFSET + 100))
+    assert not set(record_reference.HELD_OUT) & set(
+        range(FRESH_SEED_OFFSET, FRESH_SEED_OFFSET + 100)
+    )
 
 
 @pytest.fixture(scope="module")
