@@ -65,12 +65,12 @@ from search_efficiency import (
     ratio_with_spread,
     seed_landscape,
 )
-from seed_runs import quality
+from seed_runs import curve_quality
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from search_spaces import load_space
 from sweep.reeval import confidence_bound
-from sweep.search import SAMPLERS
+from sweep.search import COLLAPSE_CONSTRAINT, SAMPLERS
 from sweep.settings import CLASSIFIER_STOPS
 
 SPACE = "demo"
@@ -119,23 +119,24 @@ class Surrogate:
             if len(t["val_uar"]) >= budget
         ]
         x = np.array([features(o) for o, _ in whole])
-        y = np.array([_settled(v[:budget]) for _, v in whole])
+        y = np.array([curve_quality(v[:budget], budget) for _, v in whole])
         self.quality = RandomForestRegressor(
             n_estimators=200, min_samples_leaf=5, oob_score=True, random_state=0
         ).fit(x, y)
         stops = set(CLASSIFIER_STOPS)
-        failed = np.array([bool(stops & set(t["verdicts"])) for t in trials])
+        failed = [bool(stops & set(t["verdicts"])) for t in trials]
         self.failure = RandomForestClassifier(
             n_estimators=200, min_samples_leaf=5, oob_score=True, random_state=0
-        ).fit(np.array([features(t["overrides"]) for t in trials]), failed)
-        stopped = [t["epochs"] for t in trials if bool(stops & set(t["verdicts"]))]
-        stopped = [e for e in stopped if e < budget]
+        ).fit(np.array([features(t["overrides"]) for t in trials]), np.array(failed))
+        stopped = [
+            t["epochs"] for t, f in zip(trials, failed, strict=True) if f and t["epochs"] < budget
+        ]
         self.stopped_epochs = statistics.fmean(stopped) if stopped else budget
         self.noise = seed_landscape(payload)["fresh_seed_sd"]
         # random search judges a run by its best epoch: how far that lies above the run's
         # settled value, per recorded run of random search
         self.best_epoch_lifts = [
-            t["value"] - _settled(t["val_uar"][:budget])
+            t["value"] - curve_quality(t["val_uar"][:budget], budget)
             for s in payload["sweeps"]["random_full"]
             for t in s["trials"]
             if len(t["val_uar"]) >= budget and all(math.isfinite(v) for v in t["val_uar"])
@@ -147,10 +148,6 @@ class Surrogate:
 
     def failure_chance(self, overrides: dict) -> float:
         return float(self.failure.predict_proba([features(overrides)])[0][1])
-
-
-def _settled(val_uar: list[float]) -> float:
-    return quality([{"val_uar": v} for v in val_uar], len(val_uar))
 
 
 def simulate(surrogate: Surrogate, sampler, rng, sersweep: bool, budget: int) -> list[dict]:
@@ -173,7 +170,7 @@ def simulate(surrogate: Surrogate, sampler, rng, sersweep: bool, budget: int) ->
             value += rng.choice(surrogate.best_epoch_lifts)
         failed = bool(rng.random() < surrogate.failure_chance(overrides))
         stopped = sersweep and failed
-        trial.set_constraint("collapse", 1.0 if failed else 0.0)
+        trial.set_constraint(COLLAPSE_CONSTRAINT, 1.0 if failed else 0.0)
         if stopped:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:

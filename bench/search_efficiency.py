@@ -80,7 +80,7 @@ from record_reference import (
     code_hash,
     write_bench_corpus,
 )
-from seed_runs import SETTLED, quality, train_histories
+from seed_runs import SETTLED, curve_quality, quality, train_histories
 from sweeps import results_by_trial
 
 from search_spaces import load_space
@@ -496,7 +496,9 @@ def draws_by_trial_number(payload: dict, rng) -> dict:
                 drawn, ran = drawn + len(group), ran + len(whole)
                 if whole:
                     per_sweep.append(
-                        statistics.fmean(_settled(t["val_uar"][:budget]) for t in whole)
+                        statistics.fmean(
+                            curve_quality(t["val_uar"][:budget], budget) for t in whole
+                        )
                     )
             per_group[f"{first}-{last}"] = {
                 "quality": bootstrap_spread(per_sweep, rng),
@@ -505,11 +507,6 @@ def draws_by_trial_number(payload: dict, rng) -> dict:
             }
         figures[method] = per_group
     return figures
-
-
-def _settled(val_uar: list[float]) -> float:
-    """A run's settled quality from its val UAR curve, as :func:`seed_runs.quality` has it."""
-    return quality([{"val_uar": v} for v in val_uar], len(val_uar))
 
 
 def at_equal_epochs(table: dict[str, list[dict]], budgets: list[int], rng) -> dict:

@@ -59,7 +59,11 @@ def _train(corpus_path: str, spec: dict, valid_idx: str) -> list[dict]:
 def quality(history: list[dict], budget: int) -> float:
     """A run's settled quality: the mean val UAR of the budget's last ``SETTLED`` epochs
     (a run that ended early, on a non-finite value, counts at chance)."""
-    values = [row.get("val_uar", math.nan) for row in history]
-    if len(values) < budget or not all(math.isfinite(v) for v in values[-SETTLED:]):
+    return curve_quality([row.get("val_uar", math.nan) for row in history], budget)
+
+
+def curve_quality(val_uar: list[float], budget: int) -> float:
+    """:func:`quality` of a run kept as its val UAR per epoch."""
+    if len(val_uar) < budget or not all(math.isfinite(v) for v in val_uar[-SETTLED:]):
         return CHANCE
-    return statistics.fmean(values[-SETTLED:])
+    return statistics.fmean(val_uar[-SETTLED:])

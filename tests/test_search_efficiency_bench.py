@@ -191,7 +191,7 @@ def test_benchmarks_table_failure_share_and_landscape_are_the_replays(recording)
         assert f"{shares[method]['mean']:.3f} ({low:.3f}-{high:.3f})" in section
     ratio = figures["failure_share_ratio"]
     assert ("undefined" if ratio is None else f"ratio {ratio:.2f}") in section
-    landscape = search_efficiency.seed_landscape(payload)
+    landscape = figures["seed_landscape"]
     assert (
         f"finds {landscape['close_pairs']} close pairs differing by "
         f"{landscape['close_pair_sd']:.3f} per run against a fresh-seed spread of "
