@@ -28,9 +28,11 @@ search's 64-trial epochs (the smallest budget whose mean quality reaches it, int
 linearly between budgets; ``null`` with ``beyond`` when none does); ``at_equal_epochs``:
 each method's quality at random search's epochs at each budget (its mean curve interpolated
 there); the share of each sweep's second half that ended in a failure verdict (a verdict
-of the val UAR stop list, NaN included), sersweep against random search; and
+of the val UAR stop list, NaN included), sersweep against random search;
 ``draws_by_trial_number``: how good the configurations each method draws are by when it draws
-them (TPE's random start-up trials against its modelled ones).
+them (TPE's random start-up trials against its modelled ones); and ``collapse_border``: where
+each method draws and how often its draws fail there, on either side of a generator learning
+rate of ``HIGH_G_LR``, where the space's best and its collapsing configurations lie together.
 
 Every sweep's trials and every seed run are kept in
 ``bench/histories/search_efficiency_runs.json``; without ``--record`` the script replays
@@ -47,6 +49,9 @@ finished sweep and its seed runs are kept in
 ``seed_landscape`` says how alike nearby trials of the recorded sweeps are against one
 configuration's seeds; ``one_seed_landscape`` says the same of the recording made while every
 trial of a sweep trained with seed 0 (``search_efficiency_runs_one_seed.json``).
+``ten_startup_trials`` replays the recording made while TPE drew Optuna's 10 random start-up
+trials (``search_efficiency_runs_10_startup.json``; sersweep draws 4) against the reference
+search of that code (``reference_search_10_startup.json``).
 """
 
 from __future__ import annotations
@@ -94,6 +99,14 @@ PARTIAL = RUNS.with_name("search_efficiency_runs.partial.json")  # a recording u
 # the 5 x 64 recording made while every trial of a sweep trained with seed 0: kept for what
 # one shared seed does to a search (its `seed_landscape`)
 ONE_SEED = RUNS.with_name("search_efficiency_runs_one_seed.json")
+# the 5 x 64 recording made while TPE drew 10 random start-up trials, and the reference search
+# of its code: kept to show what 4 changed
+TEN_STARTUP = RUNS.with_name("search_efficiency_runs_10_startup.json")
+TEN_STARTUP_REFERENCE = OUT.with_name("reference_search_10_startup.json")
+# generator learning rates from here up are where the demo space's best and its collapsing
+# configurations lie together (set on the 10-start-up recording, where 8 % of random
+# search's draws land there, a third of its best tenth and 6 of its 11 failures)
+HIGH_G_LR = 0.1
 SHARED_SEED_CONFIGS = 3  # configurations a seed trained before its shared effect is taken out
 TRIALS = 64
 # 8 as well as the 16, 32 and 64 compared: a ratio of 1/3 of random search's 64-trial epochs
@@ -332,6 +345,48 @@ def failure_share(trials: list[dict]) -> float:
     return sum(bool(stops & set(t["verdicts"])) for t in second) / len(second)
 
 
+def collapse_border(payload: dict) -> dict:
+    """Where each method draws and where its draws fail, on either side of a generator
+    learning rate of ``HIGH_G_LR``: per method and side, the share of its trials drawn there,
+    the share of those that ended in a failure verdict, and the mean settled quality of those
+    that ran the whole budget; and the share of the method's best tenth of whole runs (by
+    settled quality, all its sweeps together) drawn at or above that rate. A failure share is
+    where a method draws times how often it fails there: this tells the two apart."""
+    budget = load_space(SPACE).max_epochs
+    stops = set(CLASSIFIER_STOPS)
+    figures = {"g_lr": HIGH_G_LR}
+    for method, sweeps in payload["sweeps"].items():
+        trials = [t for sweep in sweeps for t in sweep["trials"]]
+        sides = {"high": [], "low": []}
+        for t in trials:
+            sides["high" if _high_g_lr(t) else "low"].append(t)
+        per_side = {}
+        for side, drawn in sides.items():
+            whole = [curve_quality(t["val_uar"], budget) for t in drawn if t["epochs"] >= budget]
+            per_side[side] = {
+                "drawn_share": round(len(drawn) / len(trials), 3),
+                "failure_share": round(
+                    sum(bool(stops & set(t["verdicts"])) for t in drawn) / len(drawn), 3
+                )
+                if drawn
+                else None,
+                "quality": round(statistics.fmean(whole), 4) if whole else None,
+            }
+        whole = sorted(
+            (t for t in trials if t["epochs"] >= budget),
+            key=lambda t: curve_quality(t["val_uar"], budget),
+            reverse=True,
+        )
+        best = whole[: max(1, len(whole) // 10)]
+        high = sum(_high_g_lr(t) for t in best)
+        figures[method] = {**per_side, "best_tenth_high_share": round(high / len(best), 3)}
+    return figures
+
+
+def _high_g_lr(trial: dict) -> bool:
+    return trial["overrides"]["sgan.g_lr"] >= HIGH_G_LR
+
+
 def seed_landscape(payload: dict) -> dict:
     """How alike two runs are when only their configuration differs a little, against one
     configuration trained on different seeds.
@@ -471,6 +526,7 @@ def figures(payload: dict, target: float) -> dict:
         "other_methods": others,
         "failure_share_ratio": _ratio(shares["sersweep"]["mean"], shares["random_full"]["mean"]),
         "seed_landscape": seed_landscape(payload),
+        "collapse_border": collapse_border(payload),
         "draws_by_trial_number": draws_by_trial_number(payload, np.random.default_rng(2)),
         "runs": {
             m: [{str(k): v for k, v in row.items()} for row in rows] for m, rows in table.items()
@@ -568,6 +624,16 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
+def ten_startup_figures() -> dict:
+    """:func:`figures` of the recording with 10 start-up trials against the reference search
+    of its own code (its target), less the landscape and the per-sweep runs."""
+    target = json.loads(TEN_STARTUP_REFERENCE.read_text())["target"]
+    earlier = figures(json.loads(TEN_STARTUP.read_text()), target)
+    for key in ("seed_landscape", "runs"):
+        del earlier[key]
+    return {"target": target, **earlier}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", action="store_true", help="run the sweeps (hours)")
@@ -620,6 +686,7 @@ def main() -> None:
             "target_held_out": reference["pick"]["held_out"],
             **figures(payload, target),
             "one_seed_landscape": seed_landscape(json.loads(ONE_SEED.read_text())),
+            "ten_startup_trials": ten_startup_figures(),
         }
     )
 

@@ -84,15 +84,24 @@ def simulated() -> tuple[dict, dict]:
     if not sampler_surrogate.CACHE.is_file():
         pytest.skip("no surrogate simulation recorded")
     cache = json.loads(sampler_surrogate.CACHE.read_text())
-    payload = json.loads(search_efficiency.RUNS.read_text())
+    payload = json.loads(search_efficiency.TEN_STARTUP.read_text())
     return cache, sampler_surrogate.replay(cache, payload)
 
 
 def test_the_simulation_was_fit_on_the_recording_it_sits_beside(simulated):
     cache, _ = simulated
-    payload = json.loads(search_efficiency.RUNS.read_text())
+    payload = json.loads(search_efficiency.TEN_STARTUP.read_text())
     assert cache["recording_code_hash"] == payload["code_hash"]
     assert all(len(rows) == cache["sweeps"] for rows in cache["rows"].values())
+
+
+def test_the_surrogates_fit_is_the_one_its_simulation_keeps(simulated):
+    """The forests are fit again from the recording (seeded) and fit it as the cache says."""
+    cache, _ = simulated
+    payload = json.loads(search_efficiency.TEN_STARTUP.read_text())
+    budget = search_efficiency.load_space(sampler_surrogate.SPACE).max_epochs
+    fit = sampler_surrogate.Surrogate(payload, budget).fit_figures()
+    assert {key: cache["surrogate"][key] for key in fit} == fit
 
 
 def test_benchmarks_publishes_the_surrogates_figures_and_choice(simulated):
@@ -102,6 +111,8 @@ def test_benchmarks_publishes_the_surrogates_figures_and_choice(simulated):
     assert f"start-up count {figures['chosen'].split(':')[1]} is chosen" in section
     fit = cache["surrogate"]
     assert f"out-of-bag R² {fit['quality_oob_r2']:.2f}" in section
+    assert f"out-of-bag ROC AUC {fit['failure_oob_auc']:.3f}" in section
+    assert f"base rate of {fit['failure_base_rate']:.3f}" in section
     for method, per_budget in figures["per_method"].items():
         cells = []
         for size in map(str, search_efficiency.BUDGETS):

@@ -171,20 +171,23 @@ TABLE_NAMES = {
 }
 
 
+def table_row(method: str, per_budget: dict, budgets: list[int]) -> str:
+    """A method's row of BENCHMARKS.md's table: mean quality (interval), mean epochs."""
+    cells = []
+    for size in budgets:
+        quality, epochs = per_budget[str(size)]["quality"], per_budget[str(size)]["epochs"]
+        low, high = quality["interval"]
+        cells.append(f"{quality['mean']:.3f} ({low:.3f}-{high:.3f}), {epochs['mean']:.0f} epochs")
+    return f"| {TABLE_NAMES[method]} | " + " | ".join(cells) + " |"
+
+
 def test_benchmarks_table_failure_share_and_landscape_are_the_replays(recording):
     if recording is None:
         pytest.skip("no search-efficiency recording")
     section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
     payload, figures = recording
     for method, per_budget in figures["per_method"].items():
-        cells = []
-        for size in payload["budgets"]:
-            quality, epochs = per_budget[str(size)]["quality"], per_budget[str(size)]["epochs"]
-            low, high = quality["interval"]
-            cells.append(
-                f"{quality['mean']:.3f} ({low:.3f}-{high:.3f}), {epochs['mean']:.0f} epochs"
-            )
-        assert f"| {TABLE_NAMES[method]} | " + " | ".join(cells) + " |" in section
+        assert table_row(method, per_budget, payload["budgets"]) in section
     shares = figures["second_half_failure_share"]
     for method in ("sersweep", "random_full"):
         low, high = shares[method]["interval"]
@@ -203,7 +206,13 @@ def test_benchmarks_publishes_what_each_method_draws_by_trial_number(recording):
     if recording is None:
         pytest.skip("no search-efficiency recording")
     section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
-    draws = recording[1]["draws_by_trial_number"]
+    for row in draws_rows(recording[1]["draws_by_trial_number"]):
+        assert row in section
+
+
+def draws_rows(draws: dict) -> list[str]:
+    """BENCHMARKS.md's rows of what each method draws, per group of trial numbers."""
+    rows = []
     for first, last in search_efficiency.DRAW_GROUPS:
         cells = []
         for method in TABLE_NAMES:
@@ -214,7 +223,90 @@ def test_benchmarks_publishes_what_each_method_draws_by_trial_number(recording):
                 f"{quality['mean']:.3f} ({low:.3f}-{high:.3f}), "
                 f"{group['whole_budget']} of {group['trials']}"
             )
-        assert f"| {first}-{last} | " + " | ".join(cells) + " |" in section
+        rows.append(f"| {first}-{last} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def border_rows(border: dict) -> list[str]:
+    """BENCHMARKS.md's rows of where each method draws and fails (``collapse_border``)."""
+
+    def cell(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    rows = []
+    for method, name in TABLE_NAMES.items():
+        high, low = border[method]["high"], border[method]["low"]
+        cells = [
+            cell(high["drawn_share"]),
+            cell(high["failure_share"]),
+            cell(low["failure_share"]),
+            f"{cell(high['quality'])} / {cell(low['quality'])}",
+            cell(border[method]["best_tenth_high_share"]),
+        ]
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def test_benchmarks_publishes_where_each_method_draws_and_fails(recording):
+    if recording is None:
+        pytest.skip("no search-efficiency recording")
+    section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
+    border = recording[1]["collapse_border"]
+    assert f"generator learning rate of {border['g_lr']}" in " ".join(section.split())
+    for row in border_rows(border):
+        assert row in section
+
+
+def test_benchmarks_publishes_the_recording_with_ten_startup_trials():
+    """The recording made while TPE drew 10 random start-up trials stays replayable beside
+    the one with 4, against the reference search of its own code: its table, ratio, failure
+    share, draws by trial number and where they fail, as BENCHMARKS.md gives them."""
+    section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
+    section = section.split("**With 10 random start-up trials**")[1]
+    payload = json.loads(search_efficiency.TEN_STARTUP.read_text())
+    earlier = search_efficiency.ten_startup_figures()
+    reference = json.loads(search_efficiency.TEN_STARTUP_REFERENCE.read_text())
+    assert reference["code_hash"] == payload["code_hash"], "a reference of the same code"
+    assert f"target was {earlier['target']:.3f}" in section
+    for method, per_budget in earlier["per_method"].items():
+        assert table_row(method, per_budget, payload["budgets"]) in section
+    low, high = earlier["ratio_interval"]
+    assert f"ratio {earlier['ratio']:.2f} ({low:.2f}-{high:.2f})" in section
+    assert f"failure-share ratio {earlier['failure_share_ratio']:.2f}" in section
+    for row in [
+        *draws_rows(earlier["draws_by_trial_number"]),
+        *border_rows(earlier["collapse_border"]),
+    ]:
+        assert row in section
+
+
+def test_the_collapse_border_tells_where_a_method_draws_from_how_often_it_fails_there():
+    budget = search_efficiency.load_space(search_efficiency.SPACE).max_epochs
+    high, low = search_efficiency.HIGH_G_LR, search_efficiency.HIGH_G_LR / 10
+
+    def trial(g_lr: float, settled: float, verdicts=(), epochs: int = budget) -> dict:
+        return {
+            "overrides": {"sgan.g_lr": g_lr, "sgan.d_lr": 1e-3},
+            "verdicts": list(verdicts),
+            "epochs": epochs,
+            "val_uar": ([0.3] * (budget - 3) + [settled] * 3)[:epochs],
+        }
+
+    trials = [
+        trial(high, 0.7),
+        trial(high * 3, 0.0, ["mode_collapse"], epochs=2),  # stopped: no settled value
+        *(trial(low, 0.4 + i / 100) for i in range(7)),
+        trial(low, 0.5, ["d_overpowers"]),  # a label, not a failure under val UAR
+    ]
+    border = search_efficiency.collapse_border({"sweeps": {"m": [{"trials": trials}]}})
+    assert border["g_lr"] == high
+    assert border["m"]["high"] == {"drawn_share": 0.2, "failure_share": 0.5, "quality": 0.7}
+    assert border["m"]["low"]["drawn_share"] == 0.8 and border["m"]["low"]["failure_share"] == 0
+    assert border["m"]["low"]["quality"] == pytest.approx(
+        (sum(0.4 + i / 100 for i in range(7)) + 0.5) / 8, abs=1e-4
+    )
+    # 9 whole runs: the best tenth is the one best, drawn at a high G learning rate
+    assert border["m"]["best_tenth_high_share"] == 1.0
 
 
 def test_draws_by_trial_number_leave_out_trials_without_a_whole_budget():
