@@ -68,6 +68,13 @@ def positive_float(text: str) -> float:
     return value
 
 
+def probability(text: str) -> float:
+    value = _float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1], got {value}")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     value = _float(text)
     if value < 0:
@@ -240,6 +247,15 @@ def sweep_arguments(command: argparse.ArgumentParser) -> None:
         # here would load the sweep package for every command's --help
         help="TPE's random draws before it models the finished trials (default 4; Optuna's "
         "own is 10)",
+    )
+    command.add_argument(
+        "--max-failure-risk",
+        type=probability,
+        metavar="R",
+        # the number is sweep.settings.MAX_FAILURE_RISK (a test holds them equal), as above
+        help="TPE's proposals whose estimated failure risk (from the finished trials around "
+        "them) is above R are redrawn, so the sweep draws less where GANs collapsed "
+        "(default 0.05; 1: never)",
     )
     command.add_argument("--max-failures", type=int, default=2, help="retries per trial")
     command.add_argument(
@@ -645,6 +661,7 @@ def sweep_command(args) -> int:
         reeval_seeds=args.reeval_seeds,
         warm_start=args.warm_start,
         **({"startup_trials": args.startup_trials} if args.startup_trials else {}),
+        **({"max_failure_risk": args.max_failure_risk} if args.max_failure_risk else {}),
     )
     print_summary(start_sweep(settings))
     return 0

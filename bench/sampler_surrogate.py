@@ -1,12 +1,17 @@
-"""How many random start-up trials TPE should draw on the ``demo`` space, chosen on a
-surrogate of the space before any sweep is recorded with the choice.
+"""How many random start-up trials TPE should draw on the ``demo`` space, and above which
+estimated failure risk its proposals are redrawn, chosen on a surrogate of the space before
+any sweep is recorded with the choice.
 
 Optuna's TPE draws its first ``n_startup_trials`` (10 by default) at random. In the
 search-efficiency recording made with 10
 (``bench/histories/search_efficiency_runs_10_startup.json``) its modelled draws score
 0.05-0.11 better per run than random search's, and the 8-trial budget, where sersweep's ratio
-is decided, is all start-up (BENCHMARKS.md, search efficiency). Recording
-sweeps takes hours per setting, so the count is chosen here, on a surrogate, and the
+is decided, is all start-up (BENCHMARKS.md, search efficiency). In the recording made with 4
+its second-half failure share is 0.83 of random search's where the target is 1/2: half of
+what it draws at high generator learning rates fails, beside its best trials.
+:class:`sweep.failure_risk.FailureRiskSampler` redraws a proposal whose failure risk,
+estimated from the finished trials around it, is above ``max_risk``. Recording
+sweeps takes hours per setting, so both are chosen here, on a surrogate, and the
 recorded comparison that follows the choice is its evaluation.
 
 * **Surrogate**, fit on every run of that recording that trained the whole budget (the
@@ -20,7 +25,9 @@ recorded comparison that follows the choice is its evaluation.
   with the second forest's chance.
 * **Sweeps**, simulated as sersweep runs them: the space's own draws through Optuna's ask and
   tell, two trials running at once, sersweep's TPE (multivariate, grouped, constant liar) with
-  each start-up count, a failed trial told PRUNED and infeasible; against random search,
+  each start-up count taking every proposal (``tpe:K``), and with the shipped count redrawing
+  above each failure risk of ``RISKS`` (``tpe:K:R``), a failed trial told PRUNED and
+  infeasible; against random search,
   which stops nothing and judges a run by its best epoch (the run's value plus a lift drawn
   from the recorded random-search runs' best epoch over their settled value). ``SWEEPS``
   sweeps of 64 trials per method, the same noise for every method's sweep of one index, cut
@@ -31,16 +38,18 @@ recorded comparison that follows the choice is its evaluation.
   recorded epochs); random search picks its best run. A pick's **quality** is the first
   forest's value there: what the surrogate expects on any number of fresh seeds.
 
-Figures per method: pick quality and epochs per budget (90 % intervals over sweeps) and the
+Figures per method: pick quality and epochs per budget (90 % intervals over sweeps), the
 ratio of ``bench/search_efficiency.py`` (sersweep's epochs to random search's 64-trial
-quality over random search's 64-trial epochs). The shipped start-up count is the largest one
-as good as the best within the noise (:func:`choose`). The surrogate's own fit is reported
+quality over random search's 64-trial epochs) and the share of each sweep's second half that
+failed. The shipped start-up count is the largest one as good as the best within the noise
+(:func:`choose`); the shipped failure risk the largest that meets both of row 8's targets
+here (:func:`choose_risk`). The surrogate's own fit is reported
 beside (out of bag: the quality forest's R², the failure forest's ROC AUC and the failure base
 rate), and how far its figures for Optuna's count of 10 lie from the recording's.
 
     .venv/bin/python bench/sampler_surrogate.py [--record [--sweeps 30]]
 
-``--record`` fits and simulates (about 10 minutes on a 2-core CPU: TPE's own time, no
+``--record`` fits and simulates (about 20 minutes on a 2-core CPU: TPE's own time, no
 training) and keeps every simulated sweep's picks in
 ``bench/histories/sampler_surrogate_runs.json``; without it the script replays that file
 (``cache_stale``: the search-efficiency recording it was fit on has changed since).
@@ -73,7 +82,7 @@ from sklearn.metrics import roc_auc_score
 from search_spaces import load_space
 from sweep.reeval import confidence_bound
 from sweep.search import COLLAPSE_CONSTRAINT, SAMPLERS
-from sweep.settings import CLASSIFIER_STOPS
+from sweep.settings import CLASSIFIER_STOPS, STARTUP_TRIALS
 
 SPACE = "demo"
 CACHE = ROOT / "bench" / "histories" / "sampler_surrogate_runs.json"
@@ -81,6 +90,9 @@ TRIALS = 64
 CONCURRENCY = 2
 SWEEPS = 30
 STARTUPS = (2, 4, 6, 10)  # 10: Optuna's default
+# TPE's proposals redrawn above these failure risks (sweep.failure_risk), with the shipped
+# start-up count; 1 (no redrawing) is the start-up rows above
+RISKS = (0.02, 0.03, 0.05, 0.1, 0.2)
 STABILISERS = ("none", "label_smoothing", "instance_noise")
 
 
@@ -126,13 +138,14 @@ class Surrogate:
             n_estimators=200, min_samples_leaf=5, oob_score=True, random_state=0
         ).fit(x, y)
         stops = set(CLASSIFIER_STOPS)
-        failed = [bool(stops & set(t["verdicts"])) for t in trials]
-        self.failed = failed
+        self.failed = [bool(stops & set(t["verdicts"])) for t in trials]
         self.failure = RandomForestClassifier(
             n_estimators=200, min_samples_leaf=5, oob_score=True, random_state=0
-        ).fit(np.array([features(t["overrides"]) for t in trials]), np.array(failed))
+        ).fit(np.array([features(t["overrides"]) for t in trials]), np.array(self.failed))
         stopped = [
-            t["epochs"] for t, f in zip(trials, failed, strict=True) if f and t["epochs"] < budget
+            t["epochs"]
+            for t, failed in zip(trials, self.failed, strict=True)
+            if failed and t["epochs"] < budget
         ]
         self.stopped_epochs = statistics.fmean(stopped) if stopped else budget
         self.noise = seed_landscape(payload)["fresh_seed_sd"]
@@ -168,7 +181,8 @@ class Surrogate:
 def simulate(surrogate: Surrogate, sampler, rng, sersweep: bool, budget: int) -> list[dict]:
     """One sweep of ``TRIALS`` trials, ``CONCURRENCY`` at a time: per trial in completion
     order its overrides, one run's value (sersweep's settled value, random search's best
-    epoch), whether it failed and the epochs it spent (sersweep stops a failed trial)."""
+    epoch), whether it failed, whether it was stopped (sersweep stops a failed trial) and the
+    epochs it spent."""
     import optuna
 
     space = load_space(SPACE)
@@ -191,8 +205,23 @@ def simulate(surrogate: Surrogate, sampler, rng, sersweep: bool, budget: int) ->
         else:
             study.tell(trial, value)
         epochs = surrogate.stopped_epochs if stopped else budget
-        done.append({"overrides": overrides, "value": value, "stopped": stopped, "epochs": epochs})
+        done.append(
+            {
+                "overrides": overrides,
+                "value": value,
+                "failed": failed,
+                "stopped": stopped,
+                "epochs": epochs,
+            }
+        )
     return done
+
+
+def failure_share(trials: list[dict]) -> float:
+    """The share of a sweep's second half (by completion) that failed, as
+    ``bench/search_efficiency.py`` counts it on recorded sweeps."""
+    second = trials[len(trials) // 2 :]
+    return sum(t["failed"] for t in second) / len(second)
 
 
 def pick(trials: list[dict], reevaluate: bool, surrogate: Surrogate, rng, budget: int) -> dict:
@@ -218,20 +247,22 @@ def pick(trials: list[dict], reevaluate: bool, surrogate: Surrogate, rng, budget
 
 def method_rows(
     surrogate: Surrogate, method: str, sweeps: int, budget: int
-) -> tuple[list[dict], float]:
-    """Per simulated sweep of ``method`` (``random`` or ``tpe:K``) its pick per budget; and
-    the seconds the sampler took."""
+) -> tuple[list[dict], list[float], float]:
+    """Per simulated sweep of ``method`` (``random``, ``tpe:K``: K start-up draws, every
+    proposal taken, or ``tpe:K:R``: proposals redrawn above failure risk R) its pick per
+    budget and its second-half failure share; and the seconds the sampler took."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    rows, started = [], time.perf_counter()
+    rows, shares, started = [], [], time.perf_counter()
     for index in range(sweeps):
         rng = np.random.default_rng(index)  # the same noise for every method's sweep
         if method == "random":
-            sampler = SAMPLERS["random"](index, 1)
+            sampler = SAMPLERS["random"](index)
         else:
-            sampler = SAMPLERS["tpe"](index, int(method.split(":")[1]))
+            _, startup, *risk = method.split(":")
+            sampler = SAMPLERS["tpe"](index, int(startup), float(risk[0]) if risk else 1.0)
         trials = simulate(surrogate, sampler, rng, sersweep=method != "random", budget=budget)
         rows.append(
             {
@@ -239,7 +270,8 @@ def method_rows(
                 for size in BUDGETS
             }
         )
-    return rows, time.perf_counter() - started
+        shares.append(failure_share(trials))
+    return rows, shares, time.perf_counter() - started
 
 
 def summary(rows: list[dict]) -> dict:
@@ -251,6 +283,11 @@ def summary(rows: list[dict]) -> dict:
         }
         for size in BUDGETS
     }
+
+
+def startup_methods(methods) -> list[str]:
+    """The methods that compare start-up counts (every proposal taken)."""
+    return [m for m in methods if m.startswith("tpe:") and m.count(":") == 1]
 
 
 def choose(ratios: dict[str, dict], per_method: dict[str, dict]) -> str:
@@ -274,17 +311,44 @@ def choose(ratios: dict[str, dict], per_method: dict[str, dict]) -> str:
     return max((m for m in ratios if as_good(m)), key=lambda m: int(m.split(":")[1]))
 
 
+def choose_risk(ratios: dict[str, dict], shares: dict[str, dict]) -> float:
+    """The failure risk to ship: the largest one (the least redrawing) whose method meets
+    both of row 8's targets here, a second-half failure share at most half of random
+    search's and a ratio at most 1/3; 1 (no redrawing) when none does.
+
+    Args:
+        ratios: per method its ratio (:func:`search_efficiency.ratio_with_spread`).
+        shares: per method the mean second-half failure share (``random`` among them).
+    """
+    ceiling = shares["random"]["mean"] / 2
+    meeting = [
+        float(method.split(":")[2])
+        for method in ratios
+        if method.count(":") == 2
+        and shares[method]["mean"] <= ceiling
+        and ratios[method]["ratio"] is not None
+        and ratios[method]["ratio"] <= 1 / 3
+    ]
+    return max(meeting, default=1.0)
+
+
 def record(payload: dict, sweeps: int) -> dict:
     """Fit the surrogate on the recording and simulate every method's sweeps on it."""
     budget = load_space(SPACE).max_epochs
     surrogate = Surrogate(payload, budget)
-    rows, seconds = {}, {}
-    for method in ("random", *(f"tpe:{k}" for k in STARTUPS)):
-        found, seconds[method] = method_rows(surrogate, method, sweeps, budget)
+    rows, shares, seconds = {}, {}, {}
+    methods = (
+        "random",
+        *(f"tpe:{k}" for k in STARTUPS),
+        *(f"tpe:{STARTUP_TRIALS}:{risk}" for risk in RISKS),
+    )
+    for method in methods:
+        found, found_shares, seconds[method] = method_rows(surrogate, method, sweeps, budget)
         rows[method] = [
             {str(size): {k: round(v, 4) for k, v in row[size].items()} for size in BUDGETS}
             for row in found
         ]
+        shares[method] = [round(share, 4) for share in found_shares]
     return {
         "recording_code_hash": payload["code_hash"],
         "recorded": time.strftime("%Y-%m-%d"),
@@ -297,12 +361,14 @@ def record(payload: dict, sweeps: int) -> dict:
         },
         "sampler_seconds": {m: round(v, 1) for m, v in seconds.items()},
         "rows": rows,
+        "failure_shares": shares,
     }
 
 
 def replay(simulated: dict, payload: dict) -> dict:
-    """The figures of a simulation: per method and budget, the ratio per start-up count,
-    the choice, and the recording's own figures for the methods it holds."""
+    """The figures of a simulation: per method and budget, the ratio and second-half
+    failure share per method, the start-up count and failure risk chosen, and the
+    recording's own figures for the methods it holds."""
     rows = {
         method: [{int(size): v for size, v in row.items()} for row in found]
         for method, found in simulated["rows"].items()
@@ -313,10 +379,18 @@ def replay(simulated: dict, payload: dict) -> dict:
         for m in rows
         if m != "random"
     }
+    rng = np.random.default_rng(0)
+    shares = {m: bootstrap_spread(v, rng) for m, v in simulated["failure_shares"].items()}
+    startups = startup_methods(ratios)
     recorded = figures(payload, target=math.nan)["per_method"]
     return {
-        "chosen": choose(ratios, per_method),
+        "chosen": choose({m: ratios[m] for m in startups}, per_method),
+        "chosen_max_risk": choose_risk(ratios, shares),
         "ratios": ratios,
+        "failure_shares": shares,
+        "failure_share_ratios": {
+            m: round(share["mean"] / shares["random"]["mean"], 2) for m, share in shares.items()
+        },
         "per_method": per_method,
         "recorded": {
             name: {size: recorded[method][size]["quality"]["mean"] for size in map(str, BUDGETS)}
@@ -345,7 +419,7 @@ def main() -> None:
             "benchmark": "sampler_surrogate",
             "space": SPACE,
             "cache_stale": is_stale,
-            **{k: v for k, v in simulated.items() if k != "rows"},
+            **{k: v for k, v in simulated.items() if k not in ("rows", "failure_shares")},
             **replay(simulated, payload),
         }
     )

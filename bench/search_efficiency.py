@@ -360,9 +360,12 @@ def collapse_border(payload: dict) -> dict:
         sides = {"high": [], "low": []}
         for t in trials:
             sides["high" if _high_g_lr(t) else "low"].append(t)
+        settled = {
+            id(t): curve_quality(t["val_uar"], budget) for t in trials if t["epochs"] >= budget
+        }
         per_side = {}
         for side, drawn in sides.items():
-            whole = [curve_quality(t["val_uar"], budget) for t in drawn if t["epochs"] >= budget]
+            whole = [settled[id(t)] for t in drawn if id(t) in settled]
             per_side[side] = {
                 "drawn_share": round(len(drawn) / len(trials), 3),
                 "failure_share": round(
@@ -373,9 +376,7 @@ def collapse_border(payload: dict) -> dict:
                 "quality": round(statistics.fmean(whole), 4) if whole else None,
             }
         whole = sorted(
-            (t for t in trials if t["epochs"] >= budget),
-            key=lambda t: curve_quality(t["val_uar"], budget),
-            reverse=True,
+            (t for t in trials if id(t) in settled), key=lambda t: settled[id(t)], reverse=True
         )
         best = whole[: max(1, len(whole) // 10)]
         high = sum(_high_g_lr(t) for t in best)

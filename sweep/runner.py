@@ -192,6 +192,7 @@ def new_tuner(settings: SweepSettings, space: SearchSpace, trainable):
         settings.sampler,
         images,
         settings.startup_trials,
+        settings.max_failure_risk,
     )
     scheduler = None
     if settings.scheduler == "asha":

@@ -24,6 +24,7 @@ from ray.tune.search.optuna import OptunaSearch
 from search_spaces import SearchSpace
 from sweep.collapse import FAILURES, NAN
 from sweep.dashboard import TrialImages
+from sweep.failure_risk import FailureRiskSampler
 from sweep.internals import (
     live_trial,
     searcher_completed,
@@ -32,7 +33,7 @@ from sweep.internals import (
     stored_state,
     trial_cache_set_aside,
 )
-from sweep.settings import STARTUP_TRIALS
+from sweep.settings import MAX_FAILURE_RISK, STARTUP_TRIALS
 from sweep.study_storage import open_storage
 from sweep.trainable import INVALID, OBJECTIVE, REPLAYED
 
@@ -50,18 +51,30 @@ TRIAL_SEED = "train.seed"
 COLLAPSE_CONSTRAINT = "collapse"  # > 0: the trial ended in a failure verdict the sweep stops on
 
 
-SAMPLERS = {
+def _tpe(
+    seed: int,
+    startup_trials: int = STARTUP_TRIALS,
+    max_failure_risk: float = MAX_FAILURE_RISK,
+) -> optuna.samplers.BaseSampler:
     # constant_liar: trials still running count as bad results, so concurrent trials are not
     # drawn next to each other (no effect when one trial runs at a time)
-    "tpe": lambda seed, startup_trials=STARTUP_TRIALS: optuna.samplers.TPESampler(
+    tpe = optuna.samplers.TPESampler(
         seed=seed,
         multivariate=True,
         group=True,
         constant_liar=True,
         n_startup_trials=startup_trials,
-    ),
-    "nsga2": lambda seed, startup_trials=None: optuna.samplers.NSGAIISampler(seed=seed),
-    "random": lambda seed, startup_trials=None: optuna.samplers.RandomSampler(seed=seed),
+    )
+    if max_failure_risk >= 1:
+        return tpe
+    return FailureRiskSampler(tpe, max_failure_risk, seed=seed)
+
+
+SAMPLERS = {
+    "tpe": _tpe,
+    # the others take no start-up count and no failure risk
+    "nsga2": lambda seed, *_: optuna.samplers.NSGAIISampler(seed=seed),
+    "random": lambda seed, *_: optuna.samplers.RandomSampler(seed=seed),
 }
 
 
@@ -109,6 +122,9 @@ class SweepOptunaSearch(OptunaSearch):
             for a Pareto sweep) or ``random`` (the baseline to compare them against).
         startup_trials: TPE's random draws before it models the finished trials (a
             warm start's inherited trials count among them); other samplers ignore it.
+        max_failure_risk: TPE's proposals whose estimated failure risk is above it are
+            redrawn (:class:`~sweep.failure_risk.FailureRiskSampler`; 1: never); other
+            samplers ignore it.
         images: attaches each trial's last generated images to its Optuna trial before
             the trial is told (artifacts for optuna-dashboard); ``None``: none.
 
@@ -126,11 +142,14 @@ class SweepOptunaSearch(OptunaSearch):
         sampler: str = "tpe",
         images: TrialImages | None = None,
         startup_trials: int = STARTUP_TRIALS,
+        max_failure_risk: float = MAX_FAILURE_RISK,
     ) -> None:
         if sampler not in SAMPLERS:
             raise ValueError(f"sampler must be one of {sorted(SAMPLERS)}, got {sampler!r}")
         if startup_trials < 1:
             raise ValueError(f"startup_trials must be a positive integer, got {startup_trials}")
+        if not 0 < max_failure_risk <= 1:
+            raise ValueError(f"max_failure_risk must lie in (0, 1], got {max_failure_risk}")
         self.stopping = tuple(stopping)
         self.images = images
         self.keys = objective_keys(space)
@@ -141,7 +160,7 @@ class SweepOptunaSearch(OptunaSearch):
             space=DefineByRun(space),
             metric=self.keys if space.others else OBJECTIVE,
             mode=modes if space.others else space.mode,
-            sampler=SAMPLERS[sampler](seed, startup_trials),
+            sampler=SAMPLERS[sampler](seed, startup_trials, max_failure_risk),
             study_name=study_name,
             storage=open_storage(storage),
         )

@@ -32,6 +32,10 @@ SAMPLERS = ("tpe", "nsga2", "random")
 # than 10 at 8 trials and alike from 16 on, and as well as 2 within the noise
 STARTUP_TRIALS = 4
 LEGACY_STARTUP_TRIALS = 10  # what a sweep saved without the setting ran
+# TPE's proposals whose estimated failure risk is above this are redrawn
+# (sweep.failure_risk; chosen on a surrogate of the demo space, BENCHMARKS.md row 15)
+MAX_FAILURE_RISK = 0.05
+LEGACY_MAX_FAILURE_RISK = 1.0  # a sweep saved without the setting took every proposal
 VALID_IS_TEST_REFUSED = (
     "a sweep selects hyperparameters on its validation data, so validation cannot be the "
     "test set; name validation folds (--valid-idx) or set r_valid"
@@ -96,6 +100,10 @@ class SweepSettings:
         seed: seed of the sampler.
         startup_trials: TPE's random draws before it models the finished trials (a warm
             start's inherited trials count among them; other samplers ignore it).
+        max_failure_risk: TPE's proposals whose estimated failure risk (from the finished
+            trials around them) is above it are redrawn, so the sweep draws less where GANs
+            collapsed (:mod:`sweep.failure_risk`); 1 takes every proposal; other samplers
+            ignore it. A sweep saved without the setting loads with 1.
         max_failures: retries of a trial whose worker died (from its last checkpoint).
         snapshot_every: Ray's experiment snapshot is forced after every ``snapshot_every``-th
             checkpoint of a trial, and that many checkpoints per trial are kept. Larger values
@@ -143,6 +151,7 @@ class SweepSettings:
     sampler: str = "tpe"
     seed: int = 0
     startup_trials: int = STARTUP_TRIALS
+    max_failure_risk: float = MAX_FAILURE_RISK
     max_failures: int = 2
     snapshot_every: int = 1
     stop_on_collapse: bool = True
@@ -173,6 +182,7 @@ class SweepSettings:
             ("scheduler", self.scheduler in SCHEDULERS, f"one of {SCHEDULERS}"),
             ("sampler", self.sampler in SAMPLERS, f"one of {SAMPLERS}"),
             ("startup_trials", self.startup_trials >= 1, "a positive integer"),
+            ("max_failure_risk", 0 < self.max_failure_risk <= 1, "a number in (0, 1]"),
             ("backend", self.backend in BACKENDS, f"one of {BACKENDS}"),
             ("data_mode", self.data_mode in DATA_MODES, f"one of {DATA_MODES}"),
             ("reeval_top", self.reeval_top >= 0, ">= 0 (0: no re-evaluation)"),
@@ -289,6 +299,7 @@ def load_settings(folder: str | Path) -> SweepSettings:
                 values[new] = values.pop(old)
         values.setdefault("reduce", LEGACY_REDUCE)  # saved before sweeps had a reduction
         values.setdefault("startup_trials", LEGACY_STARTUP_TRIALS)
+        values.setdefault("max_failure_risk", LEGACY_MAX_FAILURE_RISK)
         return SweepSettings(**values)
     except (yaml.YAMLError, TypeError, KeyError) as exc:
         raise ConfigError(str(path), f"unreadable sweep settings ({exc})") from None

@@ -197,6 +197,8 @@ CLI_CASES = {
     "seed not a number": (["--seed", "x"], ["--seed", "invalid int"]),
     "unknown sampler": (["--sampler", "grid"], ["--sampler", "invalid choice"]),
     "no start-up trials": (["--startup-trials", "0"], ["--startup-trials", "positive integer"]),
+    "failure risk above 1": (["--max-failure-risk", "1.5"], ["--max-failure-risk", "(0, 1]"]),
+    "no failure risk": (["--max-failure-risk", "0"], ["--max-failure-risk", "(0, 1]"]),
     "unknown scheduler": (["--scheduler", "pbt"], ["--scheduler", "invalid choice"]),
     "unknown verdict": (["--stop-on", "sad"], ["--stop-on", "unknown verdicts"]),
     "detector without value": (["--detector", "patience"], ["--detector", "KEY=VALUE"]),

@@ -1,6 +1,6 @@
-"""The start-up-count surrogate's parts (it never trains here): how it sees a configuration,
-how a simulated sweep picks and counts epochs, how the count is chosen, and that its cache
-and BENCHMARKS.md say what the replay computes."""
+"""The sampler surrogate's parts (it never trains here): how it sees a configuration, how a
+simulated sweep picks, counts epochs and failures, how the start-up count and the failure
+risk are chosen, and that its cache and BENCHMARKS.md say what the replay computes."""
 
 import json
 import sys
@@ -14,6 +14,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import sampler_surrogate  # noqa: E402
 import search_efficiency  # noqa: E402
+
+import sweep.settings  # noqa: E402
 
 
 def test_a_configuration_is_seen_by_its_rates_sizes_and_stabiliser():
@@ -79,6 +81,38 @@ def test_the_largest_count_as_good_as_the_best_within_the_noise_is_chosen():
     assert sampler_surrogate.choose(ratios, per_method) == "tpe:4"
 
 
+def test_the_largest_failure_risk_meeting_both_targets_is_chosen():
+    def ratio(value: float | None) -> dict:
+        return {"ratio": value}
+
+    def share(mean: float) -> dict:
+        return {"mean": mean}
+
+    shares = {
+        "random": share(0.04),
+        "tpe:4": share(0.06),
+        "tpe:4:0.02": share(0.015),
+        "tpe:4:0.05": share(0.02),  # at half of random search's: meets it
+        "tpe:4:0.1": share(0.03),
+    }
+    ratios = {
+        "tpe:4": ratio(0.26),
+        "tpe:4:0.02": ratio(0.30),
+        "tpe:4:0.05": ratio(0.32),
+        "tpe:4:0.1": ratio(0.30),
+    }
+    assert sampler_surrogate.choose_risk(ratios, shares) == 0.05
+    ratios["tpe:4:0.05"] = ratio(0.4)  # fewer failures, but the pick comes too late
+    assert sampler_surrogate.choose_risk(ratios, shares) == 0.02
+    ratios["tpe:4:0.02"] = ratio(None)
+    assert sampler_surrogate.choose_risk(ratios, shares) == 1.0  # none meets both: no redraw
+
+
+def test_a_sweeps_failure_share_is_its_second_halfs():
+    trials = [{"failed": f} for f in (True, True, False, False, True, False, False, False)]
+    assert sampler_surrogate.failure_share(trials) == 0.25
+
+
 @pytest.fixture(scope="module")
 def simulated() -> tuple[dict, dict]:
     if not sampler_surrogate.CACHE.is_file():
@@ -104,11 +138,18 @@ def test_the_surrogates_fit_is_the_one_its_simulation_keeps(simulated):
     assert {key: cache["surrogate"][key] for key in fit} == fit
 
 
+def test_the_shipped_start_up_count_and_failure_risk_are_the_chosen_ones(simulated):
+    _, figures = simulated
+    assert figures["chosen"] == f"tpe:{sweep.settings.STARTUP_TRIALS}"
+    assert figures["chosen_max_risk"] == sweep.settings.MAX_FAILURE_RISK
+
+
 def test_benchmarks_publishes_the_surrogates_figures_and_choice(simulated):
     cache, figures = simulated
     section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/sampler_surrogate.py")[1]
     section = " ".join(section.split("\n## ")[0].split())
     assert f"start-up count {figures['chosen'].split(':')[1]} is chosen" in section
+    assert f"failure risk {figures['chosen_max_risk']} is chosen" in section
     fit = cache["surrogate"]
     assert f"out-of-bag R² {fit['quality_oob_r2']:.2f}" in section
     assert f"out-of-bag ROC AUC {fit['failure_oob_auc']:.3f}" in section
@@ -128,4 +169,8 @@ def test_benchmarks_publishes_the_surrogates_figures_and_choice(simulated):
         else:
             low, high = ratio["ratio_interval"]
             last = f"{ratio['ratio']:.2f} ({low:.2f}-{high:.2f})"
-        assert f"| {method} | " + " | ".join(cells) + f" | {last} |" in section
+        share = figures["failure_shares"][method]
+        low, high = share["interval"]
+        failures = f"{share['mean']:.3f} ({low:.3f}-{high:.3f})"
+        row = f"| {method} | " + " | ".join(cells) + f" | {last} | {failures} |"
+        assert row in section, row

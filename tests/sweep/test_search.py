@@ -11,6 +11,7 @@ from optuna.trial import TrialState, create_trial
 import sweep.search
 import sweep.settings
 from search_spaces import load_space
+from sweep.failure_risk import FailureRiskSampler
 from sweep.internals import searcher_study
 from sweep.search import SAMPLERS, SweepOptunaSearch
 from sweep.study_storage import open_storage
@@ -18,12 +19,20 @@ from sweep.study_storage import open_storage
 
 @pytest.mark.parametrize(
     ("name", "kind"),
-    [("tpe", optuna.samplers.TPESampler), ("random", optuna.samplers.RandomSampler)],
+    [("tpe", FailureRiskSampler), ("random", optuna.samplers.RandomSampler)],
 )
 def test_sampler_choice_and_wal_study(tmp_path, name, kind):
     path = tmp_path / "study.db"
     searcher = SweepOptunaSearch(load_space("demo"), f"sqlite:///{path}", "s", sampler=name)
-    assert isinstance(searcher_study(searcher).sampler, kind)
+    sampler = searcher_study(searcher).sampler
+    assert isinstance(sampler, kind)
+    if name == "tpe":  # the shipped TPE, its proposals judged by their failure risk
+        assert isinstance(sampler.inner, optuna.samplers.TPESampler)
+        assert sampler.max_risk == sweep.settings.MAX_FAILURE_RISK
+        plain = SweepOptunaSearch(
+            load_space("demo"), f"sqlite:///{path}", "t", sampler=name, max_failure_risk=1.0
+        )
+        assert isinstance(searcher_study(plain).sampler, optuna.samplers.TPESampler)
     with sqlite3.connect(path) as connection:  # commits without a rollback journal
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     # every connection of the study syncs the log at checkpoints, not at each commit
@@ -56,6 +65,13 @@ def test_no_start_up_draws_is_refused(tmp_path):
     with pytest.raises(ValueError, match="startup_trials must be a positive integer"):
         SweepOptunaSearch(
             load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s", startup_trials=0
+        )
+
+
+def test_a_failure_risk_outside_zero_to_one_is_refused(tmp_path):
+    with pytest.raises(ValueError, match=r"max_failure_risk must lie in \(0, 1\]"):
+        SweepOptunaSearch(
+            load_space("demo"), f"sqlite:///{tmp_path / 's.db'}", "s", max_failure_risk=0
         )
 
 

@@ -8,7 +8,9 @@ import yaml
 from sweep.cluster import trials_at_once
 from sweep.collapse import FAILURES
 from sweep.settings import (
+    LEGACY_MAX_FAILURE_RISK,
     LEGACY_STARTUP_TRIALS,
+    MAX_FAILURE_RISK,
     SETTINGS_FILE,
     STARTUP_TRIALS,
     Resources,
@@ -63,12 +65,23 @@ def test_a_sweep_saved_before_the_start_up_setting_keeps_optunas_start_up(tmp_pa
     assert load_settings(tmp_path).startup_trials == LEGACY_STARTUP_TRIALS == 10
 
 
-def test_the_command_line_states_the_start_up_default_it_gets(capsys):
+def test_a_sweep_saved_before_the_failure_risk_setting_takes_every_proposal(tmp_path):
+    SweepSettings(out=str(tmp_path), space="demo").save()
+    assert load_settings(tmp_path).max_failure_risk == MAX_FAILURE_RISK < 1
+    saved = yaml.safe_load((tmp_path / SETTINGS_FILE).read_text())
+    del saved["max_failure_risk"]
+    (tmp_path / SETTINGS_FILE).write_text(yaml.safe_dump(saved))
+    assert load_settings(tmp_path).max_failure_risk == LEGACY_MAX_FAILURE_RISK == 1
+
+
+def test_the_command_line_states_the_defaults_it_gets(capsys):
     import launch
 
     with pytest.raises(SystemExit):
         launch.main(["sweep", "--help"])
-    assert f"(default {STARTUP_TRIALS};" in " ".join(capsys.readouterr().out.split())
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert f"(default {STARTUP_TRIALS};" in help_text
+    assert f"(default {MAX_FAILURE_RISK};" in help_text
 
 
 def test_resources_are_the_part_of_the_settings_that_says_where_work_runs(tmp_path):
