@@ -49,15 +49,17 @@ rate), and how far its figures for Optuna's count of 10 lie from the recording's
 
     .venv/bin/python bench/sampler_surrogate.py [--record [--sweeps 30]]
 
-``--record`` fits and simulates (about 20 minutes on a 2-core CPU: TPE's own time, no
+``--record`` fits and simulates (about 15 minutes on a 2-core CPU: TPE's own time, no
 training) and keeps every simulated sweep's picks in
 ``bench/histories/sampler_surrogate_runs.json``; without it the script replays that file
-(``cache_stale``: the search-efficiency recording it was fit on has changed since).
+(``cache_stale``: the search-efficiency recording it was fit on, or the sampler code it
+simulated, has changed since).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import statistics
@@ -66,6 +68,7 @@ import warnings
 
 import numpy as np
 from common import ROOT, bootstrap_spread, emit, stale
+from record_histories import function_definitions, module_definitions
 from search_efficiency import (
     BUDGETS,
     REEVAL_SEEDS,
@@ -73,6 +76,7 @@ from search_efficiency import (
     TEN_STARTUP,
     figures,
     ratio_with_spread,
+    second_half_share,
     seed_landscape,
 )
 from seed_runs import curve_quality
@@ -217,13 +221,6 @@ def simulate(surrogate: Surrogate, sampler, rng, sersweep: bool, budget: int) ->
     return done
 
 
-def failure_share(trials: list[dict]) -> float:
-    """The share of a sweep's second half (by completion) that failed, as
-    ``bench/search_efficiency.py`` counts it on recorded sweeps."""
-    second = trials[len(trials) // 2 :]
-    return sum(t["failed"] for t in second) / len(second)
-
-
 def pick(trials: list[dict], reevaluate: bool, surrogate: Surrogate, rng, budget: int) -> dict:
     """A method's pick from ``trials`` (its quality under the surrogate) and the epochs
     spent, re-evaluation included."""
@@ -270,7 +267,7 @@ def method_rows(
                 for size in BUDGETS
             }
         )
-        shares.append(failure_share(trials))
+        shares.append(second_half_share([t["failed"] for t in trials]))
     return rows, shares, time.perf_counter() - started
 
 
@@ -332,6 +329,21 @@ def choose_risk(ratios: dict[str, dict], shares: dict[str, dict]) -> float:
     return max(meeting, default=1.0)
 
 
+def sampler_code_hash() -> str:
+    """What the simulated sweeps depend on besides the recording they were fit on: sersweep's
+    TPE and the failure-risk sampler, and what this script simulates (the surrogate, the
+    sweeps, the picks and the methods), as definitions."""
+    digest = hashlib.sha256()
+    simulated = [features, Surrogate, simulate, pick, method_rows, SAMPLERS["tpe"]]
+    for part in [
+        *module_definitions([ROOT / "sweep" / "failure_risk.py"]),
+        *function_definitions(simulated),
+    ]:
+        digest.update(part.encode())
+    digest.update(json.dumps([TRIALS, CONCURRENCY, STARTUPS, RISKS]).encode())
+    return digest.hexdigest()[:16]
+
+
 def record(payload: dict, sweeps: int) -> dict:
     """Fit the surrogate on the recording and simulate every method's sweeps on it."""
     budget = load_space(SPACE).max_epochs
@@ -351,6 +363,7 @@ def record(payload: dict, sweeps: int) -> dict:
         shares[method] = [round(share, 4) for share in found_shares]
     return {
         "recording_code_hash": payload["code_hash"],
+        "sampler_code_hash": sampler_code_hash(),
         "recorded": time.strftime("%Y-%m-%d"),
         "sweeps": sweeps,
         "trials": TRIALS,
@@ -392,7 +405,8 @@ def replay(simulated: dict, payload: dict) -> dict:
             m: round(share["mean"] / shares["random"]["mean"], 2) for m, share in shares.items()
         },
         "per_method": per_method,
-        "recorded": {
+        # the recording's own picks (its date is the cache's "recorded")
+        "recording_picks": {
             name: {size: recorded[method][size]["quality"]["mean"] for size in map(str, BUDGETS)}
             for name, method in (("tpe:10", "sersweep"), ("random", "random_full"))
         },
@@ -408,11 +422,11 @@ def main() -> None:
     if args.record:
         CACHE.write_text(json.dumps(record(payload, args.sweeps)) + "\n")
     simulated = json.loads(CACHE.read_text())
-    # the surrogate is only that recording's when it was fit on it
-    is_stale = stale(
-        simulated["recording_code_hash"],
-        payload["code_hash"],
-        "the surrogate's simulation (rerun bench/sampler_surrogate.py --record)",
+    # the surrogate is only that recording's when it was fit on it, and its sweeps only
+    # sersweep's when they drew with today's sampler
+    what = "the surrogate's simulation (rerun bench/sampler_surrogate.py --record)"
+    is_stale = stale(simulated["recording_code_hash"], payload["code_hash"], what) | stale(
+        simulated["sampler_code_hash"], sampler_code_hash(), what
     )
     emit(
         {

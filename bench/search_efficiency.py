@@ -340,9 +340,15 @@ def outcome(method: str, trials: list[dict], runs: dict) -> dict:
 
 def failure_share(trials: list[dict]) -> float:
     """The share of a sweep's second half (by completion) that ended in a failure verdict."""
-    second = trials[len(trials) // 2 :]
     stops = set(CLASSIFIER_STOPS)
-    return sum(bool(stops & set(t["verdicts"])) for t in second) / len(second)
+    return second_half_share([bool(stops & set(t["verdicts"])) for t in trials])
+
+
+def second_half_share(failed: list[bool]) -> float:
+    """The share of a sweep's second half (by completion) that failed, from each trial's
+    outcome in completion order."""
+    second = failed[len(failed) // 2 :]
+    return sum(second) / len(second)
 
 
 def collapse_border(payload: dict) -> dict:
@@ -356,18 +362,18 @@ def collapse_border(payload: dict) -> dict:
     stops = set(CLASSIFIER_STOPS)
     figures = {"g_lr": HIGH_G_LR}
     for method, sweeps in payload["sweeps"].items():
-        trials = [t for sweep in sweeps for t in sweep["trials"]]
-        sides = {"high": [], "low": []}
-        for t in trials:
-            sides["high" if _high_g_lr(t) else "low"].append(t)
-        settled = {
-            id(t): curve_quality(t["val_uar"], budget) for t in trials if t["epochs"] >= budget
-        }
+        # each trial with its settled quality where it ran the whole budget (else None)
+        runs = [
+            (t, curve_quality(t["val_uar"], budget) if t["epochs"] >= budget else None)
+            for sweep in sweeps
+            for t in sweep["trials"]
+        ]
         per_side = {}
-        for side, drawn in sides.items():
-            whole = [settled[id(t)] for t in drawn if id(t) in settled]
+        for side, high in (("high", True), ("low", False)):
+            drawn = [t for t, _ in runs if _high_g_lr(t) == high]
+            whole = [q for t, q in runs if _high_g_lr(t) == high and q is not None]
             per_side[side] = {
-                "drawn_share": round(len(drawn) / len(trials), 3),
+                "drawn_share": round(len(drawn) / len(runs), 3),
                 "failure_share": round(
                     sum(bool(stops & set(t["verdicts"])) for t in drawn) / len(drawn), 3
                 )
@@ -376,10 +382,10 @@ def collapse_border(payload: dict) -> dict:
                 "quality": round(statistics.fmean(whole), 4) if whole else None,
             }
         whole = sorted(
-            (t for t in trials if id(t) in settled), key=lambda t: settled[id(t)], reverse=True
+            (run for run in runs if run[1] is not None), key=lambda run: run[1], reverse=True
         )
         best = whole[: max(1, len(whole) // 10)]
-        high = sum(_high_g_lr(t) for t in best)
+        high = sum(_high_g_lr(t) for t, _ in best)
         figures[method] = {**per_side, "best_tenth_high_share": round(high / len(best), 3)}
     return figures
 

@@ -14,6 +14,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import sampler_surrogate  # noqa: E402
 import search_efficiency  # noqa: E402
+from common import STALE_NOTE  # noqa: E402
 
 import sweep.settings  # noqa: E402
 
@@ -109,8 +110,8 @@ def test_the_largest_failure_risk_meeting_both_targets_is_chosen():
 
 
 def test_a_sweeps_failure_share_is_its_second_halfs():
-    trials = [{"failed": f} for f in (True, True, False, False, True, False, False, False)]
-    assert sampler_surrogate.failure_share(trials) == 0.25
+    failed = [True, True, False, False, True, False, False, False]
+    assert search_efficiency.second_half_share(failed) == 0.25
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,14 @@ def test_the_simulation_was_fit_on_the_recording_it_sits_beside(simulated):
     payload = json.loads(search_efficiency.TEN_STARTUP.read_text())
     assert cache["recording_code_hash"] == payload["code_hash"]
     assert all(len(rows) == cache["sweeps"] for rows in cache["rows"].values())
+
+
+def test_row_15_says_whether_its_simulation_drew_with_todays_sampler(simulated):
+    cache, _ = simulated
+    is_stale = cache["sampler_code_hash"] != sampler_surrogate.sampler_code_hash()
+    rows = (ROOT / "BENCHMARKS.md").read_text().splitlines()
+    row = next(line for line in rows if line.startswith("| 15 |"))
+    assert (STALE_NOTE in row) == is_stale, "row 15 must say whether it is stale"
 
 
 def test_the_surrogates_fit_is_the_one_its_simulation_keeps(simulated):
