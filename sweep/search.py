@@ -5,9 +5,10 @@ subclass also records, per Optuna trial, the Ray trial id and config overrides (
 can rebuild a config from the study alone), the deciding verdict and every verdict the trial
 reached. A trial stopped by a verdict is told as PRUNED, and one that reached ``nan`` (at any
 point) too; both are infeasible under Optuna's constraint ``collapse``, which TPE ranks below
-every feasible trial, so it learns where GANs fail, not only where they score low. A
-label-only verdict (``d_overpowers`` under a classifier objective) stays feasible. ``best``
-and ``final`` pick COMPLETE trials only. A trial that raised is told FAIL.
+every feasible trial, so it learns where GANs fail, not only where they score low (and TPE's
+proposals beside such trials are redrawn: :mod:`sweep.failure_risk`). A label-only verdict
+(``d_overpowers`` under a classifier objective) stays feasible. ``best`` and ``final`` pick
+COMPLETE trials only. A trial that raised is told FAIL.
 """
 
 from __future__ import annotations

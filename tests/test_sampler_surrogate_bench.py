@@ -109,11 +109,6 @@ def test_the_largest_failure_risk_meeting_both_targets_is_chosen():
     assert sampler_surrogate.choose_risk(ratios, shares) == 1.0  # none meets both: no redraw
 
 
-def test_a_sweeps_failure_share_is_its_second_halfs():
-    failed = [True, True, False, False, True, False, False, False]
-    assert search_efficiency.second_half_share(failed) == 0.25
-
-
 @pytest.fixture(scope="module")
 def simulated() -> tuple[dict, dict]:
     if not sampler_surrogate.CACHE.is_file():
@@ -159,6 +154,9 @@ def test_benchmarks_publishes_the_surrogates_figures_and_choice(simulated):
     section = " ".join(section.split("\n## ")[0].split())
     assert f"start-up count {figures['chosen'].split(':')[1]} is chosen" in section
     assert f"failure risk {figures['chosen_max_risk']} is chosen" in section
+    chosen = f"tpe:{sweep.settings.STARTUP_TRIALS}:{figures['chosen_max_risk']}"
+    share_ratio = figures["failure_share_ratios"][chosen]
+    assert f"half of random search's ({share_ratio:.2f}, on the mean only" in section
     fit = cache["surrogate"]
     assert f"out-of-bag R² {fit['quality_oob_r2']:.2f}" in section
     assert f"out-of-bag ROC AUC {fit['failure_oob_auc']:.3f}" in section

@@ -447,3 +447,8 @@ def test_quality_at_equal_epochs_reads_each_curve_at_random_searchs_epochs():
     assert figures["16"]["random_full"]["quality"] == 0.5
     # sersweep's curve starts at 80 epochs: at random search's 50 it has no value
     assert figures["8"]["sersweep"] == {"quality": None, "interval": None, "defined_share": 0}
+
+
+def test_a_sweeps_failure_share_is_its_second_halfs():
+    failed = [True, True, False, False, True, False, False, False]
+    assert search_efficiency.second_half_share(failed) == 0.25

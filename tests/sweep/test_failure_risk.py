@@ -110,7 +110,7 @@ def test_its_random_draws_do_not_repeat_an_inner_samplers_seeded_alike():
     """TPE's start-up draws come from a random sampler with TPE's seed: the fallback's own
     stream, seeded with the same number, must not propose those configurations again."""
     study = optuna.create_study()
-    trial = study.ask()
+    study.ask()
     frozen = study.trials[-1]
     wrapped = FailureRiskSampler(optuna.samplers.TPESampler(seed=0), max_risk=0.1, seed=0)
     alike = optuna.samplers.RandomSampler(seed=0)
@@ -118,4 +118,3 @@ def test_its_random_draws_do_not_repeat_an_inner_samplers_seeded_alike():
     assert wrapped.random.sample_independent(study, frozen, "x", draw) != (
         alike.sample_independent(study, frozen, "x", draw)
     )
-    study.tell(trial, 0.0)
