@@ -43,7 +43,8 @@ ratio of ``bench/search_efficiency.py`` (sersweep's epochs to random search's 64
 quality over random search's 64-trial epochs) and the share of each sweep's second half that
 failed. The shipped start-up count is the largest one as good as the best within the noise
 (:func:`choose`); the shipped failure risk the largest that meets both of row 8's targets
-here (:func:`choose_risk`). The surrogate's own fit is reported
+here (:func:`choose_risk`). Beside them, no surrogate: how the shipped risk estimate judges
+the draws of the two recordings (:func:`recorded_risk`). The surrogate's own fit is reported
 beside (out of bag: the quality forest's R², the failure forest's ROC AUC and the failure base
 rate), and how far its figures for Optuna's count of 10 lie from the recording's.
 
@@ -65,6 +66,7 @@ import math
 import statistics
 import time
 import warnings
+from collections.abc import Iterable
 
 import numpy as np
 from common import ROOT, bootstrap_spread, emit, stale
@@ -73,6 +75,7 @@ from search_efficiency import (
     BUDGETS,
     REEVAL_SEEDS,
     REEVAL_TOP,
+    RUNS,
     TEN_STARTUP,
     figures,
     ratio_with_spread,
@@ -84,9 +87,10 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from sklearn.metrics import roc_auc_score
 
 from search_spaces import load_space
+from sweep.failure_risk import FailureRisk
 from sweep.reeval import confidence_bound
 from sweep.search import COLLAPSE_CONSTRAINT, SAMPLERS
-from sweep.settings import CLASSIFIER_STOPS, STARTUP_TRIALS
+from sweep.settings import CLASSIFIER_STOPS, MAX_FAILURE_RISK, STARTUP_TRIALS
 
 SPACE = "demo"
 CACHE = ROOT / "bench" / "histories" / "sampler_surrogate_runs.json"
@@ -282,7 +286,7 @@ def summary(rows: list[dict]) -> dict:
     }
 
 
-def startup_methods(methods) -> list[str]:
+def startup_methods(methods: Iterable[str]) -> list[str]:
     """The methods that compare start-up counts (every proposal taken)."""
     return [m for m in methods if m.startswith("tpe:") and m.count(":") == 1]
 
@@ -327,6 +331,70 @@ def choose_risk(ratios: dict[str, dict], shares: dict[str, dict]) -> float:
         and ratios[method]["ratio"] <= 1 / 3
     ]
     return max(meeting, default=1.0)
+
+
+def demo_params(overrides: dict) -> dict:
+    """The Optuna parameters of the demo space a trial's config overrides came from (the
+    inverse of its ``g_over_d_lr`` times ``sgan.d_lr`` and of its stabiliser choice)."""
+    params = {
+        "sgan.d_lr": overrides["sgan.d_lr"],
+        "g_over_d_lr": overrides["sgan.g_lr"] / overrides["sgan.d_lr"],
+        "sgan.latent_dim": overrides["sgan.latent_dim"],
+        "sgan.n_node": overrides["sgan.n_node"],
+        "stabiliser": "none",
+    }
+    for strength in ("label_smoothing", "instance_noise"):
+        if f"sgan.{strength}" in overrides:
+            params["stabiliser"] = strength
+            params[f"sgan.{strength}"] = overrides[f"sgan.{strength}"]
+    return params
+
+
+def recorded_risk(payload: dict, max_risk: float) -> dict:
+    """How the shipped failure-risk estimate judges the draws of recorded sweeps: per method,
+    over every trial finished after its sweep's first failure, how many of the trials that
+    failed and of those that did not it would have judged above ``max_risk`` (from the trials
+    that finished before it, in completion order; a proposal judged so is redrawn). Shows,
+    on real runs rather than the surrogate, whether the estimate sees the failures coming and
+    how often it would have turned TPE away from a healthy draw."""
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    space = load_space(SPACE)
+    stops = set(CLASSIFIER_STOPS)
+    bandwidth = SAMPLERS["tpe"](0, STARTUP_TRIALS, max_risk).bandwidth  # the shipped kernel
+
+    def finished(trial: dict) -> tuple[optuna.trial.FrozenTrial, bool]:
+        params = demo_params(trial["overrides"])
+        study = optuna.create_study()
+        study.enqueue_trial(params)
+        space.suggest(study.ask())  # the space's own distributions for these parameters
+        failed = bool(stops & set(trial["verdicts"]))
+        frozen = create_trial(
+            params=params,
+            distributions=study.trials[-1].distributions,
+            value=None if failed else 0.0,
+            state=TrialState.PRUNED if failed else TrialState.COMPLETE,
+            system_attrs={},
+        )
+        frozen.set_constraint(COLLAPSE_CONSTRAINT, float(failed))
+        return frozen, failed
+
+    figures = {}
+    for method in ("sersweep", "random_full"):
+        counts = {"failed": [0, 0], "healthy": [0, 0]}  # judged risky, all
+        for sweep in payload["sweeps"][method]:
+            trials = [finished(t) for t in sweep["trials"]]
+            for index, (trial, failed) in enumerate(trials):
+                before = [t for t, _ in trials[:index]]
+                if not any(f for _, f in trials[:index]):
+                    continue
+                risk = FailureRisk(before, trial.distributions, bandwidth)
+                tally = counts["failed" if failed else "healthy"]
+                tally[0] += risk(trial.params) > max_risk
+                tally[1] += 1
+        figures[method] = {kind: {"judged_risky": n, "of": m} for kind, (n, m) in counts.items()}
+    return figures
 
 
 def sampler_code_hash() -> str:
@@ -435,6 +503,11 @@ def main() -> None:
             "cache_stale": is_stale,
             **{k: v for k, v in simulated.items() if k not in ("rows", "failure_shares")},
             **replay(simulated, payload),
+            # the shipped risk estimate on the recorded sweeps with 4 and 10 start-up draws
+            "recorded_risk": {
+                "startup_4": recorded_risk(json.loads(RUNS.read_text()), MAX_FAILURE_RISK),
+                "startup_10": recorded_risk(payload, MAX_FAILURE_RISK),
+            },
         }
     )
 

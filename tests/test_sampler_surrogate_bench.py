@@ -181,3 +181,31 @@ def test_benchmarks_publishes_the_surrogates_figures_and_choice(simulated):
         failures = f"{share['mean']:.3f} ({low:.3f}-{high:.3f})"
         row = f"| {method} | " + " | ".join(cells) + f" | {last} | {failures} |"
         assert row in section, row
+
+
+def test_benchmarks_publishes_how_the_estimate_judges_the_recorded_sweeps():
+    """The shipped estimate replayed on row 8's recordings (real runs, no surrogate)."""
+    section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/sampler_surrogate.py")[1]
+    section = " ".join(section.split("\n## ")[0].split())
+    risk = sweep.settings.MAX_FAILURE_RISK
+    four = sampler_surrogate.recorded_risk(json.loads(search_efficiency.RUNS.read_text()), risk)
+    ten = sampler_surrogate.recorded_risk(
+        json.loads(search_efficiency.TEN_STARTUP.read_text()), risk
+    )
+
+    def judged(figures: dict, method: str, kind: str) -> str:
+        counts = figures[method][kind]
+        return f"{counts['judged_risky']} of {counts['of']}"
+
+    assert (
+        f"judges {judged(four, 'sersweep', 'failed')} that failed above {risk} and "
+        f"{judged(four, 'sersweep', 'healthy')} that did not" in section
+    )
+    assert (
+        f"with 10 start-up draws, {judged(ten, 'sersweep', 'failed')} that failed and "
+        f"{judged(ten, 'sersweep', 'healthy')} that did not" in section
+    )
+    assert (
+        f"it judges {judged(four, 'random_full', 'failed')} failures and "
+        f"{judged(four, 'random_full', 'healthy')} healthy draws risky" in section
+    )
