@@ -51,7 +51,9 @@ configuration's seeds; ``one_seed_landscape`` says the same of the recording mad
 trial of a sweep trained with seed 0 (``search_efficiency_runs_one_seed.json``).
 ``ten_startup_trials`` replays the recording made while TPE drew Optuna's 10 random start-up
 trials (``search_efficiency_runs_10_startup.json``; sersweep draws 4) against the reference
-search of that code (``reference_search_10_startup.json``).
+search of that code (``reference_search_10_startup.json``); ``without_redrawing`` the one made
+with 4 while sersweep took every proposal of TPE's, before failure-risk redrawing
+(``search_efficiency_runs_without_redrawing.json``, ``reference_search_without_redrawing.json``).
 """
 
 from __future__ import annotations
@@ -103,6 +105,15 @@ ONE_SEED = RUNS.with_name("search_efficiency_runs_one_seed.json")
 # of its code: kept to show what 4 changed
 TEN_STARTUP = RUNS.with_name("search_efficiency_runs_10_startup.json")
 TEN_STARTUP_REFERENCE = OUT.with_name("reference_search_10_startup.json")
+# the same with 4 start-up trials while sersweep took every proposal of TPE's (no failure-risk
+# redrawing), and its reference search: kept to show what redrawing changed
+WITHOUT_REDRAWING = RUNS.with_name("search_efficiency_runs_without_redrawing.json")
+WITHOUT_REDRAWING_REFERENCE = OUT.with_name("reference_search_without_redrawing.json")
+# the earlier recordings the replay gives beside today's: (recording, its reference search)
+EARLIER = {
+    "ten_startup_trials": (TEN_STARTUP, TEN_STARTUP_REFERENCE),
+    "without_redrawing": (WITHOUT_REDRAWING, WITHOUT_REDRAWING_REFERENCE),
+}
 # generator learning rates from here up are where the demo space's best and its collapsing
 # configurations lie together (set on the 10-start-up recording, where 8 % of random
 # search's draws land there, a third of its best tenth and 6 of its 11 failures)
@@ -631,11 +642,13 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
-def ten_startup_figures() -> dict:
-    """:func:`figures` of the recording with 10 start-up trials against the reference search
-    of its own code (its target), less the landscape and the per-sweep runs."""
-    target = json.loads(TEN_STARTUP_REFERENCE.read_text())["target"]
-    earlier = figures(json.loads(TEN_STARTUP.read_text()), target)
+def earlier_figures(name: str) -> dict:
+    """:func:`figures` of the earlier recording ``name`` (a key of :data:`EARLIER`) against
+    the reference search of its own code (its target), less the landscape and the per-sweep
+    runs."""
+    runs, reference = EARLIER[name]
+    target = json.loads(reference.read_text())["target"]
+    earlier = figures(json.loads(runs.read_text()), target)
     for key in ("seed_landscape", "runs"):
         del earlier[key]
     return {"target": target, **earlier}
@@ -693,7 +706,7 @@ def main() -> None:
             "target_held_out": reference["pick"]["held_out"],
             **figures(payload, target),
             "one_seed_landscape": seed_landscape(json.loads(ONE_SEED.read_text())),
-            "ten_startup_trials": ten_startup_figures(),
+            **{name: earlier_figures(name) for name in EARLIER},
         }
     )
 

@@ -188,7 +188,9 @@ def test_benchmarks_publishes_how_the_estimate_judges_the_recorded_sweeps():
     section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/sampler_surrogate.py")[1]
     section = " ".join(section.split("\n## ")[0].split())
     risk = sweep.settings.MAX_FAILURE_RISK
-    four = sampler_surrogate.recorded_risk(json.loads(search_efficiency.RUNS.read_text()), risk)
+    four = sampler_surrogate.recorded_risk(
+        json.loads(search_efficiency.WITHOUT_REDRAWING.read_text()), risk
+    )
     ten = sampler_surrogate.recorded_risk(
         json.loads(search_efficiency.TEN_STARTUP.read_text()), risk
     )

@@ -264,7 +264,7 @@ def test_benchmarks_publishes_the_recording_with_ten_startup_trials():
     section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
     section = section.split("**With 10 random start-up trials**")[1]
     payload = json.loads(search_efficiency.TEN_STARTUP.read_text())
-    earlier = search_efficiency.ten_startup_figures()
+    earlier = search_efficiency.earlier_figures("ten_startup_trials")
     reference = json.loads(search_efficiency.TEN_STARTUP_REFERENCE.read_text())
     assert reference["code_hash"] == payload["code_hash"], "a reference of the same code"
     assert f"target was {earlier['target']:.3f}" in section
