@@ -257,15 +257,24 @@ def test_benchmarks_publishes_where_each_method_draws_and_fails(recording):
         assert row in section
 
 
-def test_benchmarks_publishes_the_recording_with_ten_startup_trials():
-    """The recording made while TPE drew 10 random start-up trials stays replayable beside
-    the one with 4, against the reference search of its own code: its table, ratio, failure
-    share, draws by trial number and where they fail, as BENCHMARKS.md gives them."""
+@pytest.mark.parametrize(
+    "name, heading",
+    [
+        ("ten_startup_trials", "**With 10 random start-up trials**"),
+        ("without_redrawing", "**Without failure-risk redrawing**"),
+    ],
+)
+def test_benchmarks_publishes_the_earlier_recordings(name, heading):
+    """Each earlier recording (10 random start-up trials; 4 with TPE's every proposal taken)
+    stays replayable beside today's, against the reference search of its own code: its
+    table, ratio, failure share, draws by trial number and where they fail, as BENCHMARKS.md
+    gives them."""
     section = (ROOT / "BENCHMARKS.md").read_text().split("## bench/search_efficiency.py")[1]
-    section = section.split("**With 10 random start-up trials**")[1]
-    payload = json.loads(search_efficiency.TEN_STARTUP.read_text())
-    earlier = search_efficiency.earlier_figures("ten_startup_trials")
-    reference = json.loads(search_efficiency.TEN_STARTUP_REFERENCE.read_text())
+    section = section.split(heading)[1].split("\n**")[0]
+    runs, reference_file = search_efficiency.EARLIER[name]
+    payload = json.loads(runs.read_text())
+    earlier = search_efficiency.earlier_figures(name)
+    reference = json.loads(reference_file.read_text())
     assert reference["code_hash"] == payload["code_hash"], "a reference of the same code"
     assert f"target was {earlier['target']:.3f}" in section
     for method, per_budget in earlier["per_method"].items():
