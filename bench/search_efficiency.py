@@ -498,6 +498,23 @@ def _close(a: tuple, b: tuple) -> bool:
 # -- figures -----------------------------------------------------------------------------
 
 
+def failures_after_first(payload: dict) -> dict:
+    """Per method, the trials that finished after their sweep's first failure (by completion)
+    and how many of them failed, over all its sweeps: where learning from failures can act at
+    all (a sweep's first failure teaches it only after the fact)."""
+    stops = set(CLASSIFIER_STOPS)
+    figures = {}
+    for method, sweeps in payload["sweeps"].items():
+        failures = trials = 0
+        for sweep in sweeps:
+            failed = [bool(stops & set(t["verdicts"])) for t in sweep["trials"]]
+            after = failed[failed.index(True) + 1 :] if True in failed else []
+            failures += sum(after)
+            trials += len(after)
+        figures[method] = {"failures": failures, "trials": trials}
+    return figures
+
+
 def figures(payload: dict, target: float) -> dict:
     runs = {_key(run): run for run in payload["seed_runs"]}
     budgets = payload["budgets"]
@@ -543,6 +560,7 @@ def figures(payload: dict, target: float) -> dict:
         "second_half_failure_share": shares,
         "other_methods": others,
         "failure_share_ratio": _ratio(shares["sersweep"]["mean"], shares["random_full"]["mean"]),
+        "failures_after_first": failures_after_first(payload),
         "seed_landscape": seed_landscape(payload),
         "collapse_border": collapse_border(payload),
         "draws_by_trial_number": draws_by_trial_number(payload, np.random.default_rng(2)),

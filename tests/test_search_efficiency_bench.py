@@ -194,6 +194,12 @@ def test_benchmarks_table_failure_share_and_landscape_are_the_replays(recording)
         assert f"{shares[method]['mean']:.3f} ({low:.3f}-{high:.3f})" in section
     ratio = figures["failure_share_ratio"]
     assert ("undefined" if ratio is None else f"ratio {ratio:.2f}") in section
+    after = {
+        m: f"{a['failures']} of {a['trials']}" for m, a in figures["failures_after_first"].items()
+    }
+    assert f"sersweep's trials failed {after['sersweep']} times" in " ".join(
+        section.split()
+    ) and f"random search's {after['random_full']};" in " ".join(section.split())
     landscape = figures["seed_landscape"]
     assert (
         f"finds {landscape['close_pairs']} close pairs differing by "
@@ -461,3 +467,24 @@ def test_quality_at_equal_epochs_reads_each_curve_at_random_searchs_epochs():
 def test_a_sweeps_failure_share_is_its_second_halfs():
     failed = [True, True, False, False, True, False, False, False]
     assert search_efficiency.second_half_share(failed) == 0.25
+
+
+def test_failures_after_the_first_count_what_each_sweep_could_still_learn_from():
+    def trial(verdicts=()) -> dict:
+        return {"verdicts": list(verdicts)}
+
+    fails = trial(["mode_collapse"])
+    flagged_only = trial(["d_overpowers"])  # a label, not a verdict the sweep stops on
+    payload = {
+        "sweeps": {
+            "sersweep": [
+                {"trials": [trial(), fails, trial(), fails, flagged_only]},
+                {"trials": [trial(), trial()]},  # no failure: nothing after one
+            ],
+            "random_full": [{"trials": [fails, fails, fails]}],
+        }
+    }
+    assert search_efficiency.failures_after_first(payload) == {
+        "sersweep": {"failures": 1, "trials": 3},
+        "random_full": {"failures": 2, "trials": 2},
+    }
