@@ -349,10 +349,14 @@ def outcome(method: str, trials: list[dict], runs: dict) -> dict:
     return {"quality": statistics.fmean(held) if held else math.nan, "epochs": epochs}
 
 
+def failed(trial: dict) -> bool:
+    """Whether a recorded trial ended in a failure verdict (one of the val UAR stop list)."""
+    return bool(set(CLASSIFIER_STOPS) & set(trial["verdicts"]))
+
+
 def failure_share(trials: list[dict]) -> float:
     """The share of a sweep's second half (by completion) that ended in a failure verdict."""
-    stops = set(CLASSIFIER_STOPS)
-    return second_half_share([bool(stops & set(t["verdicts"])) for t in trials])
+    return second_half_share([failed(t) for t in trials])
 
 
 def second_half_share(failed: list[bool]) -> float:
@@ -370,7 +374,6 @@ def collapse_border(payload: dict) -> dict:
     settled quality, all its sweeps together) drawn at or above that rate. A failure share is
     where a method draws times how often it fails there: this tells the two apart."""
     budget = load_space(SPACE).max_epochs
-    stops = set(CLASSIFIER_STOPS)
     figures = {"g_lr": HIGH_G_LR}
     for method, sweeps in payload["sweeps"].items():
         # each trial with its settled quality where it ran the whole budget (else None)
@@ -385,11 +388,7 @@ def collapse_border(payload: dict) -> dict:
             whole = [q for t, q in runs if _high_g_lr(t) == high and q is not None]
             per_side[side] = {
                 "drawn_share": round(len(drawn) / len(runs), 3),
-                "failure_share": round(
-                    sum(bool(stops & set(t["verdicts"])) for t in drawn) / len(drawn), 3
-                )
-                if drawn
-                else None,
+                "failure_share": round(sum(map(failed, drawn)) / len(drawn), 3) if drawn else None,
                 "quality": round(statistics.fmean(whole), 4) if whole else None,
             }
         whole = sorted(
@@ -502,13 +501,12 @@ def failures_after_first(payload: dict) -> dict:
     """Per method, the trials that finished after their sweep's first failure (by completion)
     and how many of them failed, over all its sweeps: where learning from failures can act at
     all (a sweep's first failure teaches it only after the fact)."""
-    stops = set(CLASSIFIER_STOPS)
     figures = {}
     for method, sweeps in payload["sweeps"].items():
         failures = trials = 0
         for sweep in sweeps:
-            failed = [bool(stops & set(t["verdicts"])) for t in sweep["trials"]]
-            after = failed[failed.index(True) + 1 :] if True in failed else []
+            outcomes = [failed(t) for t in sweep["trials"]]
+            after = outcomes[outcomes.index(True) + 1 :] if True in outcomes else []
             failures += sum(after)
             trials += len(after)
         figures[method] = {"failures": failures, "trials": trials}
