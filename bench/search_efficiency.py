@@ -359,10 +359,10 @@ def failure_share(trials: list[dict]) -> float:
     return second_half_share([failed(t) for t in trials])
 
 
-def second_half_share(failed: list[bool]) -> float:
+def second_half_share(outcomes: list[bool]) -> float:
     """The share of a sweep's second half (by completion) that failed, from each trial's
-    outcome in completion order."""
-    second = failed[len(failed) // 2 :]
+    outcome (true where it failed) in completion order."""
+    second = outcomes[len(outcomes) // 2 :]
     return sum(second) / len(second)
 
 
