@@ -21,7 +21,8 @@ script replays that file (``cache_stale`` says whether the code changed since).
 
     .venv/bin/python bench/warm_start.py [--record [--seeds 5]]
 
-Recording took about an hour on a 2-core CPU busy with other work; the replay takes a second.
+Recording takes about 30 minutes on an idle 2-core CPU (about an hour beside other work); the
+replay takes a second.
 """
 
 from __future__ import annotations
