@@ -3,11 +3,13 @@ configurations by their retrained quality, and what the shipped ASHA buys over t
 trial for the whole budget at equal epochs (``bench/histories/selection_runs.json``, the
 selection benchmark's runs; nothing trains here).
 
-The runs are 24 configurations drawn at random from the ``demo`` space, 8 seeds each, on two
-corpora. In each of ``REPLICATES`` draws the configurations are put in a random order, and each
-one's seeds get the roles of the selection benchmark (``bench/selection.py``): one seed is
-the sweep's trial, 3 re-evaluate the leaders, and the 4 held out give the truth ``T`` (mean
-val UAR of the budget's last 3 epochs). Nothing a method reads is part of ``T``.
+The runs are 24 configurations drawn at random from the ``demo`` space on two corpora, 8
+seeds each on the calibration corpus and 16 on the evaluation corpus. In each of
+``REPLICATES`` draws the configurations are put in a random order, and each one's seeds get
+the roles of the selection benchmark (``bench/selection.py``): one seed is the sweep's trial,
+3 re-evaluate the leaders, and the rest (4, or 12 on the evaluation corpus) are held out and
+give the truth ``T`` (mean val UAR of the budget's last 3 epochs). Nothing a method reads is
+part of ``T``.
 
 * **Rung correlation**: per epoch r, Spearman between a trial's objective on its first r
   epochs (the shipped reduction: what ASHA ranks trials by at a rung at epoch r) and ``T``.

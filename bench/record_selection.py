@@ -4,22 +4,29 @@
 A sweep's pick is only as good as one run of each configuration can tell them apart. To
 measure it, each configuration must be known far better than one run knows it: this script
 trains ``CONFIGS`` configurations drawn at random from the ``demo`` space as shipped, each
-with ``SEEDS`` seeds, for the space's epoch budget, and keeps every epoch's metrics (so any
+with several seeds, for the space's epoch budget, and keeps every epoch's metrics (so any
 reduction of a trial's epochs, and the collapse detector, can be replayed on them).
 
 Two corpora, one choice each way:
 
-* **calibration** (corpus seed 0): where ``bench/selection.py`` chooses the shipped
-  reduction and how the re-evaluated leaders are picked;
-* **evaluation** (corpus seed 1, its own configurations): where it reports, after the choice.
+* **calibration** (corpus seed 0, ``--seeds`` seeds per configuration): where
+  ``bench/selection.py`` chooses the shipped reduction and how the re-evaluated leaders are
+  picked;
+* **evaluation** (corpus seed 1, its own configurations, ``--evaluation-seeds`` seeds): where
+  it reports, after the choice. It has more seeds because only its truth is reported: the
+  seeds no method reads are what tells configurations a seed's spread apart.
 
 Each corpus is the benchmark corpus of ``bench/record_reference.py`` (the demo generator
 with 128 speakers; validation on speakers 2, 3 and 12-127: 118 speakers, 4,720 rows).
 
-    .venv/bin/python bench/record_selection.py [--configs 24] [--seeds 8] [--workers 2]
+    .venv/bin/python bench/record_selection.py [--configs 24] [--seeds 8]
+        [--evaluation-seeds 16] [--workers 2] [--keep]
 
-Takes about an hour and a half on an idle 2-core CPU (384 runs of 6 epochs). Each run has
-its own process, so its history depends only on its spec and the code.
+A run's history depends only on its spec (corpus, configuration draw, seed) and the code:
+each run has its own process. So ``--keep`` records in parts: it keeps the runs of ``--out``
+(when recorded with the current code) that the plan still names and records only the rest.
+A recording during which the code changed writes nothing. On an idle 2-core CPU, 2 workers
+record about 5 runs a minute (384 runs: 72 minutes; the 192 added evaluation seeds: 37).
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from common import ROOT, emit
-from record_histories import library_definitions, module_definitions
+from record_histories import function_definitions, library_definitions
 
 OUT = ROOT / "bench" / "histories" / "selection_runs.json"
 SPACE = "demo"
@@ -63,15 +70,18 @@ KEPT = (
 def code_hash() -> str:
     """What the runs read: the model library's training code (its definitions, wherever they
     live: :func:`record_histories.library_definitions`), the demo space's base, params and
-    budget (not its objective: the reductions are replayed, never trained on) and this
-    script."""
+    budget (not its objective: the reductions are replayed, never trained on), and what this
+    script trains and keeps (its corpora, draws and recording code as definitions; not its
+    plan, command line or this hash)."""
     import yaml
 
     digest = hashlib.sha256()
     for part in library_definitions():
         digest.update(part.encode())
-    for part in module_definitions([Path(__file__).resolve()]):
+    for part in function_definitions([write_corpora, drawn_overrides, record, _plain]):
         digest.update(part.encode())
+    constants = (CORPORA, CONFIG_DRAWS, SPEAKERS, PER_SPEAKER, VALID_FOLDS, KEPT)
+    digest.update(json.dumps(constants, sort_keys=True).encode())
 
     space = yaml.safe_load((ROOT / "search_spaces" / f"{SPACE}.yaml").read_text())
     trained = {key: space.get(key) for key in ("base", "params", "max_epochs")}
@@ -79,13 +89,65 @@ def code_hash() -> str:
     return digest.hexdigest()[:16]
 
 
-def plan(configs: int, seeds: int) -> list[dict]:
+def plan(configs: int, seeds: dict[str, int]) -> list[dict]:
+    """Every run: per corpus, ``configs`` draws x ``seeds[corpus]`` seeds."""
     return [
         {"set": name, "config": index, "draw": CONFIG_DRAWS[name] + index, "seed": seed}
         for name in CORPORA
         for index in range(configs)
-        for seed in range(seeds)
+        for seed in range(seeds[name])
     ]
+
+
+def write_corpora(folder: Path) -> dict[str, str]:
+    """Both benchmark corpora, as h5 files in ``folder``: corpus name -> path."""
+    from sermodels.data.demo import write_demo_corpus
+
+    return {
+        name: str(
+            write_demo_corpus(
+                folder / f"{name}.h5",
+                n_speakers=SPEAKERS,
+                per_speaker=PER_SPEAKER,
+                seed=seed,
+                progress=False,
+            )
+        )
+        for name, seed in CORPORA.items()
+    }
+
+
+def kept_runs(path: Path, wanted: list[dict]) -> tuple[list[dict], list[dict]]:
+    """The runs recorded in ``path`` that ``wanted`` names, and the parts they were recorded
+    in; none when there is no such file.
+
+    Raises:
+        ValueError: ``path`` was recorded with other code (keeping its runs would mix two
+            codes' histories).
+    """
+    if not path.exists():
+        return [], []
+    payload = json.loads(path.read_text())
+    if payload["code_hash"] != code_hash():
+        raise ValueError(
+            f"{path}: recorded with other code ({payload['code_hash']}, now {code_hash()}); "
+            "record it again without --keep"
+        )
+    names = {_spec_key(spec) for spec in wanted}
+    runs = [run for run in payload["runs"] if _spec_key(run) in names]
+    parts = payload.get("parts") or [
+        {
+            "recorded": payload["recorded"],
+            "machine": payload["machine"],
+            "runs": len(payload["runs"]),
+            "seconds": payload["seconds"],
+        }
+    ]
+    return runs, parts
+
+
+def _spec_key(spec: dict) -> tuple:
+    return spec["set"], spec["config"], spec["draw"], spec["seed"]
 
 
 def drawn_overrides(draw: int) -> dict:
@@ -146,45 +208,57 @@ def _plain(value):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", type=int, default=24)
-    parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=8, help="per calibration configuration")
+    parser.add_argument("--evaluation-seeds", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep --out's runs, record only the missing ones"
+    )
     args = parser.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from sermodels.data.demo import write_demo_corpus
 
-    runs = plan(args.configs, args.seeds)
+    seeds = {"calibration": args.seeds, "evaluation": args.evaluation_seeds}
+    runs = plan(args.configs, seeds)
+    try:
+        recorded, parts = kept_runs(args.out, runs) if args.keep else ([], [])
+    except ValueError as error:
+        parser.exit(2, f"{error}\n")
+    done_before = {_spec_key(run) for run in recorded}
+    missing = [spec for spec in runs if _spec_key(spec) not in done_before]
+    recorded_with = code_hash()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        corpora = {
-            name: str(
-                write_demo_corpus(
-                    Path(tmp) / f"{name}.h5",
-                    n_speakers=SPEAKERS,
-                    per_speaker=PER_SPEAKER,
-                    seed=seed,
-                    progress=False,
-                )
-            )
-            for name, seed in CORPORA.items()
-        }
+        corpora = write_corpora(Path(tmp)) if missing else {}
         context = get_context("spawn")
         with ProcessPoolExecutor(args.workers, mp_context=context, max_tasks_per_child=1) as pool:
-            futures = [pool.submit(record, spec, corpora) for spec in runs]
-            recorded = []
+            futures = [pool.submit(record, spec, corpora) for spec in missing]
             for done, future in enumerate(futures, 1):
                 recorded.append(future.result())
                 last = recorded[-1]
                 print(
-                    f"[{done}/{len(runs)}] {last['set']} config {last['config']} seed "
+                    f"[{done}/{len(missing)}] {last['set']} config {last['config']} seed "
                     f"{last['seed']}: {last['seconds']} s",
                     file=sys.stderr,
                     flush=True,
                 )
+            # a worker reads the code afresh, as each run's worker did; this process's
+            # source lines no longer match its loaded code once a file was edited
+            finished_with = pool.submit(code_hash).result()
+    if finished_with != recorded_with:
+        parser.exit(
+            2,
+            f"{args.out}: the code changed while recording ({recorded_with} at the start, "
+            f"{finished_with} at the end); nothing written\n",
+        )
+    order = {_spec_key(spec): index for index, spec in enumerate(runs)}
+    recorded.sort(key=lambda run: order[_spec_key(run)])
+    seconds, today = round(time.perf_counter() - started), time.strftime("%Y-%m-%d")
+    machine = f"{os.cpu_count()}-core CPU"
     payload = {
-        "code_hash": code_hash(),
-        "recorded": time.strftime("%Y-%m-%d"),
-        "machine": f"{os.cpu_count()}-core CPU",
+        "code_hash": recorded_with,
+        "recorded": today,
+        "machine": machine,
         "space": SPACE,
         "corpora": {
             name: {
@@ -196,16 +270,23 @@ def main() -> None:
             for name, seed in CORPORA.items()
         },
         "configs": args.configs,
-        "seeds": args.seeds,
-        "seconds": round(time.perf_counter() - started),
+        "seeds": seeds,
+        "seconds": sum(part["seconds"] for part in parts) + seconds,
+        "parts": [
+            *parts,
+            {"recorded": today, "machine": machine, "runs": len(missing), "seconds": seconds},
+        ],
         "runs": recorded,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(payload, separators=(",", ":")))
+    written = args.out.with_suffix(".part")  # a killed recording leaves --out as it was
+    written.write_text(json.dumps(payload, separators=(",", ":")))
+    written.replace(args.out)
     emit(
         {
-            "recorded": len(recorded),
-            "seconds": payload["seconds"],
+            "recorded": len(missing),
+            "kept": len(done_before),
+            "seconds": seconds,
             "code_hash": payload["code_hash"],
             "out": str(args.out),
         }

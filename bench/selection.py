@@ -2,8 +2,9 @@
 fresh seeds, replayed on configurations whose quality is known from other seeds
 (``bench/histories/selection_runs.json``, written by ``bench/record_selection.py``).
 
-Every configuration was trained with several seeds. In each of ``REPLICATES`` role draws
-(a fixed random permutation of a configuration's seeds per draw), one seed plays the sweep's
+Every configuration was trained with several seeds (8 on the calibration corpus, 16 on the
+evaluation corpus, whose truth is what is reported). In each of ``REPLICATES`` role draws (a
+fixed random permutation of a configuration's seeds per draw), one seed plays the sweep's
 trial, three play the re-evaluation's fresh seeds and the rest are held out. Ground truth
 comes from the held-out seeds only, never from a run the selection read:
 

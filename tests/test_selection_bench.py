@@ -7,7 +7,9 @@ import json
 import math
 import re
 import statistics
+import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
+import record_selection  # noqa: E402
 import selection  # noqa: E402
 from common import STALE_NOTE  # noqa: E402
 
@@ -99,7 +102,66 @@ def test_the_published_figures_are_what_the_committed_runs_replay_to(replayed):
     for corpus in sets.values():
         wide = corpus[f"reeval:top{selection.REEVAL_TOP}x{selection.REEVAL_SEEDS}"]
         assert wide["regret"] == corpus[f"{reduction}+reeval:{rule}"]["regret"]
-    assert json.loads(selection.OUT.read_text())["seeds"] >= 8
+
+
+def test_the_committed_runs_are_the_recording_plan_once_each():
+    payload = json.loads(selection.OUT.read_text())
+    assert payload["seeds"]["calibration"] >= 8 and payload["seeds"]["evaluation"] >= 16
+    planned = record_selection.plan(payload["configs"], payload["seeds"])
+    assert sorted(map(spec_key, payload["runs"])) == sorted(map(spec_key, planned))
+    assert sum(part["runs"] for part in payload["parts"]) == len(planned)
+
+
+def spec_key(spec: dict) -> tuple:
+    return spec["set"], spec["config"], spec["draw"], spec["seed"]
+
+
+def test_each_corpus_gets_its_own_seeds_and_its_own_configurations():
+    planned = record_selection.plan(2, {"calibration": 3, "evaluation": 5})
+    assert Counter(spec["set"] for spec in planned) == {"calibration": 6, "evaluation": 10}
+    draws = {
+        name: {spec["draw"] for spec in planned if spec["set"] == name}
+        for name in ("calibration", "evaluation")
+    }
+    assert len(draws["calibration"]) == len(draws["evaluation"]) == 2
+    assert not draws["calibration"] & draws["evaluation"]
+
+
+def recording(path: Path, runs: list[dict], code_hash: str) -> None:
+    payload = {"code_hash": code_hash, "recorded": "2026-01-01", "machine": "2-core CPU"}
+    path.write_text(json.dumps({**payload, "seconds": 10, "runs": runs}))
+
+
+def test_a_recording_in_parts_keeps_the_planned_runs_and_says_how_its_parts_went(tmp_path):
+    wanted = record_selection.plan(1, {"calibration": 2, "evaluation": 2})
+    unplanned = {"set": "calibration", "config": 5, "draw": 505, "seed": 0}
+    path = tmp_path / "runs.json"
+    recording(
+        path,
+        [{**spec, "history": []} for spec in [*wanted[:3], unplanned]],
+        record_selection.code_hash(),
+    )
+    runs, parts = record_selection.kept_runs(path, wanted)
+    assert [spec_key(run) for run in runs] == [spec_key(spec) for spec in wanted[:3]]
+    assert parts == [{"recorded": "2026-01-01", "machine": "2-core CPU", "runs": 4, "seconds": 10}]
+    assert record_selection.kept_runs(tmp_path / "none.json", wanted) == ([], [])
+
+
+def test_keeping_runs_of_other_code_ends_in_one_line_and_leaves_the_file(tmp_path):
+    path = tmp_path / "runs.json"
+    recording(path, [], "0" * 16)
+    before = path.read_text()
+    script = ROOT / "bench" / "record_selection.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--keep", "--out", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert str(path) in done.stderr and "other code" in done.stderr
+    assert path.read_text() == before and not path.with_suffix(".part").exists()
 
 
 def test_the_published_trade_off_of_leaders_and_seeds_is_what_the_runs_replay_to(replayed):
@@ -117,3 +179,19 @@ def test_the_published_trade_off_of_leaders_and_seeds_is_what_the_runs_replay_to
             for corpus, published in (("evaluation", evaluation), ("calibration", calibration)):
                 replayed = sets[corpus][method]["regret"]["mean"]
                 assert float(published) == round(replayed, 3), (method, corpus)
+
+
+def test_an_empty_plan_writes_a_recording_stamped_with_the_code_it_ran(tmp_path):
+    path = tmp_path / "runs.json"
+    script = ROOT / "bench" / "record_selection.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--configs", "0", "--out", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(path.read_text())
+    assert payload["runs"] == [] and payload["code_hash"] == record_selection.code_hash()
+    assert [part["runs"] for part in payload["parts"]] == [0]
+    assert payload["seeds"] == {"calibration": 8, "evaluation": 16}
