@@ -22,11 +22,14 @@ be picked. Per method, over the configurations of one corpus:
   configurations (re-evaluation: the 3-seed mean of every configuration);
 * **regret**: the best ``T`` among all configurations minus ``T(pick)``.
 
-Beside them, two references: the shipped reduction and pick rule with ``K`` leaders
+Beside them, three references: the shipped reduction and pick rule with ``K`` leaders
 (``WIDER_TOP``) re-evaluated on 1 to 3 seeds each (``reeval:topKxS``: what more leaders or
-seeds would buy), and every configuration known by its 4 seeds outside the truth with the
-best mean picked (``EVERY_CONFIG``: as good a pick as the table allows, so its regret shows
-how much of any method's regret the truth's own noise makes).
+seeds would buy); every configuration known by its 4 seeds outside the truth with the best
+mean picked (``EVERY_CONFIG``: as good a pick as the table allows, so its regret shows how
+much of any method's regret the truth's own noise makes); and, on a corpus with
+``MORE_SEEDS_NEED`` seeds per configuration, the leaders re-evaluated on 1 to
+``MORE_SEEDS`` seeds, all judged on one truth of the seeds left (``one_truth:topKxS``: more
+seeds without a noisier truth).
 
 Each figure is the mean over role draws with its 5-95 % interval. A sweep ships with the
 leaders' re-evaluation on, so the shipped pair (reduction, re-evaluation pick rule: best
@@ -68,6 +71,10 @@ WIDER_TOP = (1, 3, 6, 12, 24)  # leaders re-evaluated, beside the shipped 3
 # re-evaluation's), the best mean picked: about as good a pick as this table can make, so its
 # regret shows how much of every method's the truth's own noise makes
 EVERY_CONFIG = "every_config_4_seeds"
+# more re-evaluation seeds than the shipped 3, on a corpus recorded with enough seeds for them
+# and a truth of 9 beside: the shipped 3 leaders, and every configuration re-evaluated
+MORE_SEEDS, MORE_SEEDS_TOP = 6, (REEVAL_TOP, 24)
+MORE_SEEDS_NEED = 1 + MORE_SEEDS + 9
 CHANCE = 0.25  # 4 classes
 SETTLED = 3  # epochs of the budget's end that make a run's quality
 TARGETS = {"gap": 0.02, "spearman": 0.8, "regret": 0.01}
@@ -135,10 +142,11 @@ def prepare(configs: dict[int, dict[int, dict]], budget: int) -> dict:
 
 def replicate(runs: dict, rng: np.random.Generator) -> dict:
     """One role draw: per method, (gap, spearman, regret)."""
-    roles = {}
-    for config, seeds in runs.items():
-        order = list(rng.permutation(sorted(seeds)))
-        roles[config] = (order[0], order[1 : 1 + REEVAL_SEEDS], order[1 + REEVAL_SEEDS :])
+    orders = {config: list(rng.permutation(sorted(seeds))) for config, seeds in runs.items()}
+    roles = {
+        c: (order[0], order[1 : 1 + REEVAL_SEEDS], order[1 + REEVAL_SEEDS :])
+        for c, order in orders.items()
+    }
     truth = {c: statistics.fmean(runs[c][s]["quality"] for s in roles[c][2]) for c in runs}
     best_truth = max(truth.values())
     figures = {}
@@ -167,6 +175,7 @@ def replicate(runs: dict, rng: np.random.Generator) -> dict:
                 "regret": best_truth - truth[chosen],
             }
     figures.update(_wider_reevaluation(runs, roles, truth, best_truth))
+    figures.update(_more_seeds_on_one_truth(runs, orders))
     every = {
         c: statistics.fmean(runs[c][s]["quality"] for s in (roles[c][0], *roles[c][1]))
         for c in runs
@@ -178,25 +187,67 @@ def replicate(runs: dict, rng: np.random.Generator) -> dict:
 def _wider_reevaluation(runs: dict, roles: dict, truth: dict, best_truth: float) -> dict:
     """The shipped reduction and pick rule with ``K`` leaders re-evaluated on ``S`` seeds
     each: what more leaders or more seeds would buy."""
+    trials = {c: roles[c][0] for c in runs}
+    fresh = {c: roles[c][1] for c in runs}
+    return {
+        f"reeval:top{top}x{seeds}": figures
+        for (top, seeds), figures in _reevaluated_picks(
+            runs, trials, fresh, truth, best_truth, WIDER_TOP, REEVAL_SEEDS
+        ).items()
+    }
+
+
+def _more_seeds_on_one_truth(runs: dict, orders: dict) -> dict:
+    """The shipped reduction and pick rule with ``K`` leaders re-evaluated on 1 to
+    ``MORE_SEEDS`` seeds, every ``S`` judged on the same truth (a draw's seeds after its
+    first ``1 + MORE_SEEDS``), so that more seeds are not paid for with a noisier truth; only
+    on a corpus whose every configuration has ``MORE_SEEDS_NEED`` seeds."""
+    if min(len(seeds) for seeds in runs.values()) < MORE_SEEDS_NEED:
+        return {}
+    truth = {
+        c: statistics.fmean(runs[c][s]["quality"] for s in orders[c][1 + MORE_SEEDS :])
+        for c in runs
+    }
+    trials = {c: orders[c][0] for c in runs}
+    fresh = {c: orders[c][1 : 1 + MORE_SEEDS] for c in runs}
+    return {
+        f"one_truth:top{top}x{seeds}": figures
+        for (top, seeds), figures in _reevaluated_picks(
+            runs, trials, fresh, truth, max(truth.values()), MORE_SEEDS_TOP, MORE_SEEDS
+        ).items()
+    }
+
+
+def _reevaluated_picks(
+    runs: dict,
+    trials: dict,
+    fresh: dict,
+    truth: dict,
+    best_truth: float,
+    tops: tuple[int, ...],
+    most_seeds: int,
+) -> dict:
+    """Per (K, S): the leaders by the trial's shipped reduction, the top K re-evaluated on
+    the first S of their ``fresh`` seeds, the best mean - 1 SE picked, judged on ``truth``."""
     reduction = Reduction.parse(DEFAULT_REDUCE)
     trial = {
-        c: reduction.reduce(runs[c][roles[c][0]]["curve"])[0]
+        c: reduction.reduce(runs[c][trials[c]]["curve"])[0]
         for c in runs
-        if runs[c][roles[c][0]]["pickable"]
+        if runs[c][trials[c]]["pickable"]
     }
     ranked = sorted((c for c, v in trial.items() if math.isfinite(v)), key=trial.get, reverse=True)
     figures = {}
-    for top in WIDER_TOP:
-        for seeds in range(1, REEVAL_SEEDS + 1):
+    for top in tops:
+        for seeds in range(1, most_seeds + 1):
             values = {}
             for config in ranked[:top]:
                 found = [
-                    reduction.reduce(runs[config][s]["curve"])[0] for s in roles[config][1][:seeds]
+                    reduction.reduce(runs[config][s]["curve"])[0] for s in fresh[config][:seeds]
                 ]
                 values[config] = [v for v in found if math.isfinite(v)]
             scores = {c: _score(v, "mean_minus_se") for c, v in values.items()}
             if scores and values[chosen := max(scores, key=scores.get)]:
-                figures[f"reeval:top{top}x{seeds}"] = {
+                figures[top, seeds] = {
                     "gap": statistics.fmean(values[chosen]) - truth[chosen],
                     "spearman": math.nan,
                     "regret": best_truth - truth[chosen],

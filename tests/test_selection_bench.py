@@ -166,14 +166,10 @@ def test_keeping_runs_of_other_code_ends_in_one_line_and_leaves_the_file(tmp_pat
 
 def test_the_published_trade_off_of_leaders_and_seeds_is_what_the_runs_replay_to(replayed):
     sets = replayed
-    text = (ROOT / "BENCHMARKS.md").read_text()
-    section = text[text.index("**Would more leaders or more seeds buy regret?**") :]
-    section = section[: section.index("\n\n", section.index("| leaders K"))]
-    rows = [line for line in section.splitlines() if re.match(r"\| \d+", line)]
+    rows = published_table("**Would more leaders or more seeds buy regret?**")
     assert len(rows) == len(selection.WIDER_TOP)
-    for top, line in zip(selection.WIDER_TOP, rows, strict=True):
-        cells = re.findall(r"([\d.]+) \(([\d.]+)\)", line)
-        assert len(cells) == selection.REEVAL_SEEDS, line
+    for top, cells in zip(selection.WIDER_TOP, rows, strict=True):
+        assert len(cells) == selection.REEVAL_SEEDS, cells
         for seeds, (evaluation, calibration) in enumerate(cells, start=1):
             method = f"reeval:top{top}x{seeds}"
             for corpus, published in (("evaluation", evaluation), ("calibration", calibration)):
@@ -195,3 +191,49 @@ def test_an_empty_plan_writes_a_recording_stamped_with_the_code_it_ran(tmp_path)
     assert payload["runs"] == [] and payload["code_hash"] == record_selection.code_hash()
     assert [part["runs"] for part in payload["parts"]] == [0]
     assert payload["seeds"] == {"calibration": 8, "evaluation": 16}
+
+
+def test_more_seeds_are_judged_on_one_truth_the_same_for_every_seed_count():
+    seeds = selection.MORE_SEEDS_NEED
+    runs = {c: {s: flat_run(0.4 + 0.02 * c + 0.01 * s) for s in range(seeds)} for c in range(5)}
+    figures = selection.replicate(runs, np.random.default_rng(3))
+    rng = np.random.default_rng(3)  # the same role draw, done here by hand
+    orders = {c: list(rng.permutation(range(seeds))) for c in range(5)}
+    truth = {
+        c: statistics.fmean(runs[c][s]["quality"] for s in orders[c][1 + selection.MORE_SEEDS :])
+        for c in runs
+    }
+    for count in range(1, selection.MORE_SEEDS + 1):
+        known = {c: [runs[c][s]["quality"] for s in orders[c][1 : 1 + count]] for c in runs}
+        pick = max(known, key=lambda c: confidence_bound(known[c]))
+        regret = figures[f"one_truth:top24x{count}"]["regret"]
+        assert regret == pytest.approx(max(truth.values()) - truth[pick])
+    assert not any(
+        m.startswith("one_truth")
+        for m in selection.replicate(
+            {c: dict(list(s.items())[: seeds - 1]) for c, s in runs.items()},
+            np.random.default_rng(3),
+        )
+    )
+
+
+def test_the_published_seeds_on_one_truth_are_what_the_runs_replay_to(replayed):
+    rows = published_table("**More seeds per leader, on one truth.**")
+    assert len(rows) == len(selection.MORE_SEEDS_TOP)
+    for top, cells in zip(selection.MORE_SEEDS_TOP, rows, strict=True):
+        assert len(cells) == selection.MORE_SEEDS, cells
+        for count, (regret, gap) in enumerate(cells, start=1):
+            figures = replayed["evaluation"][f"one_truth:top{top}x{count}"]
+            assert float(regret) == round(figures["regret"]["mean"], 3), (top, count)
+            assert float(gap) == round(figures["gap"]["mean"], 3), (top, count)
+    assert not any(method.startswith("one_truth") for method in replayed["calibration"])
+
+
+def published_table(heading: str) -> list[list[tuple[str, str]]]:
+    """The cells ``value (value)`` of each row of the leaders table under ``heading`` in
+    BENCHMARKS.md."""
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    section = text[text.index(heading) :]
+    section = section[: section.index("\n\n", section.index("| leaders K"))]
+    rows = [line for line in section.splitlines() if re.match(r"\| \d+", line)]
+    return [re.findall(r"([\d.]+) \(([\d.]+)\)", line) for line in rows]
